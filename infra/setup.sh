@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One-time, idempotent set-up: the project virtualenv and every JVM/Go piece podrec runs.
+# Each step is skipped when its recipe has not changed since it last succeeded (stamp files
+# keyed by the recipe's hash), so a warm run takes seconds and nothing is fetched at run time.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cache=${PODREC_CACHE_DIR:-$HOME/.cache/podrec}
+venv=$root/.venv
+mkdir -p "$cache/stamps"
+
+log() { printf '[setup] %s\n' "$*"; }
+recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
+# done_before NAME HASH: true when step NAME last succeeded with this recipe.
+done_before() { [ -f "$cache/stamps/$1-$2" ]; }
+mark_done() { rm -f "$cache/stamps/$1"-*; touch "$cache/stamps/$1-$2"; }
+
+# --- Python: project virtualenv from the lock file -------------------------------------
+py_hash=$(recipe_hash "$root/requirements.lock" "$root/pyproject.toml")
+if [ ! -f "$venv/.podrec-$py_hash" ]; then
+  log "python: installing requirements.lock into .venv (pip cache kept in ~/.cache/pip)"
+  [ -x "$venv/bin/python" ] || python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip
+  "$venv/bin/python" -m pip install -q -r "$root/requirements.lock"
+  "$venv/bin/python" -m pip install -q --no-deps -e "$root"
+  rm -f "$venv"/.podrec-*; touch "$venv/.podrec-$py_hash"
+else
+  log "python: .venv up to date"
+fi
+
+# --- Spark jars: Delta Lake and the Kafka connector, minus what pyspark already bundles ---
+spark_pom=$root/infra/maven/spark-jars/pom.xml
+h=$(recipe_hash "$spark_pom")
+if ! done_before spark-jars "$h"; then
+  log "spark jars: resolving from Maven Central"
+  out=$cache/jars/spark
+  rm -rf "$out"; mkdir -p "$out"
+  mvn -q -B -f "$spark_pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out"
+  # A second copy of a library pyspark ships (hadoop, jackson, scala...) would shadow it on the
+  # classpath, so keep only the artifacts pyspark does not have, whatever their version.
+  pyspark_jars=$("$venv/bin/python" -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')
+  for jar in "$out"/*.jar; do
+    artifact=$(basename "$jar" .jar | sed -E 's/-[0-9][^-]*(-[^-]*)?$//')
+    if compgen -G "$pyspark_jars/$artifact-[0-9]*.jar" >/dev/null; then rm "$jar"; fi
+  done
+  mark_done spark-jars "$h"
+else
+  log "spark jars: cached"
+fi
+
+# --- Kafka broker (KRaft) -----------------------------------------------------------------
+kafka_pom=$root/infra/maven/kafka-broker/pom.xml
+h=$(recipe_hash "$kafka_pom")
+if ! done_before kafka-broker "$h"; then
+  log "kafka broker: resolving from Maven Central"
+  rm -rf "$cache/kafka/libs"; mkdir -p "$cache/kafka/libs"
+  mvn -q -B -f "$kafka_pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$cache/kafka/libs"
+  mark_done kafka-broker "$h"
+else
+  log "kafka broker: cached"
+fi
+
+# --- FerretDB 1.x (SQLite backend) --------------------------------------------------------
+ferret_mod=$root/infra/ferretdb
+h=$(recipe_hash "$ferret_mod/go.mod" "$ferret_mod/go.sum")
+if ! done_before ferretdb "$h" || [ ! -x "$cache/bin/ferretdb" ]; then
+  log "ferretdb: building with the Go toolchain"
+  build=$(mktemp -d)
+  trap 'rm -rf "$build"' EXIT
+  cp "$ferret_mod/go.mod" "$ferret_mod/go.sum" "$build/"
+  # FerretDB embeds build/version/version.txt, which its published module leaves empty and
+  # its binary refuses to start without; vendoring lets us supply the version it was pinned at.
+  version=$(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' "$build/go.mod")
+  (cd "$build" && go mod vendor \
+    && echo "$version" > vendor/github.com/FerretDB/FerretDB/build/version/version.txt \
+    && mkdir -p "$cache/bin" \
+    && go build -mod=vendor -o "$cache/bin/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb)
+  mark_done ferretdb "$h"
+else
+  log "ferretdb: cached"
+fi
+
+log "done (cache: $cache)"

@@ -1,0 +1,369 @@
+"""The local Kafka broker and MongoDB-compatible server behind ``podrec infra``.
+
+Both run as plain child processes on 127.0.0.1 with their state under ``<data_dir>``:
+Apache Kafka in KRaft mode (one node that is broker and controller) and FerretDB on
+SQLite. ``up`` is idempotent, waits for health and records PIDs; ``down`` stops the
+whole process group and waits until it is gone. A deployment with its own Kafka or
+MongoDB points the settings at them and never calls this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from podrec.settings import PodrecSettings
+
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class InfraError(RuntimeError):
+    """A local service could not start or stop; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    address: str
+    healthy: bool
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"{self.name}: stopped ({self.address})"
+        state = "healthy" if self.healthy else "starting or unhealthy"
+        return f"{self.name}: running, pid {self.pid}, {self.address}, {state}"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One local service: how to prepare, start and probe it."""
+
+    name: str
+    host: str
+    port: int
+    setting: str  # the environment variable that moves it
+    process_marker: str  # a string in its command line, to tell our process from a reused PID
+    command: Callable[[], list[str]]
+    prepare: Callable[[], None]
+    probe: Callable[[], bool]
+    state_dir: Path
+    extra_ports: tuple[int, ...] = ()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / f"{self.name}.out"
+
+
+def _host_port(address: str, default_port: int) -> tuple[str, int]:
+    host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    return host or "127.0.0.1", int(port or default_port)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _proc_stat(pid: int | str) -> tuple[str, int] | None:
+    """(state, process group) of a process, or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces
+    return fields[0], int(fields[2])
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """Is ``pid`` one of our service processes, still running?"""
+    stat = _proc_stat(pid)
+    if stat is None or (stat[0] in "ZX" and not _group_alive(pid)):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    # A JVM whose main thread has returned shows an empty command line while its shutdown
+    # hooks still run; a PID reused by another program shows that program's command line.
+    return marker in cmdline or cmdline == ""
+
+
+def _group_alive(pgid: int) -> bool:
+    """Does any process of the group still run? Zombies awaiting a reaper do not count."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _proc_stat(entry.name)
+            if stat is not None and stat[1] == pgid and stat[0] not in "ZX":
+                return True
+    return False
+
+
+def _kafka_cluster_id() -> str:
+    # Kafka cluster ids are 16 random bytes in unpadded URL-safe base64.
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def kafka_service(settings: PodrecSettings) -> Service:
+    host, port = _host_port(settings.kafka_bootstrap.split(",")[0], 9092)
+    controller = settings.kafka_controller_port
+    home = settings.data_path / "kafka"
+    libs = settings.cache_path / "kafka" / "libs"
+    config = home / "server.properties"
+    log_dirs = home / "logs"
+
+    def java_cmd(main: str, *args: str) -> list[str]:
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise InfraError(f"Kafka is not installed in {libs}; run `make setup` first.")
+        return [
+            "java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={INFRA_DIR / 'kafka' / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={home}",
+            "-cp", f"{libs}/*", main, *args,
+        ]  # fmt: skip
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers={host}:{controller}",
+                    f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+                    f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={log_dirs}",
+                    "num.partitions=4",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # A week of events stays on the broker, so a day can be replayed.
+                    "log.retention.hours=168",
+                    "auto.create.topics.enable=true",
+                ]
+            )
+            + "\n"
+        )
+        if not (log_dirs / "meta.properties").exists():
+            # A KRaft node's storage is formatted once, before its first start.
+            cmd = java_cmd(
+                "kafka.tools.StorageTool", "format", "--standalone",
+                "-t", _kafka_cluster_id(), "-c", str(config),
+            )  # fmt: skip
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise InfraError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    def probe() -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 0}).list_topics(timeout=2)
+        except Exception:
+            return False
+        return True
+
+    return Service(
+        name="kafka",
+        host=host,
+        port=port,
+        extra_ports=(controller,),
+        setting="PODREC_KAFKA_BOOTSTRAP (controller: PODREC_KAFKA_CONTROLLER_PORT)",
+        process_marker="kafka.Kafka",
+        command=lambda: java_cmd("kafka.Kafka", str(config)),
+        prepare=prepare,
+        probe=probe,
+        state_dir=home,
+    )
+
+
+def ferretdb_service(settings: PodrecSettings) -> Service:
+    parts = urlsplit(settings.mongo_uri.get_secret_value())
+    host, port = parts.hostname or "127.0.0.1", parts.port or 27017
+    home = settings.data_path / "ferretdb"
+    binary = settings.cache_path / "bin" / "ferretdb"
+
+    def command() -> list[str]:
+        if not binary.exists():
+            raise InfraError(f"FerretDB is not built at {binary}; run `make setup` first.")
+        return [
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{home / 'sqlite'}/",
+            f"--listen-addr={host}:{port}",
+            f"--state-dir={home}",
+            "--debug-addr=",
+            "--telemetry=disable",
+            "--log-level=warn",
+        ]
+
+    def probe() -> bool:
+        import pymongo
+
+        try:
+            client = pymongo.MongoClient(host, port, serverSelectionTimeoutMS=1000)
+            try:
+                client.admin.command("ping")
+            finally:
+                client.close()
+        except Exception:
+            return False
+        return True
+
+    return Service(
+        name="ferretdb",
+        host=host,
+        port=port,
+        setting="PODREC_MONGO_URI",
+        process_marker=str(binary),
+        command=command,
+        prepare=lambda: (home / "sqlite").mkdir(parents=True, exist_ok=True),
+        probe=probe,
+        state_dir=home,
+    )
+
+
+def services(settings: PodrecSettings) -> list[Service]:
+    """The services this deployment runs locally: only those whose address is loopback."""
+    return [s for s in (kafka_service(settings), ferretdb_service(settings)) if s.host in LOCAL_HOSTS]
+
+
+def _pid(service: Service) -> int | None:
+    try:
+        pid = int(service.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid, service.process_marker) else None
+
+
+def status(settings: PodrecSettings) -> list[ServiceStatus]:
+    result = []
+    for s in services(settings):
+        pid = _pid(s)
+        result.append(ServiceStatus(s.name, pid, s.address, pid is not None and s.probe()))
+    return result
+
+
+def _check_ports(service: Service) -> None:
+    for port in (service.port, *service.extra_ports):
+        if not _port_free(service.host, port):
+            raise InfraError(
+                f"port {port} on {service.host} is taken by another process, so {service.name} "
+                f"cannot start; stop that process or move {service.name} with {service.setting}."
+            )
+
+
+def _start(service: Service, timeout_s: float) -> ServiceStatus:
+    pid = _pid(service)
+    if pid is not None:
+        if _wait_healthy(service, lambda: _alive(pid, service.process_marker), timeout_s):
+            return ServiceStatus(service.name, pid, service.address, True)
+        raise InfraError(f"{service.name} (pid {pid}) is running but not healthy; see {service.log_file}")
+    _check_ports(service)
+    service.prepare()
+    service.state_dir.mkdir(parents=True, exist_ok=True)
+    with service.log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            service.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: `down` stops it and its children
+        )
+    service.pid_file.write_text(str(proc.pid))
+    # Poll the child itself: until it has exec'd, /proc shows Python's command line.
+    if not _wait_healthy(service, lambda: proc.poll() is None, timeout_s):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        service.pid_file.unlink(missing_ok=True)
+        tail = service.log_file.read_text(errors="replace")[-2000:]
+        raise InfraError(f"{service.name} did not become healthy in {timeout_s:.0f}s:\n{tail}")
+    return ServiceStatus(service.name, proc.pid, service.address, True)
+
+
+def _wait_healthy(service: Service, is_alive: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_alive():
+            return False
+        if service.probe():
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _stop(service: Service, timeout_s: float = 30.0) -> bool:
+    """Stop the service's process group: SIGTERM, then SIGKILL if it lingers."""
+    pid = _pid(service)
+    if pid is None:
+        service.pid_file.unlink(missing_ok=True)
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _group_alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if not _group_alive(pid):
+            break
+    _reap(pid)
+    service.pid_file.unlink(missing_ok=True)
+    return True
+
+
+def up(settings: PodrecSettings, timeout_s: float = 90.0) -> list[ServiceStatus]:
+    """Start every local service that is not already running and wait until each is healthy."""
+    # Refuse before starting anything, so a taken port never leaves half the stack running.
+    for service in services(settings):
+        if _pid(service) is None:
+            _check_ports(service)
+    return [_start(s, timeout_s) for s in services(settings)]
+
+
+def down(settings: PodrecSettings) -> list[str]:
+    """Stop every local service podrec started; returns the names that were running."""
+    return [s.name for s in services(settings) if _stop(s)]

@@ -1,0 +1,124 @@
+"""The one typed settings object podrec reads its deployment from.
+
+Every field is an environment variable with the ``PODREC_`` prefix (``lake_uri`` →
+``PODREC_LAKE_URI``) and may also be set in an optional TOML file named by
+``PODREC_CONFIG_FILE`` (default ``podrec.toml`` in the working directory). The
+environment wins over the file. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("PODREC_CONFIG_FILE", "podrec.toml"))
+
+
+class PodrecSettings(BaseSettings):
+    """Deployment settings. Defaults run everything on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="PODREC_", extra="ignore", frozen=True)
+
+    # Lake and Spark
+    lake_uri: str = Field(
+        "./data/lakehouse",
+        description="Root of the Delta lake: a local path or an object-store URI (s3a://bucket/lake).",
+    )
+    spark_master: str = Field("local[*]", description="Spark master URL (spark://host:7077, yarn…).")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark settings as JSON, e.g. s3a credentials providers or executor memory.",
+    )
+    spark_driver_memory: str = Field("4g", description="Driver memory for local runs.")
+    spark_shuffle_partitions: int = Field(8, description="spark.sql.shuffle.partitions.")
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_events_topic: str = Field("podrec.events", description="Topic carrying user events.")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+
+    # MongoDB (serving store)
+    mongo_uri: SecretStr = Field(
+        SecretStr("mongodb://127.0.0.1:27017/"),
+        description="MongoDB connection string; may hold credentials, so it is treated as a secret.",
+    )
+    mongo_database: str = Field("podrec", description="Database podrec publishes into.")
+
+    # PodcastIndex
+    podcastindex_base_url: str = Field("https://api.podcastindex.org/api/1.0")
+    podcastindex_api_key: SecretStr | None = Field(None, description="Environment only.")
+    podcastindex_api_secret: SecretStr | None = Field(None, description="Environment only.")
+
+    # Models
+    vosk_model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
+
+    # Local infrastructure and caches
+    data_dir: str = Field("./data", description="Where local services keep their state.")
+    cache_dir: str = Field(
+        str(Path.home() / ".cache" / "podrec"),
+        description="Jars and binaries fetched by infra/setup.sh.",
+    )
+    partitions_start: str = Field("2026-11-01", description="First daily partition.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _config_file().is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+        return tuple(sources)
+
+    @cached_property
+    def lake_root(self) -> str:
+        """The lake URI with local paths made absolute, so every process agrees on it."""
+        if "://" in self.lake_uri:
+            return self.lake_uri.rstrip("/")
+        return str(Path(self.lake_uri).expanduser().resolve())
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser().resolve()
+
+    def public_view(self) -> dict[str, Any]:
+        """Settings safe to print or attach as metadata: secrets are masked."""
+        view = {
+            k: ("**********" if isinstance(v, SecretStr) else v)
+            for k, v in self.model_dump().items()
+        }
+        view["mongo_uri"] = redact_uri(self.mongo_uri.get_secret_value())
+        return view
+
+
+def redact_uri(uri: str) -> str:
+    """``mongodb://user:pw@host/`` → ``mongodb://***@host/``: where, without who."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return uri
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def load_settings(**overrides: Any) -> PodrecSettings:
+    """Read settings from the environment (and the optional file), with explicit overrides."""
+    return PodrecSettings(**overrides)

@@ -1,0 +1,55 @@
+"""Spark configuration for a session with Delta Lake and the Kafka connector.
+
+The jars come from the set-up cache (infra/setup.sh resolved them from Maven Central),
+so Spark never reaches for the network at run time. The same dict configures
+dagster-pyspark's resource and the session tests share.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from podrec.settings import PodrecSettings
+
+
+class SetupMissingError(RuntimeError):
+    """A piece infra/setup.sh installs is absent: say what, and how to get it."""
+
+
+def extra_jars(settings: PodrecSettings) -> list[str]:
+    jar_dir = settings.cache_path / "jars" / "spark"
+    jars = sorted(str(p) for p in jar_dir.glob("*.jar"))
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise SetupMissingError(
+            f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first."
+        )
+    return jars
+
+
+def spark_conf(settings: PodrecSettings, app_name: str = "podrec") -> dict[str, str]:
+    """Every Spark setting podrec needs; ``PODREC_SPARK_CONF`` entries override these."""
+    # Spark picks the first non-loopback address otherwise, which breaks on hosts whose
+    # hostname does not resolve; local runs never need to be reached from outside.
+    if settings.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    conf = {
+        "spark.app.name": app_name,
+        "spark.master": settings.spark_master,
+        "spark.jars": ",".join(extra_jars(settings)),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        # Readers such as delta-rs (DuckDB's path) need plain protocol features; keep
+        # deletion vectors off unless a deployment opts in through PODREC_SPARK_CONF.
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+    }
+    if settings.spark_master.startswith("local"):
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    conf.update(settings.spark_conf)
+    return conf

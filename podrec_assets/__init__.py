@@ -1,0 +1,1 @@
+"""The Dagster code location. Start at ``definitions.py``; assets live in one module per layer."""

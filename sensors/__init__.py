@@ -1,0 +1,1 @@
+"""Sensors: Kafka consumer lag and new-episode arrival (see the ingestion issue)."""

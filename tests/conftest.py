@@ -1,0 +1,68 @@
+"""Shared fixtures: test settings on free ports and a temporary lake, one Spark session,
+and the real local Kafka broker and FerretDB for the whole run."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from podrec import localinfra
+from podrec.settings import PodrecSettings, load_settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings: PodrecSettings) -> dict[str, str]:
+    """The environment that makes a child process (CLI, webserver) see these settings."""
+    return {
+        **os.environ,
+        "PODREC_LAKE_URI": settings.lake_uri,
+        "PODREC_DATA_DIR": settings.data_dir,
+        "PODREC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "PODREC_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "PODREC_MONGO_URI": settings.mongo_uri.get_secret_value(),
+    }
+
+
+def make_settings(root: Path) -> PodrecSettings:
+    return load_settings(
+        lake_uri=str(root / "lake"),
+        data_dir=str(root / "data"),
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        mongo_uri=f"mongodb://127.0.0.1:{free_port()}/",
+        spark_driver_memory="2g",
+        spark_shuffle_partitions=2,
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> PodrecSettings:
+    return make_settings(tmp_path_factory.mktemp("podrec"))
+
+
+@pytest.fixture(scope="session")
+def spark(settings: PodrecSettings):
+    """One JVM for the whole run (it takes seconds to start); Dagster's resource reuses it."""
+    from dagster_pyspark.resources import spark_session_from_config
+
+    from podrec.spark import spark_conf
+
+    session = spark_session_from_config(spark_conf(settings, app_name="podrec-tests"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def local_infra(settings: PodrecSettings) -> Iterator[list[localinfra.ServiceStatus]]:
+    statuses = localinfra.up(settings)
+    yield statuses
+    localinfra.down(settings)

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import pytest
+
+from podrec.settings import load_settings
+from podrec.spark import SetupMissingError, spark_conf
+
+
+def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:
+    jars = tmp_path / "jars" / "spark"
+    jars.mkdir(parents=True)
+    (jars / "delta-spark_4.2_2.13-4.4.0.jar").touch()
+    (jars / "spark-sql-kafka-0-10_2.13-4.2.0.jar").touch()
+    s = load_settings(
+        cache_dir=str(tmp_path),
+        spark_master="spark://cluster:7077",
+        spark_conf={"spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "200"},
+    )
+    conf = spark_conf(s)
+    assert conf["spark.master"] == "spark://cluster:7077"
+    assert conf["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert conf["spark.jars"].split(",") == sorted(str(p) for p in jars.iterdir())
+    assert conf["spark.sql.shuffle.partitions"] == "200"  # PODREC_SPARK_CONF wins
+    assert "spark.driver.host" not in conf  # a cluster driver must be reachable
+
+
+def test_missing_jars_say_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(SetupMissingError, match="make setup"):
+        spark_conf(load_settings(cache_dir=str(tmp_path)))

@@ -22,7 +22,8 @@ if [ ! -f "$venv/.podrec-$py_hash" ]; then
   [ -x "$venv/bin/python" ] || python3.11 -m venv "$venv" 2>/dev/null || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -r "$root/requirements.lock"
-  "$venv/bin/python" -m pip install -q --no-deps -e "$root"
+  # compat mode puts the repo root on sys.path, so packages added later need no reinstall.
+  "$venv/bin/python" -m pip install -q --no-deps -e "$root" --config-settings editable_mode=compat
   rm -f "$venv"/.podrec-*; touch "$venv/.podrec-$py_hash"
 else
   log "python: .venv up to date"

@@ -104,9 +104,7 @@ def sample_catalog() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any
     root = resources.files("podrec") / "sample_data" / "podcastindex"
     trending = json.loads((root / "podcasts_trending.json").read_text())["feeds"]
     episodes = {
-        str(feed["id"]): json.loads((root / f"episodes_byfeedid_{feed['id']}.json").read_text())[
-            "items"
-        ]
+        str(feed["id"]): json.loads((root / f"episodes_byfeedid_{feed['id']}.json").read_text())["items"]
         for feed in trending
     }
     return trending, episodes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 
 import click
 
@@ -50,6 +51,18 @@ def infra_status(as_json: bool) -> None:
         for st in statuses:
             click.echo(st.describe())
     sys.exit(0 if all(st.healthy for st in statuses) else 1)
+
+
+@main.command()
+@click.option(
+    "--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+    help="Partition to run (default: yesterday, UTC).",
+)  # fmt: skip
+def demo(day: datetime | None) -> None:
+    """Run the daily job for one day on local defaults and print a summary."""
+    from podrec.demo import last_complete_day, run_demo
+
+    click.echo(run_demo(load_settings(), day.date() if day else last_complete_day()))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ MongoDB points the settings at them and never calls this module.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -327,10 +328,9 @@ def _wait_healthy(service: Service, is_alive: Callable[[], bool], timeout_s: flo
 
 
 def _reap(pid: int) -> None:
-    try:
+    # Only our own children can be reaped; anything else is the init process's job.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _stop(service: Service, timeout_s: float = 30.0) -> bool:

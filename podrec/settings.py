@@ -103,10 +103,7 @@ class PodrecSettings(BaseSettings):
 
     def public_view(self) -> dict[str, Any]:
         """Settings safe to print or attach as metadata: secrets are masked."""
-        view = {
-            k: ("**********" if isinstance(v, SecretStr) else v)
-            for k, v in self.model_dump().items()
-        }
+        view = {k: ("**********" if isinstance(v, SecretStr) else v) for k, v in self.model_dump().items()}
         view["mongo_uri"] = redact_uri(self.mongo_uri.get_secret_value())
         return view
 

@@ -2,14 +2,13 @@
 
 from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
 
-from podrec_assets.partitions import daily_partitions
-
 bronze_daily_job = define_asset_job(
     "bronze_daily",
     selection=AssetSelection.groups("bronze"),
-    partitions_def=daily_partitions,
     description="Land a day of raw data in the bronze layer.",
 )
 
 # Runs shortly after midnight UTC for the day that just ended.
-bronze_daily_schedule = build_schedule_from_partitioned_job(bronze_daily_job, hour_of_day=0, minute_of_hour=30)
+bronze_daily_schedule = build_schedule_from_partitioned_job(
+    bronze_daily_job, hour_of_day=0, minute_of_hour=30
+)

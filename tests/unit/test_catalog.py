@@ -16,7 +16,13 @@ def test_normalize_language(raw: str | None, expected: str) -> None:
     assert normalize_language(raw) == expected
 
 
-FEED = {"id": 7, "title": "Show", "language": "pt-BR", "trendScore": 3, "categories": {"2": "B", "1": "A"}}
+FEED = {
+    "id": 7,
+    "title": "Show",
+    "language": "pt-BR",
+    "trendScore": 3,
+    "categories": {"2": "B", "1": "A"},
+}
 
 
 def test_episode_rows_parse_api_shapes() -> None:

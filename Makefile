@@ -1,0 +1,47 @@
+# podrec — two commands on a fresh machine: `make demo` and `make test`.
+# Everything else here is what those two call, or a convenience for developers.
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export SPARK_LOCAL_IP ?= 127.0.0.1
+
+.PHONY: setup demo test lint dev infra-up infra-down lock
+
+## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
+setup:
+	@bash infra/setup.sh
+
+## demo: fresh clone → local services up → the main job materialized → a printed summary
+demo: setup
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/podrec infra up
+	$(BIN)/podrec demo
+
+## test: lint, then the whole pytest suite (unit + integration against the real services)
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+## dev: the Dagster UI on http://127.0.0.1:3000
+dev: setup
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+infra-up: setup
+	$(BIN)/podrec infra up
+
+infra-down:
+	$(BIN)/podrec infra down
+
+## lock: re-pin requirements.lock from requirements.in (then commit both)
+lock:
+	python3 -m venv /tmp/podrec-lock && /tmp/podrec-lock/bin/pip install -q -r requirements.in
+	( echo "# Full pinned dependency set (pip freeze of requirements.in). Regenerate: make lock"; \
+	  /tmp/podrec-lock/bin/pip freeze --exclude-editable ) > requirements.lock
+	rm -rf /tmp/podrec-lock

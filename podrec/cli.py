@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -51,6 +52,83 @@ def infra_status(as_json: bool) -> None:
         for st in statuses:
             click.echo(st.describe())
     sys.exit(0 if all(st.healthy for st in statuses) else 1)
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, help="How many days, ending at --end-date.")
+@click.option("--users", default=2000, show_default=True, help="Size of the listener population.")
+@click.option("--episodes", default=None, type=int, help="Use only the E most popular episodes.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same events.")
+@click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: yesterday (UTC).")
+def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
+    """Produce simulated listening events into Kafka (the events topic)."""
+    from podrec.demo import last_complete_day
+    from podrec.producer import produce_events
+    from podrec.simulator import simulate as run_simulation
+    from resources import build_resources
+
+    settings = load_settings()
+    kafka = build_resources(settings)["kafka"]
+    end = end_date.date() if end_date else last_complete_day()
+    dates = [end - timedelta(days=days - 1 - i) for i in range(days)]
+    catalog, _ = build_resources(settings)["episode_source"].snapshot(end)
+    epoch = date.fromisoformat(settings.partitions_start)
+    producer, total = kafka.producer(), 0
+    try:
+        for day, events in run_simulation(catalog, dates, users, epoch=epoch, seed=seed, n_episodes=episodes):
+            total += produce_events(producer, kafka.events_topic, events, len(events), description=str(day))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"produced {total} events for {days} day(s) to {kafka.events_topic}")
+
+
+@main.command("import-events")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--like-rating", default=4.0, show_default=True, help="Ratings at or above: complete + like.")
+@click.option("--skip-rating", default=2.0, show_default=True, help="Ratings at or below: early skip.")
+def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
+    """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka."""
+    from podrec.importer import ImportFormatError, count_events, log_to_events, read_log
+    from podrec.producer import produce_events
+    from resources import build_resources
+
+    kafka = build_resources(load_settings())["kafka"]
+    df = read_log(path)
+    try:
+        total = count_events(df, like_rating, skip_rating)
+        events = log_to_events(df, like_rating, skip_rating)
+        sent = produce_events(kafka.producer(), kafka.events_topic, events, total, description=path.name)
+    except ImportFormatError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"imported {len(df)} interactions from {path} as {sent} events on {kafka.events_topic}")
+
+
+@main.command()
+@click.option(
+    "--replay", "replay", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Rebuild this event_date."
+)
+def ingest(replay: datetime | None) -> None:
+    """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected."""
+    from dagster_pyspark.resources import spark_session_from_config
+
+    from podrec import ingest as ingestion
+    from podrec.spark import spark_conf
+    from resources import build_resources
+
+    settings = load_settings()
+    resources = build_resources(settings)
+    kafka, lake = resources["kafka"], resources["lake"]
+    spark = spark_session_from_config(spark_conf(settings, app_name="podrec-ingest"))
+    consumer = kafka.consumer()
+    args = (
+        spark, consumer, kafka.bootstrap_servers, kafka.events_topic,
+        lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
+    )  # fmt: skip
+    try:
+        report = ingestion.replay_day(*args, replay.date()) if replay else ingestion.ingest(*args)
+    finally:
+        consumer.close()
+    click.echo(json.dumps(report.__dict__, default=str))
 
 
 @main.command()

@@ -9,7 +9,6 @@ environment wins over the file. Secrets are ``SecretStr`` so they never print.
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,11 @@ class PodrecSettings(BaseSettings):
     # Kafka
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_events_topic: str = Field("podrec.events", description="Topic carrying user events.")
+    kafka_consumer_group: str = Field("podrec-bronze", description="Group whose offsets track ingestion.")
+    kafka_lag_threshold: int = Field(
+        10_000, description="Sensor: request ingestion at this many events behind."
+    )
+    kafka_max_age_s: int = Field(900, description="Sensor: or when the oldest unread event is this old.")
     kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
 
     # MongoDB (serving store)
@@ -86,7 +90,7 @@ class PodrecSettings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
         return tuple(sources)
 
-    @cached_property
+    @property
     def lake_root(self) -> str:
         """The lake URI with local paths made absolute, so every process agrees on it."""
         if "://" in self.lake_uri:

@@ -8,6 +8,7 @@ dagster-pyspark's resource and the session tests share.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from podrec.settings import PodrecSettings
@@ -33,6 +34,9 @@ def spark_conf(settings: PodrecSettings, app_name: str = "podrec") -> dict[str, 
     # hostname does not resolve; local runs never need to be reached from outside.
     if settings.spark_master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # pyspark starts its Python workers with $PYSPARK_PYTHON (not the spark.pyspark.python
+        # setting, which only spark-submit reads): make it the driver's own interpreter.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,

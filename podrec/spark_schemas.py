@@ -2,9 +2,11 @@
 
 from pyspark.sql.types import (
     ArrayType,
+    BinaryType,
     DateType,
     DoubleType,
     IntegerType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -31,3 +33,41 @@ BRONZE_EPISODES = StructType(
         StructField("ingest_date", DateType(), nullable=False),
     ]
 )
+
+# The columns of one consumed Kafka record after validation; split into the two tables below.
+VALIDATED_RECORD = StructType(
+    [
+        StructField("event_id", StringType()),
+        StructField("user_id", StringType()),
+        StructField("episode_id", StringType()),
+        StructField("event_type", StringType()),
+        StructField("position_s", DoubleType()),
+        StructField("episode_duration_s", DoubleType()),
+        StructField("session_id", StringType()),
+        StructField("locale", StringType()),
+        StructField("device", StringType()),
+        StructField("occurred_at", TimestampType()),
+        StructField("received_at", TimestampType(), nullable=False),
+        StructField("kafka_partition", IntegerType(), nullable=False),
+        StructField("kafka_offset", LongType(), nullable=False),
+        StructField("event_date", DateType(), nullable=False),
+        StructField("error", StringType()),
+        StructField("raw", BinaryType()),
+    ]
+)
+
+BRONZE_USER_EVENTS_COLUMNS = [
+    "event_id", "user_id", "episode_id", "event_type", "position_s", "episode_duration_s",
+    "session_id", "locale", "device", "occurred_at", "received_at", "kafka_partition",
+    "kafka_offset", "event_date",
+]  # fmt: skip
+
+BRONZE_REJECTED_COLUMNS = [
+    "raw",
+    "raw_text",
+    "error",
+    "kafka_partition",
+    "kafka_offset",
+    "received_at",
+    "event_date",
+]

@@ -1,16 +1,32 @@
 """Bronze: data as it arrived, one Delta table per source, partitioned by arrival day."""
 
+from collections.abc import Iterator
 from datetime import date
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, RetryPolicy, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    BackfillPolicy,
+    Backoff,
+    Config,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+    multi_asset,
+)
 from dagster_pyspark import LazyPySparkResource
 
-from podrec.catalog import EPISODE_COLUMNS, sample_snapshot
+from podrec.catalog import EPISODE_COLUMNS
+from podrec.ingest import ingest, replay_day
 from podrec.lake import replace_partition
+from podrec.producer import produce_events
+from podrec.simulator import simulate
 from podrec.spark_schemas import BRONZE_EPISODES
 from podrec_assets.metadata import delta_write_metadata
 from podrec_assets.partitions import daily_partitions
-from resources import LakeResource
+from resources import EpisodeSource, KafkaResource, LakeResource
 
 
 @asset(
@@ -28,12 +44,15 @@ from resources import LakeResource
     ),
 )
 def bronze_episodes(
-    context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    context: AssetExecutionContext,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    episode_source: EpisodeSource,
 ) -> MaterializeResult:
     days = [date.fromisoformat(key) for key in context.partition_keys]
     rows, skipped = [], {}
     for day in days:
-        day_rows, report = sample_snapshot(day)
+        day_rows, report = episode_source.snapshot(day)
         rows.extend(day_rows)
         for reason, count in report.skipped.items():
             skipped[reason] = skipped.get(reason, 0) + count
@@ -47,8 +66,135 @@ def bronze_episodes(
         metadata={
             **delta_write_metadata(result, preview),
             "days": len(days),
-            "source": "sample",
+            "source": episode_source.source_name,
             "skipped": skipped or "none",
             "columns": ", ".join(EPISODE_COLUMNS),
+        }
+    )
+
+
+class UserEventsConfig(Config):
+    """Leave empty to consume what is new; set ``replay_day`` to rebuild that event_date from Kafka."""
+
+    replay_day: str | None = None
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            ["bronze", "user_events"],
+            group_name="bronze",
+            kinds={"kafka", "spark", "delta"},
+            owners=["team:podrec"],
+            description=(
+                "Every accepted listening event exactly once, as it came off the events topic, "
+                "with its Kafka coordinates; partitioned by the UTC date the event occurred."
+            ),
+        ),
+        AssetSpec(
+            ["bronze", "user_events_rejected"],
+            group_name="bronze",
+            kinds={"kafka", "spark", "delta"},
+            owners=["team:podrec"],
+            description=(
+                "Every consumed record that was not accepted, byte for byte, with the reason and its "
+                "Kafka coordinates. Accepted + rejected = consumed."
+            ),
+        ),
+    ],
+    retry_policy=RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+    # Two ingestions at once could both write a range before either commits its offsets.
+    op_tags={"dagster/concurrency_key": "kafka_ingest"},
+)
+def bronze_user_events(
+    context: AssetExecutionContext,
+    config: UserEventsConfig,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    kafka: KafkaResource,
+) -> Iterator[MaterializeResult]:
+    consumer = kafka.consumer()
+    try:
+        args = (
+            spark.spark_session, consumer, kafka.bootstrap_servers, kafka.events_topic,
+            lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
+        )  # fmt: skip
+        if config.replay_day:
+            report = replay_day(*args, date.fromisoformat(config.replay_day))
+        else:
+            report = ingest(*args)
+    finally:
+        consumer.close()
+    context.log.info(
+        f"consumed {report.consumed}: accepted {report.accepted}, rejected {report.rejected}, "
+        f"already ingested {report.already_ingested}"
+    )
+    common = {
+        "consumed": report.consumed,
+        "offsets": MetadataValue.json({str(p): list(r) for p, r in report.offsets.items()}),
+        "event_dates": ", ".join(report.event_dates) or "none",
+        "mode": f"replay {config.replay_day}" if config.replay_day else "incremental",
+    }
+    yield MaterializeResult(
+        asset_key=["bronze", "user_events"],
+        metadata={
+            **common,
+            "dagster/row_count": report.accepted,
+            "already_ingested": report.already_ingested,
+            "lost_to_retention": report.lost_to_retention,
+            "path": MetadataValue.path(lake.table("bronze", "user_events")),
+        },
+    )
+    yield MaterializeResult(
+        asset_key=["bronze", "user_events_rejected"],
+        metadata={
+            **common,
+            "dagster/row_count": report.rejected,
+            "reasons": MetadataValue.json(report.reasons),
+            "path": MetadataValue.path(lake.table("bronze", "user_events_rejected")),
+        },
+    )
+
+
+class SimulationConfig(Config):
+    """How many listeners to simulate; the same seed and day always give the same events."""
+
+    users: int = 2000
+    seed: int = 42
+
+
+@asset(
+    key=["kafka", "simulated_events"],
+    group_name="bronze",
+    kinds={"kafka", "python"},
+    owners=["team:podrec"],
+    partitions_def=daily_partitions,
+    deps=[bronze_episodes],
+    description=(
+        "A day of simulated listening (sessions, progress, pauses, skips, likes) produced to the "
+        "events topic. Re-running a day re-sends the same event ids, which ingestion rejects as "
+        "duplicates, so bronze.user_events never double-counts."
+    ),
+)
+def simulated_events(
+    context: AssetExecutionContext,
+    config: SimulationConfig,
+    kafka: KafkaResource,
+    episode_source: EpisodeSource,
+) -> MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    epoch = date.fromisoformat(daily_partitions.get_first_partition_key() or context.partition_key)
+    catalog, _ = episode_source.snapshot(day)
+    ((_, events),) = simulate(catalog, [day], config.users, epoch=epoch, seed=config.seed)
+    sent = produce_events(kafka.producer(), kafka.events_topic, events, total=len(events), progress=False)
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["event_type"]] = counts.get(e["event_type"], 0) + 1
+    return MaterializeResult(
+        metadata={
+            "events": sent,
+            "users_active": len({e["user_id"] for e in events}),
+            "event_types": MetadataValue.json(counts),
+            "topic": kafka.events_topic,
         }
     )

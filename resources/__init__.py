@@ -17,8 +17,17 @@ from podrec.spark import spark_conf
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
+from resources.podcastindex import EpisodeSource, PodcastIndexResource, SampleCatalogResource
 
-__all__ = ["KafkaResource", "LakeResource", "MongoResource", "build_resources"]
+__all__ = [
+    "EpisodeSource",
+    "KafkaResource",
+    "LakeResource",
+    "MongoResource",
+    "PodcastIndexResource",
+    "SampleCatalogResource",
+    "build_resources",
+]
 
 
 def _secret(env_var: str, value: str) -> Any:
@@ -26,12 +35,28 @@ def _secret(env_var: str, value: str) -> Any:
     return EnvVar(env_var) if env_var in os.environ else value
 
 
+def episode_source(settings: PodrecSettings) -> EpisodeSource:
+    """The live API when credentials are set, else the bundled sample catalog."""
+    if settings.podcastindex_api_key is None or settings.podcastindex_api_secret is None:
+        return SampleCatalogResource()
+    return PodcastIndexResource(
+        base_url=settings.podcastindex_base_url,
+        api_key=_secret("PODREC_PODCASTINDEX_API_KEY", settings.podcastindex_api_key.get_secret_value()),
+        api_secret=_secret(
+            "PODREC_PODCASTINDEX_API_SECRET", settings.podcastindex_api_secret.get_secret_value()
+        ),
+    )
+
+
 def build_resources(settings: PodrecSettings) -> dict[str, Any]:
     return {
+        "episode_source": episode_source(settings),
         "spark": LazyPySparkResource(spark_config=spark_conf(settings)),
         "lake": LakeResource(root=settings.lake_root),
         "kafka": KafkaResource(
-            bootstrap_servers=settings.kafka_bootstrap, events_topic=settings.kafka_events_topic
+            bootstrap_servers=settings.kafka_bootstrap,
+            events_topic=settings.kafka_events_topic,
+            consumer_group=settings.kafka_consumer_group,
         ),
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),

@@ -14,6 +14,7 @@ class KafkaResource(ConfigurableResource):
 
     bootstrap_servers: str
     events_topic: str
+    consumer_group: str = "podrec-bronze"
 
     def _base(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers}
@@ -22,11 +23,12 @@ class KafkaResource(ConfigurableResource):
         # Idempotent producer: a retried send never lands twice on the topic.
         return Producer({**self._base(), "enable.idempotence": True, "linger.ms": 20, **overrides})
 
-    def consumer(self, group_id: str, **overrides: Any) -> Consumer:
+    def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
+        """A consumer in ``group_id`` (default: the ingestion group) that never auto-commits."""
         return Consumer(
             {
                 **self._base(),
-                "group.id": group_id,
+                "group.id": group_id or self.consumer_group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 **overrides,

@@ -1,0 +1,234 @@
+"""Kafka → ``bronze.user_events`` / ``bronze.user_events_rejected``, exactly once.
+
+How "exactly once" holds across crashes and re-runs:
+1. A run reads a fixed offset range: from the consumer group's committed offsets to the
+   high watermarks it saw at the start (Spark's Kafka batch source).
+2. Records whose (partition, offset) already sit in either table are dropped first, so a
+   range read twice is written once.
+3. Rejected rows are appended, then accepted rows; each append is one atomic Delta commit.
+4. Only then are the offsets committed to Kafka. A crash anywhere before that re-reads the
+   same range next time, and step 2 drops what was already written.
+Runs must not overlap (one ingestion at a time; the Dagster job is limited to one run).
+
+Every consumed record ends in exactly one table: accepted + rejected = consumed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+
+import pandas as pd
+from confluent_kafka import Consumer, TopicPartition
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from podrec.events import FUTURE_TOLERANCE, validate
+from podrec.kafka_offsets import commit, group_offsets
+from podrec.lake import replace_partition
+from podrec.spark_schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
+
+
+@dataclass
+class IngestReport:
+    consumed: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    already_ingested: int = 0
+    lost_to_retention: int = 0
+    offsets: dict[int, tuple[int, int]] = field(default_factory=dict)  # partition → [start, end)
+    event_dates: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: Kafka records → validated rows (event columns or an error)."""
+    columns = [f.name for f in VALIDATED_RECORD.fields]
+    for batch in batches:
+        out = []
+        for value, partition, offset, timestamp in zip(
+            batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
+        ):
+            received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
+            result = validate(None if value is None else bytes(value), received_at)
+            if result.event is not None:
+                row = dict(result.event)
+                row["event_date"] = row["occurred_at"].date()
+                row["error"], row["raw"] = None, None
+            else:
+                row = dict.fromkeys(columns)
+                row["event_date"] = received_at.date()
+                row["error"], row["raw"] = result.error, None if value is None else bytes(value)
+            row.update(received_at=received_at, kafka_partition=int(partition), kafka_offset=int(offset))
+            out.append(row)
+        yield pd.DataFrame(out, columns=columns)
+
+
+def read_range(
+    spark: SparkSession, bootstrap: str, topic: str, ranges: dict[int, tuple[int, int]]
+) -> DataFrame:
+    """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end)), validated."""
+    start = {topic: {str(p): s for p, (s, _) in ranges.items()}}
+    end = {topic: {str(p): e for p, (_, e) in ranges.items()}}
+    records = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("assign", json.dumps({topic: sorted(ranges)}))
+        .option("startingOffsets", json.dumps(start))
+        .option("endingOffsets", json.dumps(end))
+        .load()
+        .select("value", "partition", "offset", "timestamp")
+    )
+    return records.mapInPandas(_validate_batches, VALIDATED_RECORD)
+
+
+def _table_or_none(spark: SparkSession, uri: str) -> DataFrame | None:
+    from delta.tables import DeltaTable
+
+    return spark.read.format("delta").load(uri) if DeltaTable.isDeltaTable(spark, uri) else None
+
+
+def _coordinates_in(df: DataFrame | None, ranges: dict[int, tuple[int, int]]) -> DataFrame | None:
+    if df is None:
+        return None
+    cond = None
+    for p, (s, e) in ranges.items():
+        c = (F.col("kafka_partition") == p) & (F.col("kafka_offset") >= s) & (F.col("kafka_offset") < e)
+        cond = c if cond is None else cond | c
+    return df.where(cond).select("kafka_partition", "kafka_offset")
+
+
+def split(validated: DataFrame, existing_events: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+    """Accepted and rejected rows: an event_id seen before (in this batch or the table) is rejected."""
+    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition", "kafka_offset")
+    ranked = validated.withColumn(
+        "error",
+        F.when(
+            F.col("error").isNull() & (F.row_number().over(order) > 1),
+            F.lit("duplicate event_id: seen earlier in the batch"),
+        ).otherwise(F.col("error")),
+    )
+    if existing_events is not None:
+        seen = existing_events.select("event_id", "event_date").distinct().withColumn("_seen", F.lit(True))
+        ranked = ranked.join(seen, ["event_id", "event_date"], "left").withColumn(
+            "error",
+            F.when(
+                F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+            ).otherwise(F.col("error")),
+        )
+    accepted = ranked.where(F.col("error").isNull()).select(*BRONZE_USER_EVENTS_COLUMNS)
+    rejected = ranked.where(F.col("error").isNotNull()).select(
+        F.coalesce(F.col("raw"), F.lit(b"").cast("binary")).alias("raw"),
+        F.expr("CAST(raw AS STRING)").alias("raw_text"),
+        *[c for c in BRONZE_REJECTED_COLUMNS if c not in ("raw", "raw_text")],
+    )
+    return accepted, rejected
+
+
+def _reasons(rejected: DataFrame) -> dict[str, int]:
+    # Group the reason's leading phrase so metadata stays readable ("bad JSON", "missing field(s)").
+    head = F.regexp_extract("error", r"^([^:]+)", 1)
+    return {
+        r["reason"]: r["n"]
+        for r in rejected.groupBy(head.alias("reason")).agg(F.count("*").alias("n")).collect()
+    }
+
+
+def _write(df: DataFrame, uri: str) -> None:
+    df.write.format("delta").mode("append").partitionBy("event_date").save(uri)
+
+
+def ingest(
+    spark: SparkSession,
+    consumer: Consumer,
+    bootstrap: str,
+    topic: str,
+    events_uri: str,
+    rejected_uri: str,
+) -> IngestReport:
+    """Consume everything new on ``topic`` for ``consumer``'s group into the two bronze tables."""
+    positions = group_offsets(consumer, topic)
+    report = IngestReport(lost_to_retention=sum(p.lost for p in positions))
+    ranges = {p.partition: (p.start, p.high) for p in positions if p.high > p.start}
+    report.offsets = ranges
+    if not ranges:
+        return report
+
+    validated = read_range(spark, bootstrap, topic, ranges)
+    events_table = _table_or_none(spark, events_uri)
+    rejected_table = _table_or_none(spark, rejected_uri)
+    done = [d for d in (_coordinates_in(events_table, ranges), _coordinates_in(rejected_table, ranges)) if d]
+    if done:
+        already = done[0].unionByName(done[1]) if len(done) == 2 else done[0]
+        fresh = validated.join(already, ["kafka_partition", "kafka_offset"], "left_anti")
+    else:
+        fresh = validated
+    fresh = fresh.persist()
+    try:
+        report.consumed = sum(e - s for s, e in ranges.values())
+        dates = [r["event_date"] for r in fresh.select("event_date").distinct().collect()]
+        existing = None
+        if events_table is not None and dates:
+            existing = events_table.where(F.col("event_date").isin(dates))
+        accepted, rejected = split(fresh, existing)
+        accepted, rejected = accepted.persist(), rejected.persist()
+        report.accepted, report.rejected = accepted.count(), rejected.count()
+        report.already_ingested = report.consumed - report.accepted - report.rejected
+        report.reasons = _reasons(rejected)
+        report.event_dates = sorted(d.isoformat() for d in dates)
+        # Rejected first: if we crash between the two, the re-run finds these offsets done.
+        if report.rejected:
+            _write(rejected, rejected_uri)
+        if report.accepted:
+            _write(accepted, events_uri)
+        accepted.unpersist()
+        rejected.unpersist()
+    finally:
+        fresh.unpersist()
+    commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
+    return report
+
+
+def replay_day(
+    spark: SparkSession,
+    consumer: Consumer,
+    bootstrap: str,
+    topic: str,
+    events_uri: str,
+    rejected_uri: str,
+    day: date,
+) -> IngestReport:
+    """Rebuild one ``event_date`` of both tables from what the topic still holds.
+
+    Reads from the first offset that can hold the day's events up to the group's committed
+    offsets (never past what regular ingestion has seen), and replaces the day's partition
+    in each table in one commit each.
+    """
+    positions = [p for p in group_offsets(consumer, topic) if p.committed is not None]
+    since = datetime.combine(day, time(), tzinfo=UTC) - FUTURE_TOLERANCE
+    lookups = consumer.offsets_for_times(
+        [TopicPartition(topic, p.partition, int(since.timestamp() * 1000)) for p in positions], timeout=10
+    )
+    first = {tp.partition: tp.offset for tp in lookups}
+    ranges = {}
+    for p in positions:
+        start = first.get(p.partition, -1)
+        start = p.committed if start < 0 else max(start, p.low)
+        if p.committed is not None and p.committed > start:
+            ranges[p.partition] = (start, p.committed)
+    report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
+    if not ranges:
+        return report
+    validated = read_range(spark, bootstrap, topic, ranges).where(F.col("event_date") == F.lit(day)).persist()
+    try:
+        report.consumed = validated.count()
+        accepted, rejected = split(validated, None)
+        report.accepted, report.rejected = accepted.count(), rejected.count()
+        report.reasons = _reasons(rejected)
+        replace_partition(rejected, rejected_uri, "event_date", [day.isoformat()])
+        replace_partition(accepted, events_uri, "event_date", [day.isoformat()])
+    finally:
+        validated.unpersist()
+    return report

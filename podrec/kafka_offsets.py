@@ -1,0 +1,83 @@
+"""Where a consumer group stands on a topic: the numbers ingestion and the lag sensor share."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    partition: int
+    low: int  # oldest offset the broker still holds
+    high: int  # next offset to be written
+    committed: int | None  # next offset the group will read; None if it never committed
+
+    @property
+    def start(self) -> int:
+        """Where the group resumes: its commit, or the oldest record still held."""
+        return self.low if self.committed is None else max(self.committed, self.low)
+
+    @property
+    def lost(self) -> int:
+        """Records the group never read that retention already deleted."""
+        return 0 if self.committed is None else max(0, self.low - self.committed)
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.high - self.start)
+
+
+def group_offsets(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> list[PartitionOffsets]:
+    """Offsets of every partition of ``topic`` for ``consumer``'s group. Raises if unreachable."""
+    metadata = consumer.list_topics(topic, timeout=timeout_s)
+    topic_meta = metadata.topics.get(topic)
+    if topic_meta is None or topic_meta.error is not None:
+        # A topic nobody has written to yet has no offsets: nothing to read, nothing lagging.
+        return []
+    partitions = sorted(topic_meta.partitions)
+    committed = _committed(consumer, [TopicPartition(topic, p) for p in partitions], timeout_s)
+    by_partition = {tp.partition: tp.offset for tp in committed}
+    result = []
+    for p in partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+        offset = by_partition.get(p, OFFSET_INVALID)
+        result.append(PartitionOffsets(p, low, high, None if offset < 0 else offset))
+    return result
+
+
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
+
+def _committed(
+    consumer: Consumer, partitions: list[TopicPartition], timeout_s: float
+) -> list[TopicPartition]:
+    # Right after a broker (re)starts, or when group coordination moves, the coordinator
+    # answers "not coordinator" / "load in progress" for a few seconds: wait that out.
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=timeout_s)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in _COORDINATOR_MOVING) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def commit(consumer: Consumer, topic: str, next_offsets: dict[int, int]) -> None:
+    """Record that the group has everything before ``next_offsets`` (synchronously)."""
+    if next_offsets:
+        consumer.commit(
+            offsets=[TopicPartition(topic, p, o) for p, o in sorted(next_offsets.items())],
+            asynchronous=False,
+        )
+
+
+__all__ = ["KafkaException", "PartitionOffsets", "commit", "group_offsets"]

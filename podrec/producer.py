@@ -1,0 +1,55 @@
+"""Writing events to Kafka: the simulator's and an imported log's shared path to the topic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+from tqdm import tqdm
+
+from podrec.events import encode
+
+
+def produce_events(
+    producer: Producer,
+    topic: str,
+    events: Iterable[dict[str, Any]],
+    total: int | None = None,
+    progress: bool = True,
+    description: str = "events → kafka",
+) -> int:
+    """Send ``events`` keyed by user (one user's events stay in order); returns the count.
+
+    Raises if any record failed to be delivered, after flushing the rest.
+    """
+    failures: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    sent = 0
+    with tqdm(total=total, desc=description, unit="ev", disable=not progress, mininterval=1) as bar:
+        for event in events:
+            _send(producer, topic, event, on_delivery)
+            sent += 1
+            if sent % 1000 == 0:
+                bar.update(1000)
+                producer.poll(0)
+        bar.update(sent % 1000)
+    producer.flush()
+    if failures:
+        raise KafkaException(f"{len(failures)} of {sent} events were not delivered: {failures[0]}")
+    return sent
+
+
+def _send(producer: Producer, topic: str, event: dict[str, Any], on_delivery: Any) -> None:
+    key = str(event.get("user_id", "")).encode()
+    while True:
+        try:
+            producer.produce(topic, key=key, value=encode(event), on_delivery=on_delivery)
+            return
+        except BufferError:
+            # The local queue is full: let the broker catch up, then try again.
+            producer.poll(0.5)

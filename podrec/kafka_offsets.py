@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -81,3 +82,25 @@ def commit(consumer: Consumer, topic: str, next_offsets: dict[int, int]) -> None
 
 
 __all__ = ["KafkaException", "PartitionOffsets", "commit", "group_offsets"]
+
+
+def oldest_unread_timestamp(
+    consumer: Consumer, topic: str, positions: list[PartitionOffsets], timeout_s: float = 5.0
+) -> datetime | None:
+    """When the oldest record the group has not read yet was written (None if all read).
+
+    Reads one record at each lagging partition's resume offset; never commits.
+    """
+    oldest: datetime | None = None
+    for p in positions:
+        if p.lag == 0:
+            continue
+        consumer.assign([TopicPartition(topic, p.partition, p.start)])
+        msg = consumer.poll(timeout_s)
+        if msg is None or msg.error() is not None:
+            continue
+        _, millis = msg.timestamp()
+        written = datetime.fromtimestamp(millis / 1000, tz=UTC)
+        oldest = written if oldest is None else min(oldest, written)
+    consumer.unassign()
+    return oldest

@@ -103,8 +103,9 @@ class UserEventsConfig(Config):
         ),
     ],
     retry_policy=RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
-    # Two ingestions at once could both write a range before either commits its offsets.
-    op_tags={"dagster/concurrency_key": "kafka_ingest"},
+    # Two ingestions at once could both write a range before either commits its offsets:
+    # give the `kafka_ingest` pool a limit of 1 in the Dagster instance (README).
+    pool="kafka_ingest",
 )
 def bronze_user_events(
     context: AssetExecutionContext,

@@ -4,7 +4,7 @@ from dagster import AssetSelection, build_schedule_from_partitioned_job, define_
 
 bronze_daily_job = define_asset_job(
     "bronze_daily",
-    selection=AssetSelection.groups("bronze"),
+    selection=AssetSelection.assets(["bronze", "episodes"]),
     description="Land a day of raw data in the bronze layer.",
 )
 

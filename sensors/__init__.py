@@ -1,1 +1,1 @@
-"""Sensors: Kafka consumer lag and new-episode arrival (see the ingestion issue)."""
+"""Sensors, one module each: ``kafka_lag`` requests ingestion when the events topic backs up."""

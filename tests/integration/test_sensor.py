@@ -1,0 +1,63 @@
+"""The Kafka lag sensor against the real broker: real lag, caught up, broker down."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
+from podrec.producer import produce_events
+from resources import KafkaResource, build_resources
+from sensors.kafka_lag import build_kafka_lag_sensor
+from tests.conftest import free_port
+from tests.integration.test_ingest import isolated, run_ingest, simulated
+
+pytestmark = pytest.mark.integration
+
+
+def tick(sensor, kafka: KafkaResource, cursor: str | None = None):
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka})
+        return sensor(context)
+
+
+def test_lag_requests_a_run_then_skips_once_consumed(local_infra, spark, settings, tmp_path: Path) -> None:
+    s = isolated(settings, tmp_path)
+    kafka = build_resources(s)["kafka"]
+    sensor = build_kafka_lag_sensor(lag_threshold=100, max_age_s=3600)
+
+    first = tick(sensor, kafka)
+    assert isinstance(first, SkipReason) and "caught up" in first.skip_message
+
+    events = simulated(users=30)
+    produce_events(kafka.producer(), kafka.events_topic, events, progress=False)
+    result = tick(sensor, kafka)
+    (request,) = result.run_requests
+    assert isinstance(request, RunRequest)
+    assert request.tags["podrec/lag"] == str(len(events))
+    # Same watermarks, same key: a second tick with the cursor does not ask again.
+    assert tick(sensor, kafka).run_requests[0].run_key == request.run_key
+    repeat = tick(sensor, kafka, cursor=result.cursor)
+    assert isinstance(repeat, SkipReason) and "already requested" in repeat.skip_message
+
+    run_ingest(spark, s)
+    caught_up = tick(sensor, kafka, cursor=result.cursor)
+    assert isinstance(caught_up, SkipReason) and "lag 0" in caught_up.skip_message
+
+
+def test_age_threshold_requests_small_but_old_backlogs(local_infra, settings, tmp_path: Path) -> None:
+    s = isolated(settings, tmp_path)
+    kafka = build_resources(s)["kafka"]
+    produce_events(kafka.producer(), kafka.events_topic, simulated(users=5)[:3], progress=False)
+    result = tick(build_kafka_lag_sensor(lag_threshold=1000, max_age_s=0), kafka)
+    assert len(result.run_requests) == 1
+    small = tick(build_kafka_lag_sensor(lag_threshold=1000, max_age_s=3600), kafka)
+    assert isinstance(small, SkipReason) and "lag 3 < 1000" in small.skip_message
+
+
+def test_broker_down_is_a_skip_not_a_crash() -> None:
+    # Nothing listens on this port: the broker is down as far as the sensor can tell.
+    kafka = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}", events_topic=f"t-{uuid.uuid4().hex}")
+    result = tick(build_kafka_lag_sensor(lag_threshold=1, max_age_s=1), kafka)
+    assert isinstance(result, SkipReason)
+    assert "Kafka unreachable" in result.skip_message

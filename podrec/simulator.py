@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 LOCALES = (
@@ -46,10 +47,18 @@ class User:
     user_id: str
     locale: str
     language: str
-    taste: dict[str, float]  # topic → weight, sums to 1
+    seed: int
     activity: float  # mean sessions per active day
     first_day: date  # the day they start listening
     device: str
+
+
+@lru_cache(maxsize=1 << 16)
+def taste(seed: int, user_id: str, topic: str) -> float:
+    """How much a user cares for a topic (mean 1). Drawn per (user, topic), so a topic that
+    appears later does not reshuffle anyone's existing tastes. Gamma(0.3) makes a few
+    favourite topics dominate each listener's taste."""
+    return random.Random(f"{seed}:{user_id}:{topic}").gammavariate(0.3, 1.0) / 0.3
 
 
 def _choice(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
@@ -57,10 +66,13 @@ def _choice(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
 
 
 def episodes_from_catalog(rows: Sequence[dict[str, Any]], seed: int) -> list[Episode]:
-    """Catalog rows (``bronze.episodes`` shape) with a heavy-tailed popularity each."""
-    rng = random.Random(f"{seed}:popularity")
+    """Catalog rows (``bronze.episodes`` shape) with a heavy-tailed popularity each.
+
+    Popularity is drawn per episode id, so a larger catalog leaves existing episodes as they were.
+    """
     out = []
     for row in sorted(rows, key=lambda r: r["episode_id"]):
+        rng = random.Random(f"{seed}:popularity:{row['episode_id']}")
         trend = float(row.get("trend_score") or 1.0)
         categories = row.get("categories") or ["General"]
         out.append(
@@ -76,21 +88,18 @@ def episodes_from_catalog(rows: Sequence[dict[str, Any]], seed: int) -> list[Epi
     return out
 
 
-def make_users(n: int, topics: Sequence[str], seed: int, epoch: date) -> list[User]:
+def make_users(n: int, seed: int, epoch: date) -> list[User]:
     """``n`` listeners; 70% are there from ``epoch``, the rest arrive over the next 60 days."""
     rng = random.Random(f"{seed}:users")
     users = []
     for i in range(n):
         locale = _choice(rng, LOCALES)
-        # A few favourite topics dominate each taste (Dirichlet with a small concentration).
-        raw = {t: rng.gammavariate(0.3, 1.0) + 1e-6 for t in topics}
-        total = sum(raw.values())
         users.append(
             User(
                 user_id=f"user-{seed}-{i:06d}",
                 locale=locale,
                 language=locale.split("-")[0],
-                taste={t: w / total for t, w in raw.items()},
+                seed=seed,
                 # Heavy tail: most listen now and then, a few every day, a lot.
                 activity=min(6.0, rng.paretovariate(1.6) * 0.35),
                 first_day=epoch + timedelta(days=0 if rng.random() < 0.7 else rng.randrange(1, 60)),
@@ -104,8 +113,8 @@ def _language_fit(user: User, episode: Episode) -> float:
     if episode.language == user.language:
         return 1.0
     if episode.language == "en" or episode.language == "und":
-        return 0.15  # many listeners also take English or unlabelled shows
-    return 0.02
+        return 0.1  # many listeners also take English or unlabelled shows
+    return 0.01
 
 
 def _session_start(rng: random.Random, day: date) -> datetime:
@@ -118,7 +127,7 @@ def _listen(
     rng: random.Random, user: User, episode: Episode, session_id: str, start: datetime
 ) -> tuple[list[dict[str, Any]], datetime]:
     """The events of one play of ``episode``; returns them and when the listener stopped."""
-    affinity = min(1.0, user.taste.get(episode.topic, 0.0) * len(user.taste) / 3)
+    affinity = min(1.0, taste(user.seed, user.user_id, episode.topic) / 3)
     duration = episode.duration_s
     base = {
         "user_id": user.user_id, "episode_id": episode.episode_id, "session_id": session_id,
@@ -187,7 +196,7 @@ def simulate_day(
         if sessions == 0:
             continue
         weights = [
-            e.popularity * (user.taste.get(e.topic, 0.0) + 0.01) ** 2 * _language_fit(user, e)
+            e.popularity * (taste(user.seed, user.user_id, e.topic) + 0.03) ** 2 * _language_fit(user, e)
             for e in available
         ]
         for _ in range(sessions):
@@ -228,7 +237,6 @@ def simulate(
     episodes = episodes_from_catalog(catalog, seed)
     if n_episodes is not None:
         episodes = sorted(episodes, key=lambda e: -e.popularity)[:n_episodes]
-    topics = sorted({e.topic for e in episodes})
-    users = make_users(n_users, topics, seed, epoch)
+    users = make_users(n_users, seed, epoch)
     for day in days:
         yield day, simulate_day(day, users, episodes, seed)

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup demo test lint dev infra-up infra-down lock
+.PHONY: setup demo test bench lint dev infra-up infra-down lock
 
 ## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
 setup:
@@ -45,3 +45,7 @@ lock:
 	( echo "# Full pinned dependency set (pip freeze of requirements.in). Regenerate: make lock"; \
 	  /tmp/podrec-lock/bin/pip freeze --exclude-editable ) > requirements.lock
 	rm -rf /tmp/podrec-lock
+
+## bench: benchmarks beside their peers, in one run each (results in bench/results/)
+bench: setup
+	$(BIN)/python bench/kafka_to_bronze.py

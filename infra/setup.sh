@@ -15,6 +15,16 @@ recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 done_before() { [ -f "$cache/stamps/$1-$2" ]; }
 mark_done() { rm -f "$cache/stamps/$1"-*; touch "$cache/stamps/$1-$2"; }
 
+# --- System packages: espeak-ng speaks the sample episodes for offline transcription -----
+if ! command -v espeak-ng >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "system: installing espeak-ng (apt)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+  else
+    log "system: espeak-ng missing; install it (e.g. sudo apt-get install espeak-ng) for sample audio"
+  fi
+fi
+
 # --- Python: project virtualenv from the lock file -------------------------------------
 py_hash=$(recipe_hash "$root/requirements.lock" "$root/pyproject.toml")
 if [ ! -f "$venv/.podrec-$py_hash" ]; then

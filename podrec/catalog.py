@@ -110,6 +110,12 @@ def sample_catalog() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any
     return trending, episodes
 
 
+def sample_catalog_rows() -> list[dict[str, Any]]:
+    """Every episode of the sample catalog, whatever its publish date."""
+    rows, _ = sample_snapshot(date.max - timedelta(days=1))
+    return rows
+
+
 def sample_snapshot(ingest_date: date) -> tuple[list[dict[str, Any]], ParseReport]:
     """The sample catalog as PodcastIndex would have shown it on ``ingest_date``.
 

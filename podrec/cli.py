@@ -63,23 +63,37 @@ def infra_status(as_json: bool) -> None:
 def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
     """Produce simulated listening events into Kafka (the events topic)."""
     from podrec.demo import last_complete_day
-    from podrec.producer import produce_events
-    from podrec.simulator import simulate as run_simulation
+    from podrec.producer import simulate_to_kafka
     from resources import build_resources
 
     settings = load_settings()
-    kafka = build_resources(settings)["kafka"]
+    resources = build_resources(settings)
+    kafka = resources["kafka"]
     end = end_date.date() if end_date else last_complete_day()
     dates = [end - timedelta(days=days - 1 - i) for i in range(days)]
-    catalog, _ = build_resources(settings)["episode_source"].snapshot(end)
-    epoch = date.fromisoformat(settings.partitions_start)
-    producer, total = kafka.producer(), 0
+    catalog, _ = resources["episode_source"].snapshot(end)
     try:
-        for day, events in run_simulation(catalog, dates, users, epoch=epoch, seed=seed, n_episodes=episodes):
-            total += produce_events(producer, kafka.events_topic, events, len(events), description=str(day))
+        sent = simulate_to_kafka(
+            kafka.producer(), kafka.events_topic, catalog, dates, users,
+            epoch=date.fromisoformat(settings.partitions_start), seed=seed, n_episodes=episodes,
+        )  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"produced {total} events for {days} day(s) to {kafka.events_topic}")
+    click.echo(f"produced {sum(sent.values())} events for {days} day(s) to {kafka.events_topic}")
+
+
+@main.command("sample-audio")
+def sample_audio() -> None:
+    """Synthesise speech for the sample episodes that have an offline Vosk model (Korean)."""
+    from podrec import sample_audio as audio
+    from podrec.catalog import sample_catalog_rows
+
+    settings = load_settings()
+    try:
+        written = audio.generate(sample_catalog_rows(), settings.audio_path)
+    except audio.SpeechSynthesisUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(written)} sample episodes have audio in {settings.audio_path}")
 
 
 @main.command("import-events")

@@ -1,13 +1,17 @@
-"""``podrec demo``: run the main job for one day on local defaults and print what it made."""
+"""``podrec demo``: one day of the pipeline on local defaults, then what it made, read with DuckDB."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+from dagster import ExecuteInProcessResult
 
 from podrec.lake import duckdb_view, table_uri
 from podrec.settings import PodrecSettings
+
+DEMO_DAYS = 7
+DEMO_USERS = 2000
 
 
 def last_complete_day() -> date:
@@ -16,18 +20,39 @@ def last_complete_day() -> date:
 
 
 def run_demo(settings: PodrecSettings, day: date) -> str:
-    """Materialize the daily job for ``day`` through Dagster and return a summary."""
+    """Land the day's episodes, simulate a week of listening into Kafka, ingest it; summarise."""
     from dagster import DagsterInstance
 
+    from podrec.producer import simulate_to_kafka
     from podrec_assets.definitions import defs
 
+    resources = defs.resources
+    epoch = date.fromisoformat(settings.partitions_start)
+    days = [d for d in (day - timedelta(days=DEMO_DAYS - 1 - i) for i in range(DEMO_DAYS)) if d >= epoch]
     with DagsterInstance.get() as instance:
-        result = defs.resolve_job_def("bronze_daily").execute_in_process(
+        episodes_run = defs.resolve_job_def("bronze_daily").execute_in_process(
             partition_key=day.isoformat(), instance=instance
         )
+        _raise_unless(episodes_run, f"bronze_daily for {day}")
+        catalog, _ = resources["episode_source"].snapshot(day)
+        kafka = resources["kafka"]
+        sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
+        ingest_run = defs.resolve_job_def("ingest_events").execute_in_process(instance=instance)
+        _raise_unless(ingest_run, "ingest_events")
+    return "\n".join(
+        [
+            summarize(settings, day),
+            f"simulated {sum(sent.values())} events for {len(days)} day(s) ({DEMO_USERS} listeners) → "
+            f"{kafka.events_topic}",
+            summarize_events(settings),
+            f"Dagster runs: {episodes_run.run_id}, {ingest_run.run_id} (browse them with `make dev`)",
+        ]
+    )
+
+
+def _raise_unless(result: ExecuteInProcessResult, what: str) -> None:
     if not result.success:
-        raise RuntimeError(f"the bronze_daily run for {day} failed (run id {result.run_id})")
-    return summarize(settings, day) + f"\nDagster run: {result.run_id} (see `make dev`)"
+        raise RuntimeError(f"the {what} run failed (run id {result.run_id})")
 
 
 def summarize(settings: PodrecSettings, day: date) -> str:
@@ -51,5 +76,30 @@ def summarize(settings: PodrecSettings, day: date) -> str:
         "  newest:",
         *(f"    {d}  [{lang}] {show} — {title}" for d, lang, show, title in newest),
         f"  lake: {settings.lake_root}",
+    ]
+    return "\n".join(lines)
+
+
+def summarize_events(settings: PodrecSettings) -> str:
+    con = duckdb.connect()
+    duckdb_view(con, "events", table_uri(settings.lake_root, "bronze", "user_events"))
+    duckdb_view(con, "rejected", table_uri(settings.lake_root, "bronze", "user_events_rejected"))
+    per_day = con.execute(
+        "SELECT event_date, count(*), count(DISTINCT user_id) FROM events GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    mix = con.execute("SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    reasons = con.execute(
+        "SELECT split_part(error, ':', 1), count(*) FROM rejected GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    top = con.execute(
+        "SELECT e.episode_id, count(*) AS plays FROM events e WHERE event_type = 'complete' "
+        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
+    ).fetchall()
+    lines = [
+        "bronze.user_events (accepted, exactly once):",
+        *(f"    {d}  {n:>7} events  {u:>5} listeners" for d, n, u in per_day),
+        "  event mix: " + ", ".join(f"{t} {n}" for t, n in mix),
+        "bronze.user_events_rejected: " + (", ".join(f"{r} {n}" for r, n in reasons) if reasons else "none"),
+        "  most completed episodes: " + ", ".join(f"{e} ({n})" for e, n in top),
     ]
     return "\n".join(lines)

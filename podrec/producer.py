@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from tqdm import tqdm
 
 from podrec.events import encode
+from podrec.simulator import simulate
 
 
 def produce_events(
@@ -53,3 +55,21 @@ def _send(producer: Producer, topic: str, event: dict[str, Any], on_delivery: An
         except BufferError:
             # The local queue is full: let the broker catch up, then try again.
             producer.poll(0.5)
+
+
+def simulate_to_kafka(
+    producer: Producer,
+    topic: str,
+    catalog: list[dict[str, Any]],
+    days: list[date],
+    users: int,
+    epoch: date,
+    seed: int = 42,
+    n_episodes: int | None = None,
+    progress: bool = True,
+) -> dict[date, int]:
+    """Simulate ``days`` of listening and produce it; returns events sent per day."""
+    sent = {}
+    for day, events in simulate(catalog, days, users, epoch=epoch, seed=seed, n_episodes=n_episodes):
+        sent[day] = produce_events(producer, topic, events, len(events), progress, description=str(day))
+    return sent

@@ -102,6 +102,11 @@ class PodrecSettings(BaseSettings):
         return Path(self.data_dir).expanduser().resolve()
 
     @property
+    def audio_path(self) -> Path:
+        """Downloaded (or locally synthesised) episode audio, one file per episode id."""
+        return self.data_path / "audio"
+
+    @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir).expanduser().resolve()
 

@@ -174,3 +174,33 @@ def test_sigkill_halfway_then_rerun_gives_the_same_result(
     assert accepted.count() + rejected.count() == n
     assert accepted.select("event_id").distinct().count() == accepted.count() == len(valid)
     assert rejected.count() == len(bad)
+
+
+def test_imported_log_lands_in_bronze_once(local_infra, spark, settings, tmp_path: Path) -> None:
+    s = isolated(settings, tmp_path)
+    log = tmp_path / "ratings.csv"
+    log.write_text(
+        "userId,movieId,rating,timestamp\n"
+        + "".join(
+            f"{u},{m},{(u + m) % 5 + 1}.0,{1_763_000_000 + 3600 * (u * 7 + m)}\n"
+            for u in range(20)
+            for m in range(6)
+        )
+    )
+    env = settings_env(s) | {"PODREC_KAFKA_EVENTS_TOPIC": s.kafka_events_topic}
+    cmd = [sys.executable, "-m", "podrec.cli", "import-events", str(log)]
+    for _ in range(2):  # importing the same file twice must not count anything twice
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "imported 120 interactions" in done.stdout
+    report = run_ingest(spark, s)
+    accepted, rejected = tables(spark, s)
+    # Ratings 4-5 → 3 events, 1-2 → 2 events, 3 → 2 events; 48 of the 120 rows rate ≥ 4.
+    expected = 120 * 2 + 48
+    assert report.consumed == 2 * expected
+    assert accepted.count() == expected
+    assert rejected.count() == expected
+    assert {r.error for r in rejected.select("error").distinct().collect()} == {
+        "duplicate event_id: seen earlier in the batch"
+    }
+    assert accepted.where("event_type = 'like'").count() == 48

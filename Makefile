@@ -7,15 +7,14 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup demo test bench lint dev infra-up infra-down lock
+.PHONY: setup demo test bench lint dev dagster-home infra-up infra-down lock
 
 ## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
 setup:
 	@bash infra/setup.sh
 
 ## demo: fresh clone → local services up → the main job materialized → a printed summary
-demo: setup
-	@mkdir -p $(DAGSTER_HOME)
+demo: setup dagster-home
 	$(BIN)/podrec infra up
 	$(BIN)/podrec demo
 
@@ -29,9 +28,12 @@ lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
-dev: setup
-	@mkdir -p $(DAGSTER_HOME)
+dev: setup dagster-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME)
+	@[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp infra/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 infra-up: setup
 	$(BIN)/podrec infra up

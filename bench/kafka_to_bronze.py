@@ -23,7 +23,7 @@ from pathlib import Path
 
 from podrec import localinfra
 from podrec.catalog import sample_snapshot
-from podrec.ingest import ingest
+from podrec.ingest import run
 from podrec.producer import produce_events
 from podrec.settings import load_settings
 from podrec.simulator import simulate
@@ -41,7 +41,7 @@ def make_events(n: int) -> list[dict]:
     catalog, _ = sample_snapshot(end)
     days = [end - timedelta(days=i) for i in range(13, -1, -1)]
     events: list[dict] = []
-    for _, day_events in simulate(catalog, days, max(100, n // 110), epoch=days[0], seed=11):
+    for _, day_events in simulate(catalog, days, max(100, n // 60), epoch=days[0], seed=11):
         events.extend(day_events)
     if len(events) < n:
         raise SystemExit(f"simulated only {len(events)} events; raise the user count")
@@ -92,14 +92,11 @@ def main() -> None:
         spark.range(1).count()
         jvm_s = time.perf_counter() - t0
 
-        consumer = kafka.consumer()
         t0 = time.perf_counter()
-        report = ingest(
-            spark, consumer, kafka.bootstrap_servers, kafka.events_topic,
-            lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
-        )  # fmt: skip
+        report = run(
+            spark, kafka, lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected")
+        )
         podrec_s = time.perf_counter() - t0
-        consumer.close()
         assert report.accepted == len(events), report
         spark.stop()
     finally:

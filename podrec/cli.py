@@ -131,17 +131,12 @@ def ingest(replay: datetime | None) -> None:
 
     settings = load_settings()
     resources = build_resources(settings)
-    kafka, lake = resources["kafka"], resources["lake"]
+    lake = resources["lake"]
     spark = spark_session_from_config(spark_conf(settings, app_name="podrec-ingest"))
-    consumer = kafka.consumer()
-    args = (
-        spark, consumer, kafka.bootstrap_servers, kafka.events_topic,
-        lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
+    report = ingestion.run(
+        spark, resources["kafka"], lake.table("bronze", "user_events"),
+        lake.table("bronze", "user_events_rejected"), replay.date() if replay else None,
     )  # fmt: skip
-    try:
-        report = ingestion.replay_day(*args, replay.date()) if replay else ingestion.ingest(*args)
-    finally:
-        consumer.close()
     click.echo(json.dumps(report.__dict__, default=str))
 
 

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from typing import Protocol
 
 import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
@@ -29,6 +30,15 @@ from podrec.events import FUTURE_TOLERANCE, validate
 from podrec.kafka_offsets import commit, group_offsets
 from podrec.lake import replace_partition
 from podrec.spark_schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
+
+
+class KafkaEndpoint(Protocol):
+    """Where events come from: podrec's KafkaResource, or anything shaped like it."""
+
+    bootstrap_servers: str
+    events_topic: str
+
+    def consumer(self) -> Consumer: ...
 
 
 @dataclass
@@ -136,6 +146,17 @@ def _reasons(rejected: DataFrame) -> dict[str, int]:
     }
 
 
+def _split_and_count(
+    df: DataFrame, existing_events: DataFrame | None, report: IngestReport
+) -> tuple[DataFrame, DataFrame]:
+    """``split``, cached (it is counted, grouped and written), counts and reasons on ``report``."""
+    accepted, rejected = split(df, existing_events)
+    accepted, rejected = accepted.persist(), rejected.persist()
+    report.accepted, report.rejected = accepted.count(), rejected.count()
+    report.reasons = _reasons(rejected)
+    return accepted, rejected
+
+
 def _write(df: DataFrame, uri: str) -> None:
     df.write.format("delta").mode("append").partitionBy("event_date").save(uri)
 
@@ -165,28 +186,27 @@ def ingest(
         fresh = validated.join(already, ["kafka_partition", "kafka_offset"], "left_anti")
     else:
         fresh = validated
-    fresh = fresh.persist()
+    cached = [fresh.persist()]
     try:
         report.consumed = sum(e - s for s, e in ranges.values())
         dates = [r["event_date"] for r in fresh.select("event_date").distinct().collect()]
         existing = None
         if events_table is not None and dates:
             existing = events_table.where(F.col("event_date").isin(dates))
-        accepted, rejected = split(fresh, existing)
-        accepted, rejected = accepted.persist(), rejected.persist()
-        report.accepted, report.rejected = accepted.count(), rejected.count()
+        accepted, rejected = _split_and_count(fresh, existing, report)
+        cached += [accepted, rejected]
         report.already_ingested = report.consumed - report.accepted - report.rejected
-        report.reasons = _reasons(rejected)
         report.event_dates = sorted(d.isoformat() for d in dates)
         # Rejected first: if we crash between the two, the re-run finds these offsets done.
-        if report.rejected:
+        # An empty append still creates a table that does not exist yet, so readers of
+        # either table never meet a missing path after the first ingestion.
+        if report.rejected or rejected_table is None:
             _write(rejected, rejected_uri)
-        if report.accepted:
+        if report.accepted or events_table is None:
             _write(accepted, events_uri)
-        accepted.unpersist()
-        rejected.unpersist()
     finally:
-        fresh.unpersist()
+        for df in cached:
+            df.unpersist()
     commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
     return report
 
@@ -221,14 +241,31 @@ def replay_day(
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:
         return report
-    validated = read_range(spark, bootstrap, topic, ranges).where(F.col("event_date") == F.lit(day)).persist()
+    validated = read_range(spark, bootstrap, topic, ranges).where(F.col("event_date") == F.lit(day))
+    cached = [validated.persist()]
     try:
         report.consumed = validated.count()
-        accepted, rejected = split(validated, None)
-        report.accepted, report.rejected = accepted.count(), rejected.count()
-        report.reasons = _reasons(rejected)
+        accepted, rejected = _split_and_count(validated, None, report)
+        cached += [accepted, rejected]
         replace_partition(rejected, rejected_uri, "event_date", [day.isoformat()])
         replace_partition(accepted, events_uri, "event_date", [day.isoformat()])
     finally:
-        validated.unpersist()
+        for df in cached:
+            df.unpersist()
     return report
+
+
+def run(
+    spark: SparkSession,
+    kafka: KafkaEndpoint,
+    events_uri: str,
+    rejected_uri: str,
+    replay: date | None = None,
+) -> IngestReport:
+    """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
+    consumer = kafka.consumer()
+    try:
+        args = (spark, consumer, kafka.bootstrap_servers, kafka.events_topic, events_uri, rejected_uri)
+        return replay_day(*args, replay) if replay else ingest(*args)
+    finally:
+        consumer.close()

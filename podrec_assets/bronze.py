@@ -19,7 +19,7 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 
 from podrec.catalog import EPISODE_COLUMNS
-from podrec.ingest import ingest, replay_day
+from podrec.ingest import run as run_ingestion
 from podrec.lake import replace_partition
 from podrec.producer import produce_events
 from podrec.simulator import simulate
@@ -114,18 +114,11 @@ def bronze_user_events(
     lake: LakeResource,
     kafka: KafkaResource,
 ) -> Iterator[MaterializeResult]:
-    consumer = kafka.consumer()
-    try:
-        args = (
-            spark.spark_session, consumer, kafka.bootstrap_servers, kafka.events_topic,
-            lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
-        )  # fmt: skip
-        if config.replay_day:
-            report = replay_day(*args, date.fromisoformat(config.replay_day))
-        else:
-            report = ingest(*args)
-    finally:
-        consumer.close()
+    report = run_ingestion(
+        spark.spark_session, kafka, lake.table("bronze", "user_events"),
+        lake.table("bronze", "user_events_rejected"),
+        date.fromisoformat(config.replay_day) if config.replay_day else None,
+    )  # fmt: skip
     context.log.info(
         f"consumed {report.consumed}: accepted {report.accepted}, rejected {report.rejected}, "
         f"already ingested {report.already_ingested}"

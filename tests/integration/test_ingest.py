@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from podrec.catalog import sample_snapshot
 from podrec.events import encode
-from podrec.ingest import ingest, replay_day
+from podrec.ingest import run
 from podrec.lake import read_delta
 from podrec.producer import produce_events
 from podrec.settings import PodrecSettings
@@ -81,16 +81,11 @@ def produce(settings: PodrecSettings, valid: list[dict], bad: list[tuple[bytes, 
 
 def run_ingest(spark, settings: PodrecSettings, day: date | None = None):
     resources = build_resources(settings)
-    kafka, lake = resources["kafka"], resources["lake"]
-    consumer = kafka.consumer()
-    args = (
-        spark, consumer, kafka.bootstrap_servers, kafka.events_topic,
-        lake.table("bronze", "user_events"), lake.table("bronze", "user_events_rejected"),
+    lake = resources["lake"]
+    return run(
+        spark, resources["kafka"], lake.table("bronze", "user_events"),
+        lake.table("bronze", "user_events_rejected"), day,
     )  # fmt: skip
-    try:
-        return replay_day(*args, day) if day else ingest(*args)
-    finally:
-        consumer.close()
 
 
 def tables(spark, settings: PodrecSettings):

@@ -1,15 +1,15 @@
 """The Kafka lag sensor against the real broker: real lag, caught up, broker down."""
 
-import uuid
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
+from podrec import localinfra
 from podrec.producer import produce_events
 from resources import KafkaResource, build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor
-from tests.conftest import free_port
+from tests.conftest import make_settings
 from tests.integration.test_ingest import isolated, run_ingest, simulated
 
 pytestmark = pytest.mark.integration
@@ -55,9 +55,17 @@ def test_age_threshold_requests_small_but_old_backlogs(local_infra, settings, tm
     assert isinstance(small, SkipReason) and "lag 3 < 1000" in small.skip_message
 
 
-def test_broker_down_is_a_skip_not_a_crash() -> None:
-    # Nothing listens on this port: the broker is down as far as the sensor can tell.
-    kafka = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}", events_topic=f"t-{uuid.uuid4().hex}")
-    result = tick(build_kafka_lag_sensor(lag_threshold=1, max_age_s=1), kafka)
+def test_broker_down_is_a_skip_not_a_crash(tmp_path: Path) -> None:
+    """A broker with a backlog is stopped: the sensor says it cannot reach it, and does not crash."""
+    own = make_settings(tmp_path)
+    localinfra.up(own)
+    try:
+        kafka = build_resources(own)["kafka"]
+        produce_events(kafka.producer(), kafka.events_topic, simulated(users=5)[:20], progress=False)
+        sensor = build_kafka_lag_sensor(lag_threshold=1, max_age_s=1)
+        assert len(tick(sensor, kafka).run_requests) == 1
+    finally:
+        localinfra.down(own)
+    result = tick(sensor, kafka)
     assert isinstance(result, SkipReason)
-    assert "Kafka unreachable" in result.skip_message
+    assert f"Kafka unreachable at {own.kafka_bootstrap}" in result.skip_message

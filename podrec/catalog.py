@@ -19,6 +19,8 @@ EPISODE_COLUMNS = [
     "episode_id", "feed_id", "podcast_guid", "title", "description", "feed_title",
     "language", "raw_language", "categories", "published_at", "duration_s",
     "enclosure_url", "transcript_url", "trend_score", "source", "ingest_date",
+    # Beyond DESIGN.md's list: what language-variant matching needs (podrec/canonical.py).
+    "episode_guid", "episode_number", "season",
 ]  # fmt: skip
 
 
@@ -96,6 +98,9 @@ def episode_rows(
             "trend_score": float(feed.get("trendScore") or 0.0),
             "source": source,
             "ingest_date": ingest_date,
+            "episode_guid": item.get("guid"),
+            "episode_number": _int_or_none(item.get("episode")),
+            "season": _int_or_none(item.get("season")),
         }
 
 

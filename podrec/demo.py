@@ -34,6 +34,8 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             partition_key=day.isoformat(), instance=instance
         )
         _raise_unless(episodes_run, f"bronze_daily for {day}")
+        catalog_run = defs.resolve_job_def("episode_catalog").execute_in_process(instance=instance)
+        _raise_unless(catalog_run, "episode_catalog")
         catalog, _ = resources["episode_source"].snapshot(day)
         kafka = resources["kafka"]
         sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
@@ -42,10 +44,12 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
     return "\n".join(
         [
             summarize(settings, day),
+            summarize_catalog(settings),
             f"simulated {sum(sent.values())} events for {len(days)} day(s) ({DEMO_USERS} listeners) → "
             f"{kafka.events_topic}",
             summarize_events(settings),
-            f"Dagster runs: {episodes_run.run_id}, {ingest_run.run_id} (browse them with `make dev`)",
+            f"Dagster runs: {episodes_run.run_id}, {catalog_run.run_id}, {ingest_run.run_id} "
+            "(browse them with `make dev`)",
         ]
     )
 
@@ -78,6 +82,22 @@ def summarize(settings: PodrecSettings, day: date) -> str:
         f"  lake: {settings.lake_root}",
     ]
     return "\n".join(lines)
+
+
+def summarize_catalog(settings: PodrecSettings) -> str:
+    con = duckdb.connect()
+    duckdb_view(con, "catalog", table_uri(settings.lake_root, "silver", "episodes"))
+    episodes, canonical = con.execute(
+        "SELECT count(*), count(DISTINCT canonical_episode_id) FROM catalog"
+    ).fetchone()
+    example = con.execute(
+        "SELECT string_agg(language || ': ' || title, '  |  ' ORDER BY language) FROM catalog "
+        "GROUP BY canonical_episode_id HAVING count(*) > 1 ORDER BY canonical_episode_id LIMIT 1"
+    ).fetchone()
+    return (
+        f"silver.episodes: {episodes} episodes, {canonical} canonical (language variants merged)\n"
+        f"  e.g. {example[0] if example else 'no variants yet'}"
+    )
 
 
 def summarize_events(settings: PodrecSettings) -> str:

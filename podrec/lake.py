@@ -47,6 +47,8 @@ def replace_partition(
         df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", condition)
+        # New columns are added to the table (Delta schema evolution); none are dropped.
+        .option("mergeSchema", "true")
         .partitionBy(partition_column)
         .save(uri)
     )

@@ -31,6 +31,9 @@ BRONZE_EPISODES = StructType(
         StructField("trend_score", DoubleType()),
         StructField("source", StringType(), nullable=False),
         StructField("ingest_date", DateType(), nullable=False),
+        StructField("episode_guid", StringType()),
+        StructField("episode_number", IntegerType()),
+        StructField("season", IntegerType()),
     ]
 )
 
@@ -71,3 +74,10 @@ BRONZE_REJECTED_COLUMNS = [
     "received_at",
     "event_date",
 ]
+
+CANONICAL_IDS = StructType(
+    [
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("canonical_episode_id", StringType(), nullable=False),
+    ]
+)

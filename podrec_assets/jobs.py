@@ -8,6 +8,12 @@ bronze_daily_job = define_asset_job(
     description="Land a day of raw data in the bronze layer.",
 )
 
+episode_catalog_job = define_asset_job(
+    "episode_catalog",
+    selection=AssetSelection.assets(["silver", "episodes"]),
+    description="Rebuild the current episode catalog with its canonical (language-variant) ids.",
+)
+
 # Runs shortly after midnight UTC for the day that just ended.
 bronze_daily_schedule = build_schedule_from_partitioned_job(
     bronze_daily_job, hour_of_day=0, minute_of_hour=30

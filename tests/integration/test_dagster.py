@@ -124,3 +124,30 @@ def test_simulate_then_ingest_through_dagster(local_infra, spark, settings, tmp_
     assert ingest_new() == (sent, 0)
     assert simulate_day() == sent  # the same seed and day: the same events and event ids
     assert ingest_new() == (0, sent)  # …which ingestion keeps out as duplicates
+
+
+def test_silver_episodes_groups_language_variants(spark, settings, tmp_path: Path) -> None:
+    from podrec_assets.silver import silver_episodes
+    from tests.integration.test_ingest import isolated
+
+    resources = build_resources(isolated(settings, tmp_path))
+    instance = DagsterInstance.ephemeral()
+    for day in ("2026-11-10", "2026-11-20"):
+        assert materialize(
+            [bronze_episodes], partition_key=day, resources=resources, instance=instance
+        ).success
+    for _ in range(2):  # a re-run rebuilds the same catalog
+        result = materialize([silver_episodes], resources=resources, instance=instance)
+        assert result.success
+        silver = spark.read.format("delta").load(resources["lake"].table("silver", "episodes"))
+        rows = {r.episode_id: r for r in silver.collect()}
+        assert len(rows) == silver.count()  # one row per episode
+        # Deep Tech Weekly's first episode and its Italian edition share one canonical id.
+        assert rows["70000001"].canonical_episode_id == rows["70000011"].canonical_episode_id == "70000001"
+        # Seen on the 10th and again on the 20th: first seen on the 10th, latest snapshot kept.
+        assert str(rows["70000001"].first_seen_date) == "2026-11-10"
+        assert str(rows["70000001"].ingest_date) == "2026-11-20"
+        groups = silver.groupBy("canonical_episode_id").count()
+        assert groups.where("count > 2").count() == 0
+        meta = result.asset_materializations_for_node("silver__episodes")[0].metadata
+        assert meta["episodes_with_variants"].value == groups.where("count = 2").count() > 0

@@ -81,3 +81,17 @@ CANONICAL_IDS = StructType(
         StructField("canonical_episode_id", StringType(), nullable=False),
     ]
 )
+
+SILVER_TRANSCRIPTS = StructType(
+    [
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("language", StringType()),
+        StructField("text", StringType()),
+        StructField("source", StringType(), nullable=False),
+        StructField("model", StringType()),
+        StructField("audio_seconds", DoubleType()),
+        StructField("processing_seconds", DoubleType()),
+        StructField("transcribed_at", TimestampType()),
+        StructField("problems", ArrayType(StringType())),
+    ]
+)

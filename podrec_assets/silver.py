@@ -1,15 +1,26 @@
 """Silver: cleaned, conformed tables built from bronze."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    asset,
+)
 from dagster_pyspark import LazyPySparkResource
+from delta.tables import DeltaTable
+from pydantic import Field
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from podrec.canonical import EpisodeKey, canonical_ids
 from podrec.lake import read_delta
-from podrec.spark_schemas import CANONICAL_IDS
+from podrec.spark_schemas import CANONICAL_IDS, SILVER_TRANSCRIPTS
+from podrec.transcripts import Transcript, transcribe
 from podrec_assets.bronze import bronze_episodes
-from resources import LakeResource
+from resources import AudioCacheResource, LakeResource, VoskResource
 
 
 @asset(
@@ -68,6 +79,78 @@ def silver_episodes(
             "canonical_episodes": len(groups),
             "episodes_with_variants": len(variants),
             "variant_groups": MetadataValue.md("| canonical | variants |\n|---|---|\n" + preview),
+            "path": MetadataValue.path(uri),
+        }
+    )
+
+
+class TranscriptsConfig(Config):
+    """Bounds for one run; transcribed episodes are skipped unless ``redo`` lists them."""
+
+    max_audio_seconds: float = 3 * 3600
+    commit_every: int = 25
+    redo: list[str] = Field(default_factory=list)
+
+
+@asset(
+    key=["silver", "transcripts"],
+    group_name="silver",
+    kinds={"python", "delta"},
+    owners=["team:podrec"],
+    deps=[silver_episodes],
+    retry_policy=RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL),
+    description=(
+        "One transcript per episode and where it came from: Vosk speech-to-text of the audio "
+        "(source vosk), else the publisher's transcript (publisher), else title and description "
+        "(description); with audio length, processing time and why better sources were passed over."
+    ),
+)
+def silver_transcripts(
+    context: AssetExecutionContext,
+    config: TranscriptsConfig,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    vosk: VoskResource,
+    audio: AudioCacheResource,
+) -> MaterializeResult:
+    session = spark.spark_session
+    uri = lake.table("silver", "transcripts")
+    episodes = read_delta(session, lake.table("silver", "episodes"))
+    done = set()
+    if DeltaTable.isDeltaTable(session, uri):
+        done = {r.episode_id for r in read_delta(session, uri).select("episode_id").collect()} - set(
+            config.redo
+        )
+    todo = [r.asDict() for r in episodes.orderBy("episode_id").collect() if r.episode_id not in done]
+    context.log.info(f"silver.transcripts: {len(todo)} to transcribe, {len(done)} already done")
+    if config.redo and DeltaTable.isDeltaTable(session, uri):
+        DeltaTable.forPath(session, uri).delete(F.col("episode_id").isin(config.redo))
+
+    batch: list[Transcript] = []
+    sources: dict[str, int] = {}
+    problems = 0
+    for i, episode in enumerate(todo, 1):
+        result = transcribe(episode, vosk.model_for, audio.path, config.max_audio_seconds)
+        batch.append(result)
+        sources[result.source] = sources.get(result.source, 0) + 1
+        problems += bool(result.problems)
+        if result.problems:
+            context.log.warning(f"{episode['episode_id']}: {'; '.join(result.problems)}")
+        if len(batch) >= config.commit_every or i == len(todo):
+            # Commit as we go: a crash keeps what was transcribed, and the re-run skips it.
+            rows = [{k: v for k, v in t.__dict__.items() if k != "skipped"} for t in batch]
+            session.createDataFrame(rows, schema=SILVER_TRANSCRIPTS).write.format("delta").mode(
+                "append"
+            ).save(uri)
+            context.log.info(f"silver.transcripts: {i}/{len(todo)} done")
+            batch = []
+    return MaterializeResult(
+        metadata={
+            "transcribed": len(todo),
+            "skipped_already_done": len(done),
+            "status": "cached" if not todo else "updated",
+            "sources": MetadataValue.json(sources),
+            "episodes_with_problems": problems,
             "path": MetadataValue.path(uri),
         }
     )

@@ -14,18 +14,22 @@ from dagster_pyspark import LazyPySparkResource
 
 from podrec.settings import PodrecSettings
 from podrec.spark import spark_conf
+from resources.audio import AudioCacheResource
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
 from resources.podcastindex import EpisodeSource, PodcastIndexResource, SampleCatalogResource
+from resources.vosk import VoskResource
 
 __all__ = [
+    "AudioCacheResource",
     "EpisodeSource",
     "KafkaResource",
     "LakeResource",
     "MongoResource",
     "PodcastIndexResource",
     "SampleCatalogResource",
+    "VoskResource",
     "build_resources",
 ]
 
@@ -58,6 +62,8 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
             events_topic=settings.kafka_events_topic,
             consumer_group=settings.kafka_consumer_group,
         ),
+        "vosk": VoskResource(model_dir=settings.vosk_model_dir),
+        "audio": AudioCacheResource(directory=str(settings.audio_path)),
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),
             database=settings.mongo_database,

@@ -151,3 +151,41 @@ def test_silver_episodes_groups_language_variants(spark, settings, tmp_path: Pat
         assert groups.where("count > 2").count() == 0
         meta = result.asset_materializations_for_node("silver__episodes")[0].metadata
         assert meta["episodes_with_variants"].value == groups.where("count = 2").count() > 0
+
+
+def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> None:
+    from podrec.catalog import sample_catalog_rows
+    from podrec.sample_audio import generate
+    from podrec_assets.silver import silver_episodes, silver_transcripts
+    from tests.integration.test_ingest import isolated
+
+    own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
+    resources = build_resources(own)
+    korean = [r for r in sample_catalog_rows() if r["language"] == "ko"][:3]
+    generate(korean, own.audio_path)
+    instance = DagsterInstance.ephemeral()
+    assets = [bronze_episodes, silver_episodes]
+    assert materialize(assets, partition_key="2026-11-20", resources=resources, instance=instance).success
+
+    def run() -> dict:
+        result = materialize([silver_transcripts], resources=resources, instance=instance)
+        return {
+            k: v.value
+            for k, v in result.asset_materializations_for_node("silver__transcripts")[0].metadata.items()
+        }
+
+    first = run()
+    table = spark.read.format("delta").load(resources["lake"].table("silver", "transcripts"))
+    episodes = spark.read.format("delta").load(resources["lake"].table("silver", "episodes")).count()
+    assert table.count() == table.select("episode_id").distinct().count() == episodes
+    assert first["sources"]["vosk"] == 3
+    assert {r.episode_id for r in table.where("source = 'vosk'").collect()} == {
+        r["episode_id"] for r in korean
+    }
+    assert table.where("source = 'description' AND size(problems) = 0").count() > 0
+    second = run()
+    assert (second["transcribed"], second["status"], second["skipped_already_done"]) == (
+        0,
+        "cached",
+        episodes,
+    )

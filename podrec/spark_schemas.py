@@ -5,6 +5,7 @@ from pyspark.sql.types import (
     BinaryType,
     DateType,
     DoubleType,
+    FloatType,
     IntegerType,
     LongType,
     StringType,
@@ -93,5 +94,23 @@ SILVER_TRANSCRIPTS = StructType(
         StructField("processing_seconds", DoubleType()),
         StructField("transcribed_at", TimestampType()),
         StructField("problems", ArrayType(StringType())),
+    ]
+)
+
+GOLD_EPISODE_EMBEDDINGS = StructType(
+    [
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("model", StringType(), nullable=False),
+        StructField("text_sha256", StringType(), nullable=False),
+        StructField("vector", ArrayType(FloatType()), nullable=False),
+    ]
+)
+
+GOLD_EPISODE_SIMILARITY = StructType(
+    [
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("neighbor_episode_id", StringType(), nullable=False),
+        StructField("similarity", DoubleType(), nullable=False),
+        StructField("rank", IntegerType(), nullable=False),
     ]
 )

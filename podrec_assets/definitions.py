@@ -5,6 +5,7 @@ from dagster import Definitions
 from checks import bronze as bronze_checks
 from podrec.settings import load_settings
 from podrec_assets.bronze import bronze_episodes, bronze_user_events, simulated_events
+from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
 from podrec_assets.jobs import bronze_daily_job, bronze_daily_schedule, episode_catalog_job
 from podrec_assets.silver import silver_episodes, silver_transcripts
 from resources import build_resources
@@ -13,7 +14,15 @@ from sensors.kafka_lag import build_kafka_lag_sensor, ingest_events_job
 settings = load_settings()
 
 defs = Definitions(
-    assets=[bronze_episodes, bronze_user_events, simulated_events, silver_episodes, silver_transcripts],
+    assets=[
+        bronze_episodes,
+        bronze_user_events,
+        simulated_events,
+        silver_episodes,
+        silver_transcripts,
+        gold_episode_embeddings,
+        gold_episode_similarity,
+    ],
     asset_checks=[bronze_checks.bronze_episodes_unique_per_day],
     jobs=[bronze_daily_job, episode_catalog_job, ingest_events_job],
     schedules=[bronze_daily_schedule],

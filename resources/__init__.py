@@ -15,6 +15,7 @@ from dagster_pyspark import LazyPySparkResource
 from podrec.settings import PodrecSettings
 from podrec.spark import spark_conf
 from resources.audio import AudioCacheResource
+from resources.embedding import EmbeddingModelResource
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
@@ -23,6 +24,7 @@ from resources.vosk import VoskResource
 
 __all__ = [
     "AudioCacheResource",
+    "EmbeddingModelResource",
     "EpisodeSource",
     "KafkaResource",
     "LakeResource",
@@ -64,6 +66,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         ),
         "vosk": VoskResource(model_dir=settings.vosk_model_dir),
         "audio": AudioCacheResource(directory=str(settings.audio_path)),
+        "embedding_model": EmbeddingModelResource(),
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),
             database=settings.mongo_database,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -189,3 +190,43 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
         "cached",
         episodes,
     )
+
+
+def test_embeddings_are_incremental_and_similarity_skips_variants(spark, settings, tmp_path: Path) -> None:
+    from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
+    from podrec_assets.silver import silver_episodes, silver_transcripts
+    from tests.integration.test_ingest import isolated
+
+    own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
+    resources = build_resources(own)
+    instance = DagsterInstance.ephemeral()
+    upstream = [bronze_episodes, silver_episodes, silver_transcripts]
+    assert materialize(upstream, partition_key="2026-11-20", resources=resources, instance=instance).success
+
+    def embed() -> dict:
+        result = materialize([gold_episode_embeddings], resources=resources, instance=instance)
+        meta = result.asset_materializations_for_node("gold__episode_embeddings")[0].metadata
+        return {k: v.value for k, v in meta.items()}
+
+    first = embed()
+    episodes = spark.read.format("delta").load(resources["lake"].table("silver", "episodes"))
+    assert first["embedded"] == episodes.count() > 100
+    second = embed()
+    assert (second["embedded"], second["status"]) == (0, "cached")
+
+    assert materialize([gold_episode_similarity], resources=resources, instance=instance).success
+    sim = spark.read.format("delta").load(resources["lake"].table("gold", "episode_similarity"))
+    canon = {r.episode_id: r.canonical_episode_id for r in episodes.collect()}
+    lists: dict[str, list] = {}
+    for r in sim.orderBy("episode_id", "rank").collect():
+        lists.setdefault(r.episode_id, []).append(r)
+    assert len(lists) == len(canon)
+    for episode_id, neighbours in lists.items():
+        assert [n.rank for n in neighbours] == list(range(1, len(neighbours) + 1))
+        groups = [canon[n.neighbor_episode_id] for n in neighbours]
+        assert canon[episode_id] not in groups and len(set(groups)) == len(groups)
+        assert all(a.similarity >= b.similarity for a, b in pairwise(neighbours))
+    # Content carries meaning: the nearest neighbour of a tech episode is mostly tech.
+    tech = {e for e, c in canon.items() if e.startswith("700000") and int(e) <= 70000020}
+    nearest = [lists[e][0].neighbor_episode_id for e in tech]
+    assert sum(n in tech or int(n) in range(70000069, 70000077) for n in nearest) >= len(tech) // 2

@@ -51,3 +51,4 @@ lock:
 ## bench: benchmarks beside their peers, in one run each (results in bench/results/)
 bench: setup
 	$(BIN)/python bench/kafka_to_bronze.py
+	$(BIN)/python bench/content.py

@@ -25,7 +25,7 @@ from podrec.audio import decode_pcm16k
 from podrec.catalog import sample_catalog_rows
 from podrec.embeddings import embed_texts
 from podrec.sample_audio import generate
-from podrec.similarity import ann_top_k, exact_top_k, recall_at_k
+from podrec.similarity import ann_top_k, build, exact_top_k, hnsw_index, recall_at_k
 from podrec.transcripts import vosk_transcribe
 from resources import EmbeddingModelResource, VoskResource
 
@@ -82,10 +82,12 @@ def bench_vosk() -> dict:
     }
 
 
-def synthetic(n: int, dim: int = 384, seed: int = 0) -> np.ndarray:
+def synthetic(n: int, dim: int = 384, seed: int = 0, noise: float = 3.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(max(10, n // 50), dim))
-    v = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.normal(size=(n, dim))
+    # Topic clusters buried in noise (3x the spread of the centres): a cluster mate has cosine
+    # ≈ 0.1 against ≈ 0 ± 0.05 for the rest, so neighbours are not trivial and ANN recall can fall.
+    v = centres[rng.integers(0, len(centres), n)] + noise * rng.normal(size=(n, dim))
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -99,16 +101,25 @@ def bench_similarity(sizes: list[int], k: int = 10, sample: int = 1000) -> list[
         exact_sample = exact_top_k(vectors, canonical, k, rows=rows)
         exact_s = (time.perf_counter() - start) * n / len(rows)  # extrapolated to all queries
         start = time.perf_counter()
-        approx = ann_top_k(vectors, canonical, k)
-        ann_s = time.perf_counter() - start
+        index = hnsw_index(vectors)
+        fixed = ann_top_k(index, vectors, canonical, k, ef_search=128)
+        fixed_s = time.perf_counter() - start
+        # What the asset runs: efSearch widened until recall@10 ≥ 0.9 on a sample (recall measured
+        # there on its own 500-query sample; reported here on this 1000-query one).
+        start = time.perf_counter()
+        adaptive = build(vectors, canonical, k, ann_threshold=0, min_recall=0.9)
+        adaptive_s = time.perf_counter() - start
         out.append(
             {
                 "episodes": n,
                 "exact_seconds": round(exact_s, 2),
                 "exact_recall_at_10": 1.0,
-                "faiss_hnsw_seconds": round(ann_s, 2),
-                "faiss_hnsw_recall_at_10": round(recall_at_k(approx, exact_sample, rows), 4),
-                "ratio_exact_to_faiss_time": round(exact_s / ann_s, 2),
+                "faiss_hnsw_ef128_seconds": round(fixed_s, 2),
+                "faiss_hnsw_ef128_recall_at_10": round(recall_at_k(fixed, exact_sample, rows), 4),
+                "podrec_build_seconds": round(adaptive_s, 2),
+                "podrec_build_ef_search": adaptive.ef_search,
+                "podrec_build_recall_at_10": round(recall_at_k(adaptive.neighbours, exact_sample, rows), 4),
+                "ratio_exact_to_podrec_build_time": round(exact_s / adaptive_s, 2),
             }
         )
     return out
@@ -117,15 +128,20 @@ def bench_similarity(sizes: list[int], k: int = 10, sample: int = 1000) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--parts", default="embeddings,vosk,similarity")
     args = parser.parse_args()
-    result = {
-        "embeddings": bench_embeddings(),
-        "vosk": bench_vosk(),
-        "similarity": bench_similarity([int(s) for s in args.sizes.split(",")]),
+    parts = {
+        "embeddings": bench_embeddings,
+        "vosk": bench_vosk,
+        "similarity": lambda: bench_similarity([int(s) for s in args.sizes.split(",")]),
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "content.json").write_text(json.dumps(result, indent=2))
+    path = out / "content.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
+    for name in args.parts.split(","):
+        result[name] = parts[name]()
+    path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
 
 

@@ -23,6 +23,8 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
     """Land the day's episodes, simulate a week of listening into Kafka, ingest it; summarise."""
     from dagster import DagsterInstance
 
+    from podrec import sample_audio
+    from podrec.catalog import sample_catalog_rows
     from podrec.producer import simulate_to_kafka
     from podrec_assets.definitions import defs
 
@@ -36,6 +38,10 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
         _raise_unless(episodes_run, f"bronze_daily for {day}")
         catalog_run = defs.resolve_job_def("episode_catalog").execute_in_process(instance=instance)
         _raise_unless(catalog_run, "episode_catalog")
+        # Korean sample episodes get synthesised speech, so Vosk has real audio to transcribe.
+        sample_audio.generate(sample_catalog_rows(), settings.audio_path)
+        content_run = defs.resolve_job_def("content").execute_in_process(instance=instance)
+        _raise_unless(content_run, "content")
         catalog, _ = resources["episode_source"].snapshot(day)
         kafka = resources["kafka"]
         sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
@@ -45,10 +51,12 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
         [
             summarize(settings, day),
             summarize_catalog(settings),
+            summarize_content(settings),
             f"simulated {sum(sent.values())} events for {len(days)} day(s) ({DEMO_USERS} listeners) → "
             f"{kafka.events_topic}",
             summarize_events(settings),
-            f"Dagster runs: {episodes_run.run_id}, {catalog_run.run_id}, {ingest_run.run_id} "
+            f"Dagster runs: {episodes_run.run_id}, {catalog_run.run_id}, {content_run.run_id}, "
+            f"{ingest_run.run_id} "
             "(browse them with `make dev`)",
         ]
     )
@@ -98,6 +106,30 @@ def summarize_catalog(settings: PodrecSettings) -> str:
         f"silver.episodes: {episodes} episodes, {canonical} canonical (language variants merged)\n"
         f"  e.g. {example[0] if example else 'no variants yet'}"
     )
+
+
+def summarize_content(settings: PodrecSettings) -> str:
+    con = duckdb.connect()
+    duckdb_view(con, "transcripts", table_uri(settings.lake_root, "silver", "transcripts"))
+    duckdb_view(con, "similarity", table_uri(settings.lake_root, "gold", "episode_similarity"))
+    duckdb_view(con, "catalog", table_uri(settings.lake_root, "silver", "episodes"))
+    sources = con.execute("SELECT source, count(*) FROM transcripts GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    vosk = con.execute(
+        "SELECT episode_id, left(text, 60), audio_seconds FROM transcripts WHERE source = 'vosk' LIMIT 1"
+    ).fetchone()
+    similar = con.execute(
+        "SELECT c.title, n.title, s.similarity FROM similarity s "
+        "JOIN catalog c ON c.episode_id = s.episode_id "
+        "JOIN catalog n ON n.episode_id = s.neighbor_episode_id "
+        "WHERE s.episode_id = (SELECT min(episode_id) FROM catalog) AND s.rank <= 3 ORDER BY s.rank"
+    ).fetchall()
+    lines = ["silver.transcripts by source: " + ", ".join(f"{s} {n}" for s, n in sources)]
+    if vosk:
+        lines.append(f"  vosk heard ({vosk[2]:.0f}s of synthetic Korean speech): {vosk[1]}…")
+    if similar:
+        lines.append(f"gold.episode_similarity: nearest to “{similar[0][0]}”:")
+        lines += [f"    {score:.2f}  {title}" for _, title, score in similar]
+    return "\n".join(lines)
 
 
 def summarize_events(settings: PodrecSettings) -> str:

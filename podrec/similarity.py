@@ -69,15 +69,18 @@ def exact_top_k(
     return _collect(len(queries), k, results)
 
 
-def ann_top_k(
-    vectors: np.ndarray, canonical: np.ndarray, k: int, m: int = 32, ef_search: int = 128
-) -> Neighbours:
-    """FAISS HNSW on inner product: approximate, fast for large catalogs."""
+def hnsw_index(vectors: np.ndarray, m: int = 32, ef_construction: int = 80):
+    """A FAISS HNSW graph over the vectors, on inner product."""
     import faiss
 
     index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 80
+    index.hnsw.efConstruction = ef_construction
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def ann_top_k(index, vectors: np.ndarray, canonical: np.ndarray, k: int, ef_search: int = 128) -> Neighbours:
+    """Approximate top-K from an HNSW graph; ``ef_search`` trades time for recall."""
     index.hnsw.efSearch = max(ef_search, k * 4)
     scores, cand = index.search(np.ascontiguousarray(vectors, dtype=np.float32), k * 4 + 1)
     return _collect(
@@ -100,6 +103,7 @@ class SimilarityBuild:
     neighbours: Neighbours
     method: str  # exact | faiss-hnsw
     recall: float | None  # ANN recall@K against exact on a sample; None for exact
+    ef_search: int | None = None
 
 
 def build(
@@ -107,15 +111,23 @@ def build(
     canonical: np.ndarray,
     k: int,
     ann_threshold: int,
+    min_recall: float = 0.9,
     recall_sample: int = 500,
     seed: int = 0,
 ) -> SimilarityBuild:
-    """Exact below ``ann_threshold`` episodes, FAISS above it with its recall measured."""
+    """Exact below ``ann_threshold`` episodes; FAISS above it, searching wider (efSearch doubled,
+    up to 2048) until the recall measured against exact search on a sample reaches ``min_recall``."""
     if len(vectors) < ann_threshold:
         return SimilarityBuild(exact_top_k(vectors, canonical, k), "exact", None)
-    approx = ann_top_k(vectors, canonical, k)
     rows = np.random.default_rng(seed).choice(
         len(vectors), size=min(recall_sample, len(vectors)), replace=False
     )
-    recall = recall_at_k(approx, exact_top_k(vectors, canonical, k, rows=rows), rows)
-    return SimilarityBuild(approx, "faiss-hnsw", recall)
+    truth = exact_top_k(vectors, canonical, k, rows=rows)
+    index = hnsw_index(vectors)
+    ef = 128
+    while True:
+        approx = ann_top_k(index, vectors, canonical, k, ef)
+        recall = recall_at_k(approx, truth, rows)
+        if recall >= min_recall or ef >= 2048:
+            return SimilarityBuild(approx, "faiss-hnsw", recall, ef)
+        ef *= 2

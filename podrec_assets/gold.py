@@ -136,6 +136,7 @@ def gold_episode_similarity(
             "episodes": len(ids),
             "method": result.method,
             f"recall_at_{config.k}": result.recall if result.recall is not None else 1.0,
+            "ef_search": result.ef_search or 0,
             "build_seconds": round(build_s, 3),
             "path": MetadataValue.path(uri),
         }

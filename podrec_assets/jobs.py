@@ -14,6 +14,14 @@ episode_catalog_job = define_asset_job(
     description="Rebuild the current episode catalog with its canonical (language-variant) ids.",
 )
 
+content_job = define_asset_job(
+    "content",
+    selection=AssetSelection.assets(
+        ["silver", "transcripts"], ["gold", "episode_embeddings"], ["gold", "episode_similarity"]
+    ),
+    description="Transcribe what is new, embed what changed, rebuild episode similarity.",
+)
+
 # Runs shortly after midnight UTC for the day that just ended.
 bronze_daily_schedule = build_schedule_from_partitioned_job(
     bronze_daily_job, hour_of_day=0, minute_of_hour=30

@@ -155,6 +155,8 @@ def test_silver_episodes_groups_language_variants(spark, settings, tmp_path: Pat
 
 
 def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> None:
+    from pyspark.sql import functions as F
+
     from podrec.catalog import sample_catalog_rows
     from podrec.sample_audio import generate
     from podrec_assets.silver import silver_episodes, silver_transcripts
@@ -162,8 +164,10 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
 
     own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
     resources = build_resources(own)
-    korean = [r for r in sample_catalog_rows() if r["language"] == "ko"][:3]
-    generate(korean, own.audio_path)
+    korean = [r for r in sample_catalog_rows() if r["language"] == "ko"][:4]
+    generate(korean[:3], own.audio_path)
+    # The fourth has corrupt audio in the cache: recorded, and the run goes on.
+    (own.audio_path / f"{korean[3]['episode_id']}.mp3").write_bytes(b"ID3 not audio" * 100)
     instance = DagsterInstance.ephemeral()
     assets = [bronze_episodes, silver_episodes]
     assert materialize(assets, partition_key="2026-11-20", resources=resources, instance=instance).success
@@ -180,9 +184,10 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
     episodes = spark.read.format("delta").load(resources["lake"].table("silver", "episodes")).count()
     assert table.count() == table.select("episode_id").distinct().count() == episodes
     assert first["sources"]["vosk"] == 3
-    assert {r.episode_id for r in table.where("source = 'vosk'").collect()} == {
-        r["episode_id"] for r in korean
-    }
+    vosk_ids = {r.episode_id for r in table.where("source = 'vosk'").collect()}
+    assert vosk_ids == {r["episode_id"] for r in korean[:3]}
+    (broken,) = table.where(F.col("episode_id") == korean[3]["episode_id"]).collect()
+    assert broken.source == "description" and broken.problems[0].startswith("vosk: cannot decode")
     assert table.where("source = 'description' AND size(problems) = 0").count() > 0
     second = run()
     assert (second["transcribed"], second["status"], second["skipped_already_done"]) == (

@@ -4,9 +4,11 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from podrec.audio import fetch
 from podrec.catalog import sample_catalog_rows
 from podrec.sample_audio import generate
 from podrec.transcripts import transcribe
@@ -21,8 +23,19 @@ FILES = {
 
 
 class Media(BaseHTTPRequestHandler):
+    ranges: ClassVar[list[str | None]] = []
+
     def do_GET(self) -> None:
         body = FILES.get(self.path)
+        requested = self.headers.get("Range")
+        type(self).ranges.append(requested)
+        if body is not None and requested:
+            start = int(requested.removeprefix("bytes=").split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.end_headers()
+            self.wfile.write(body[start:])
+            return
         self.send_response(200 if body is not None else 404)
         self.end_headers()
         if body is not None:
@@ -89,3 +102,23 @@ def test_language_without_a_model_uses_the_publisher_transcript(vosk, media: str
     result = transcribe(episode, vosk.model_for, tmp_path)
     assert result.source == "publisher"
     assert (result.skipped, result.problems) == (["vosk: no model for language 'it'"], [])
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(media: str, tmp_path: Path) -> None:
+    body = FILES["/a/corrupt.mp3"]
+    (tmp_path / "ep-9.mp3.partial").write_bytes(body[:100])  # what a killed download left
+    Media.ranges.clear()
+    path = fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9")
+    assert path == tmp_path / "ep-9.mp3"
+    assert path.read_bytes() == body
+    assert Media.ranges == ["bytes=100-"]
+    assert fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9") == path  # cached: no request
+    assert Media.ranges == ["bytes=100-"]
+
+
+def test_downloads_are_bounded_in_size(media: str, tmp_path: Path) -> None:
+    from podrec.audio import AudioError
+
+    with pytest.raises(AudioError, match="larger than 100 bytes"):
+        fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-10", max_bytes=100)
+    assert not (tmp_path / "ep-10.mp3").exists()

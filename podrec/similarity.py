@@ -116,7 +116,7 @@ def build(
     seed: int = 0,
 ) -> SimilarityBuild:
     """Exact below ``ann_threshold`` episodes; FAISS above it, searching wider (efSearch doubled,
-    up to 2048) until the recall measured against exact search on a sample reaches ``min_recall``."""
+    up to 1024) until the recall measured against exact search on a sample reaches ``min_recall``."""
     if len(vectors) < ann_threshold:
         return SimilarityBuild(exact_top_k(vectors, canonical, k), "exact", None)
     rows = np.random.default_rng(seed).choice(
@@ -128,6 +128,6 @@ def build(
     while True:
         approx = ann_top_k(index, vectors, canonical, k, ef)
         recall = recall_at_k(approx, truth, rows)
-        if recall >= min_recall or ef >= 2048:
+        if recall >= min_recall or ef >= 1024:
             return SimilarityBuild(approx, "faiss-hnsw", recall, ef)
         ef *= 2

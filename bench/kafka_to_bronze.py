@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import tempfile
 import time
@@ -110,7 +111,7 @@ def main() -> None:
         "peer_seconds": round(peer_s, 2),
         "podrec_seconds": round(podrec_s, 2),
         "spark_session_start_seconds": round(jvm_s, 2),
-        "machine": f"{__import__('os').cpu_count()} cores",
+        "machine": f"{os.cpu_count()} cores",
     }
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)

@@ -30,14 +30,14 @@ def bronze_episodes_unique_per_day(
     if days:
         df = df.where(F.col("ingest_date").isin(days))
     dupes = df.groupBy("ingest_date", "episode_id").count().where("count > 1")
-    examples = dupes.orderBy(F.desc("count")).limit(5).toPandas()
     n = dupes.count()
+    examples = dupes.orderBy(F.desc("count")).limit(5).toPandas().to_markdown(index=False) if n else "none"
     return AssetCheckResult(
         passed=n == 0,
         severity=AssetCheckSeverity.ERROR,
         metadata={
             "duplicated_keys": n,
             "expected": 0,
-            "examples": MetadataValue.md(examples.to_markdown(index=False) if n else "none"),
+            "examples": MetadataValue.md(examples),
         },
     )

@@ -116,8 +116,8 @@ def sample_catalog() -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any
 
 
 def sample_catalog_rows() -> list[dict[str, Any]]:
-    """Every episode of the sample catalog, whatever its publish date."""
-    rows, _ = sample_snapshot(date.max - timedelta(days=1))
+    """Every episode of the sample catalog, whatever its publish date (ingest_date: today)."""
+    rows, _ = _sample_rows(date.today(), published_before=None)
     return rows
 
 
@@ -128,10 +128,20 @@ def sample_snapshot(ingest_date: date) -> tuple[list[dict[str, Any]], ParseRepor
     see new episodes arrive, as they would from the live API.
     """
     end_of_day = datetime.combine(ingest_date + timedelta(days=1), time(), tzinfo=UTC).timestamp()
+    return _sample_rows(ingest_date, published_before=end_of_day)
+
+
+def _sample_rows(
+    ingest_date: date, published_before: float | None
+) -> tuple[list[dict[str, Any]], ParseReport]:
     trending, episodes = sample_catalog()
     report = ParseReport(feeds=len(trending))
     rows: list[dict[str, Any]] = []
     for feed in trending:
-        items = [i for i in episodes[str(feed["id"])] if (i.get("datePublished") or 0) < end_of_day]
+        items = [
+            i
+            for i in episodes[str(feed["id"])]
+            if published_before is None or (i.get("datePublished") or 0) < published_before
+        ]
         rows.extend(episode_rows(feed, items, ingest_date, "sample", report))
     return rows, report

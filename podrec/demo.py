@@ -67,9 +67,16 @@ def _raise_unless(result: ExecuteInProcessResult, what: str) -> None:
         raise RuntimeError(f"the {what} run failed (run id {result.run_id})")
 
 
-def summarize(settings: PodrecSettings, day: date) -> str:
+def _lake(settings: PodrecSettings, **views: tuple[str, str]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with each ``name=(layer, table)`` registered as a view."""
     con = duckdb.connect()
-    duckdb_view(con, "episodes", table_uri(settings.lake_root, "bronze", "episodes"))
+    for name, (layer, table) in views.items():
+        duckdb_view(con, name, table_uri(settings.lake_root, layer, table))
+    return con
+
+
+def summarize(settings: PodrecSettings, day: date) -> str:
+    con = _lake(settings, episodes=("bronze", "episodes"))
     total, feeds = con.execute(
         "SELECT count(*), count(DISTINCT feed_id) FROM episodes WHERE ingest_date = ?", [day]
     ).fetchone()
@@ -93,8 +100,7 @@ def summarize(settings: PodrecSettings, day: date) -> str:
 
 
 def summarize_catalog(settings: PodrecSettings) -> str:
-    con = duckdb.connect()
-    duckdb_view(con, "catalog", table_uri(settings.lake_root, "silver", "episodes"))
+    con = _lake(settings, catalog=("silver", "episodes"))
     episodes, canonical = con.execute(
         "SELECT count(*), count(DISTINCT canonical_episode_id) FROM catalog"
     ).fetchone()
@@ -109,10 +115,12 @@ def summarize_catalog(settings: PodrecSettings) -> str:
 
 
 def summarize_content(settings: PodrecSettings) -> str:
-    con = duckdb.connect()
-    duckdb_view(con, "transcripts", table_uri(settings.lake_root, "silver", "transcripts"))
-    duckdb_view(con, "similarity", table_uri(settings.lake_root, "gold", "episode_similarity"))
-    duckdb_view(con, "catalog", table_uri(settings.lake_root, "silver", "episodes"))
+    con = _lake(
+        settings,
+        transcripts=("silver", "transcripts"),
+        similarity=("gold", "episode_similarity"),
+        catalog=("silver", "episodes"),
+    )
     sources = con.execute("SELECT source, count(*) FROM transcripts GROUP BY 1 ORDER BY 2 DESC").fetchall()
     vosk = con.execute(
         "SELECT episode_id, left(text, 60), audio_seconds FROM transcripts WHERE source = 'vosk' LIMIT 1"
@@ -133,9 +141,7 @@ def summarize_content(settings: PodrecSettings) -> str:
 
 
 def summarize_events(settings: PodrecSettings) -> str:
-    con = duckdb.connect()
-    duckdb_view(con, "events", table_uri(settings.lake_root, "bronze", "user_events"))
-    duckdb_view(con, "rejected", table_uri(settings.lake_root, "bronze", "user_events_rejected"))
+    con = _lake(settings, events=("bronze", "user_events"), rejected=("bronze", "user_events_rejected"))
     per_day = con.execute(
         "SELECT event_date, count(*), count(DISTINCT user_id) FROM events GROUP BY 1 ORDER BY 1"
     ).fetchall()

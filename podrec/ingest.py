@@ -100,9 +100,7 @@ def _table_or_none(spark: SparkSession, uri: str) -> DataFrame | None:
     return spark.read.format("delta").load(uri) if DeltaTable.isDeltaTable(spark, uri) else None
 
 
-def _coordinates_in(df: DataFrame | None, ranges: dict[int, tuple[int, int]]) -> DataFrame | None:
-    if df is None:
-        return None
+def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFrame:
     cond = None
     for p, (s, e) in ranges.items():
         c = (F.col("kafka_partition") == p) & (F.col("kafka_offset") >= s) & (F.col("kafka_offset") < e)
@@ -180,12 +178,12 @@ def ingest(
     validated = read_range(spark, bootstrap, topic, ranges)
     events_table = _table_or_none(spark, events_uri)
     rejected_table = _table_or_none(spark, rejected_uri)
-    done = [d for d in (_coordinates_in(events_table, ranges), _coordinates_in(rejected_table, ranges)) if d]
-    if done:
-        already = done[0].unionByName(done[1]) if len(done) == 2 else done[0]
-        fresh = validated.join(already, ["kafka_partition", "kafka_offset"], "left_anti")
-    else:
-        fresh = validated
+    fresh = validated
+    for table in (events_table, rejected_table):
+        if table is not None:
+            fresh = fresh.join(
+                _coordinates_in(table, ranges), ["kafka_partition", "kafka_offset"], "left_anti"
+            )
     cached = [fresh.persist()]
     try:
         report.consumed = sum(e - s for s, e in ranges.values())
@@ -236,7 +234,7 @@ def replay_day(
     for p in positions:
         start = first.get(p.partition, -1)
         start = p.committed if start < 0 else max(start, p.low)
-        if p.committed is not None and p.committed > start:
+        if p.committed > start:
             ranges[p.partition] = (start, p.committed)
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:

@@ -81,9 +81,6 @@ def commit(consumer: Consumer, topic: str, next_offsets: dict[int, int]) -> None
         )
 
 
-__all__ = ["KafkaException", "PartitionOffsets", "commit", "group_offsets"]
-
-
 def oldest_unread_timestamp(
     consumer: Consumer, topic: str, positions: list[PartitionOffsets], timeout_s: float = 5.0
 ) -> datetime | None:

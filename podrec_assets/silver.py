@@ -67,9 +67,9 @@ def silver_episodes(
     for episode_id, canonical in ids.items():
         groups.setdefault(canonical, []).append(episode_id)
     variants = {c: sorted(m) for c, m in groups.items() if len(m) > 1}
-    titles = {k.episode_id: k for k in keys}
+    by_id = {k.episode_id: k for k in keys}
     preview = "\n".join(
-        f"| {c} | {', '.join(f'{m} ({titles[m].language})' for m in members)} |"
+        f"| {c} | {', '.join(f'{m} ({by_id[m].language})' for m in members)} |"
         for c, members in sorted(variants.items())[:8]
     )
     context.log.info(f"silver.episodes: {len(keys)} episodes, {len(variants)} with language variants")

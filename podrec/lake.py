@@ -66,6 +66,21 @@ def read_delta(spark: SparkSession, uri: str, version: int | None = None) -> Dat
     return reader.load(uri)
 
 
+def read_required(spark: SparkSession, uri: str, hint: str) -> DataFrame:
+    """Read a Delta table that must exist, or fail saying what to run first."""
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, uri):
+        raise FileNotFoundError(f"no Delta table at {uri}: {hint}")
+    return read_delta(spark, uri)
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, uri)
+
+
 def duckdb_view(
     con: duckdb.DuckDBPyConnection,
     view: str,

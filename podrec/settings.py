@@ -68,6 +68,46 @@ class PodrecSettings(BaseSettings):
     # Models
     vosk_model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
 
+    # Engagement (silver.daily_engagement): score = listen·max_completion + complete·[completed]
+    # + like·[liked] + replay·min(plays - 1, 3); an early skip scores early_skip instead.
+    engagement_listen_weight: float = Field(1.0, description="Per unit of the furthest point reached.")
+    engagement_complete_weight: float = Field(1.0, description="Bonus for reaching 95% or a complete.")
+    engagement_like_weight: float = Field(2.0, description="Bonus for a like that was not taken back.")
+    engagement_replay_weight: float = Field(0.25, description="Per extra play that day (up to 3).")
+    engagement_early_skip_weight: float = Field(
+        -1.0, description="Score of a skip before early_skip_fraction: a confident negative."
+    )
+    early_skip_fraction: float = Field(0.05, description="A skip before this share of the episode is early.")
+    bot_max_events_per_day: int = Field(
+        3000, description="silver.user_events drops a user's day above this many events as a bot."
+    )
+
+    # ALS (gold.als_factors)
+    als_alpha: float = Field(40.0, description="Confidence scale: c = 1 + alpha·|engagement|.")
+    als_reg_param: float = Field(0.08, description="L2 regularisation.")
+    als_rank: int = Field(32, description="Latent factors.")
+    als_max_iter: int = Field(10, description="Alternations.")
+    als_blocks: int = Field(4, description="User and item blocks (parallelism of a fit).")
+    als_window_days: int = Field(28, description="Trailing days of daily engagement one fit learns from.")
+
+    # Hybrid recommendations (gold.recommendations)
+    hybrid_als_weight: float = Field(0.7, description="w_als; content gets 1 - w_als.")
+    cold_start_strategy: str = Field(
+        "factor", description="factor | literal | reserved | fixed (DESIGN.md, cold start)."
+    )
+    cold_start_full_weight_listeners: int = Field(
+        20, description="Listeners an episode needs before it is scored on its own factors alone."
+    )
+    cold_start_prior_neighbors: int = Field(20, description="Content neighbours a new episode's prior uses.")
+    recommendations_k: int = Field(10, description="Length of each list.")
+    recommendations_candidates: int = Field(200, description="Top ALS candidates joined to content ones.")
+    per_show_cap: int = Field(3, description="At most this many episodes of one show in a list.")
+    fallback_language: str = Field("en", description="Variant language when none is in the user's.")
+
+    # A/B
+    experiment_id: str = Field("hybrid-vs-als-1", description="Salt of the sticky bucket hash.")
+    ab_hybrid_buckets: int = Field(50, description="Buckets 0..N-1 get hybrid, the rest als_only.")
+
     # Local infrastructure and caches
     data_dir: str = Field("./data", description="Where local services keep their state.")
     cache_dir: str = Field(

@@ -3,6 +3,7 @@
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    BooleanType,
     DateType,
     DoubleType,
     FloatType,
@@ -112,5 +113,68 @@ GOLD_EPISODE_SIMILARITY = StructType(
         StructField("neighbor_episode_id", StringType(), nullable=False),
         StructField("similarity", DoubleType(), nullable=False),
         StructField("rank", IntegerType(), nullable=False),
+    ]
+)
+
+SILVER_DAILY_ENGAGEMENT = StructType(
+    [
+        StructField("user_id", StringType(), nullable=False),
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("plays", LongType()),
+        StructField("listen_seconds", DoubleType()),
+        StructField("max_completion", DoubleType()),
+        StructField("likes", LongType()),
+        StructField("skips", LongType()),
+        StructField("early_skip", BooleanType()),
+        StructField("engagement", DoubleType()),
+        StructField("confidence", DoubleType()),
+        StructField("locale", StringType()),
+        StructField("event_date", DateType(), nullable=False),
+    ]
+)
+
+# Both sides of one ALS fit: side is "user" or "item", id the user_id or episode_id.
+GOLD_ALS_FACTORS = StructType(
+    [
+        StructField("side", StringType(), nullable=False),
+        StructField("id", StringType(), nullable=False),
+        StructField("factors", ArrayType(FloatType()), nullable=False),
+        StructField("interactions", LongType(), nullable=False),
+        StructField("model_version", StringType(), nullable=False),
+        StructField("model_date", DateType(), nullable=False),
+    ]
+)
+
+GOLD_RECOMMENDATIONS = StructType(
+    [
+        StructField("user_id", StringType(), nullable=False),
+        StructField("rank", IntegerType(), nullable=False),
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("canonical_episode_id", StringType(), nullable=False),
+        StructField("score", DoubleType(), nullable=False),
+        StructField("als_score", DoubleType()),
+        StructField("content_score", DoubleType()),
+        StructField("policy", StringType(), nullable=False),
+        StructField("reason", StringType(), nullable=False),
+        StructField("bucket", IntegerType()),
+        StructField("experiment_id", StringType()),
+        StructField("locale", StringType()),
+        StructField("model_version", StringType(), nullable=False),
+        StructField("rec_date", DateType(), nullable=False),
+    ]
+)
+
+GOLD_EVALUATION = StructType(
+    [
+        StructField("protocol", StringType(), nullable=False),
+        StructField("policy", StringType(), nullable=False),
+        StructField("cold_start", StringType(), nullable=False),
+        StructField("metric", StringType(), nullable=False),
+        StructField("k", IntegerType(), nullable=False),
+        StructField("value", DoubleType()),
+        StructField("users", IntegerType()),
+        StructField("params", StringType()),
+        StructField("evaluated_at", TimestampType(), nullable=False),
+        StructField("eval_date", DateType(), nullable=False),
     ]
 )

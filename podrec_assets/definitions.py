@@ -6,8 +6,22 @@ from checks import bronze as bronze_checks
 from podrec.settings import load_settings
 from podrec_assets.bronze import bronze_episodes, bronze_user_events, simulated_events
 from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
-from podrec_assets.jobs import bronze_daily_job, bronze_daily_schedule, content_job, episode_catalog_job
-from podrec_assets.silver import silver_episodes, silver_transcripts
+from podrec_assets.gold_models import gold_als_factors, gold_evaluation, gold_recommendations
+from podrec_assets.jobs import (
+    bronze_daily_job,
+    bronze_daily_schedule,
+    content_job,
+    engagement_job,
+    episode_catalog_job,
+    evaluation_job,
+    recommendations_job,
+)
+from podrec_assets.silver import (
+    silver_daily_engagement,
+    silver_episodes,
+    silver_transcripts,
+    silver_user_events,
+)
 from resources import build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor, ingest_events_job
 
@@ -22,9 +36,22 @@ defs = Definitions(
         silver_transcripts,
         gold_episode_embeddings,
         gold_episode_similarity,
+        silver_user_events,
+        silver_daily_engagement,
+        gold_als_factors,
+        gold_recommendations,
+        gold_evaluation,
     ],
     asset_checks=[bronze_checks.bronze_episodes_unique_per_day],
-    jobs=[bronze_daily_job, episode_catalog_job, content_job, ingest_events_job],
+    jobs=[
+        bronze_daily_job,
+        episode_catalog_job,
+        content_job,
+        ingest_events_job,
+        engagement_job,
+        recommendations_job,
+        evaluation_job,
+    ],
     schedules=[bronze_daily_schedule],
     sensors=[build_kafka_lag_sensor(settings.kafka_lag_threshold, settings.kafka_max_age_s)],
     resources=build_resources(settings),

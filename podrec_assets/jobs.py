@@ -22,6 +22,24 @@ content_job = define_asset_job(
     description="Transcribe what is new, embed what changed, rebuild episode similarity.",
 )
 
+engagement_job = define_asset_job(
+    "engagement",
+    selection=AssetSelection.assets(["silver", "user_events"], ["silver", "daily_engagement"]),
+    description="Clean a day's (or a range's) events and score the day's engagement.",
+)
+
+recommendations_job = define_asset_job(
+    "recommendations",
+    selection=AssetSelection.assets(["gold", "als_factors"], ["gold", "recommendations"]),
+    description="A day's ALS model, then every listener's list for that day (one run per day).",
+)
+
+evaluation_job = define_asset_job(
+    "evaluation",
+    selection=AssetSelection.assets(["gold", "evaluation"]),
+    description="Offline evaluation of every policy on the engagement up to a date.",
+)
+
 # Runs shortly after midnight UTC for the day that just ended.
 bronze_daily_schedule = build_schedule_from_partitioned_job(
     bronze_daily_job, hour_of_day=0, minute_of_hour=30

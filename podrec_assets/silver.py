@@ -2,6 +2,8 @@
 
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
     Backoff,
     Config,
     MaterializeResult,
@@ -16,11 +18,14 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from podrec.canonical import EpisodeKey, canonical_ids
-from podrec.lake import read_delta
+from podrec.engagement import clean_events, daily_engagement
+from podrec.lake import read_delta, read_required, replace_partition
 from podrec.spark_schemas import CANONICAL_IDS, SILVER_TRANSCRIPTS
 from podrec.transcripts import Transcript, transcribe
 from podrec_assets.bronze import bronze_episodes
-from resources import AudioCacheResource, LakeResource, VoskResource
+from podrec_assets.metadata import delta_write_metadata
+from podrec_assets.partitions import daily_partitions
+from resources import AudioCacheResource, LakeResource, RecommenderResource, VoskResource
 
 
 @asset(
@@ -152,5 +157,90 @@ def silver_transcripts(
             "sources": MetadataValue.json(sources),
             "episodes_with_problems": problems,
             "path": MetadataValue.path(uri),
+        }
+    )
+
+
+def _days(context: AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys)
+
+
+@asset(
+    key=["silver", "user_events"],
+    group_name="silver",
+    kinds={"spark", "delta"},
+    owners=["team:podrec"],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[AssetKey(["bronze", "user_events"])],
+    description=(
+        "Listening events fit for modelling: bronze's accepted events minus positions past the end "
+        "of the episode, client retries of one event under a new id, and bot-like user days. "
+        "Dropped events stay in bronze; the counts by reason are in the metadata."
+    ),
+)
+def silver_user_events(
+    context: AssetExecutionContext,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    recommender: RecommenderResource,
+) -> MaterializeResult:
+    days = _days(context)
+    bronze = read_required(spark.spark_session, lake.table("bronze", "user_events"), "ingest events first")
+    cleaned = clean_events(bronze.where(F.col("event_date").isin(days)), recommender.bot_max_events_per_day)
+    result = replace_partition(cleaned.kept, lake.table("silver", "user_events"), "event_date", days)
+    context.log.info(
+        f"silver.user_events: kept {result.rows_written} for {len(days)} day(s), dropped {cleaned.dropped}"
+    )
+    return MaterializeResult(
+        metadata={
+            **delta_write_metadata(result),
+            "dropped": MetadataValue.json(cleaned.dropped),
+            "days": len(days),
+        }
+    )
+
+
+@asset(
+    key=["silver", "daily_engagement"],
+    group_name="silver",
+    kinds={"spark", "delta"},
+    owners=["team:podrec"],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    deps=[silver_user_events],
+    description=(
+        "One row per listener, episode and day: plays, listening time, furthest point, likes, skips, "
+        "early skip, and the signed engagement score ALS learns from (implicit feedback: preference "
+        "engaged-or-not, confidence from how strongly; an early skip is a confident negative)."
+    ),
+)
+def silver_daily_engagement(
+    context: AssetExecutionContext,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    recommender: RecommenderResource,
+) -> MaterializeResult:
+    days = _days(context)
+    events = read_required(
+        spark.spark_session, lake.table("silver", "user_events"), "materialize silver/user_events"
+    )
+    weights = recommender.engagement_weights()
+    engagement = daily_engagement(events.where(F.col("event_date").isin(days)), weights).persist()
+    result = replace_partition(engagement, lake.table("silver", "daily_engagement"), "event_date", days)
+    stats = engagement.agg(
+        F.avg((F.col("engagement") > 0).cast("double")).alias("positive"),
+        F.avg(F.col("early_skip").cast("double")).alias("early_skips"),
+        F.countDistinct("user_id").alias("users"),
+    ).first()
+    preview = engagement.orderBy(F.desc("engagement")).limit(5).toPandas()
+    engagement.unpersist()
+    return MaterializeResult(
+        metadata={
+            **delta_write_metadata(result, preview),
+            "users": int(stats["users"] or 0),
+            "share_positive": round(float(stats["positive"] or 0.0), 4),
+            "share_early_skip": round(float(stats["early_skips"] or 0.0), 4),
+            "weights": MetadataValue.json(weights.__dict__),
         }
     )

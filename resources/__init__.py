@@ -20,6 +20,7 @@ from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
 from resources.podcastindex import EpisodeSource, PodcastIndexResource, SampleCatalogResource
+from resources.recommender import RecommenderResource
 from resources.vosk import VoskResource
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "LakeResource",
     "MongoResource",
     "PodcastIndexResource",
+    "RecommenderResource",
     "SampleCatalogResource",
     "VoskResource",
     "build_resources",
@@ -67,6 +69,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         "vosk": VoskResource(model_dir=settings.vosk_model_dir),
         "audio": AudioCacheResource(directory=str(settings.audio_path)),
         "embedding_model": EmbeddingModelResource(),
+        "recommender": RecommenderResource.from_settings(settings),
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),
             database=settings.mongo_database,

@@ -141,6 +141,97 @@ def ingest(replay: datetime | None) -> None:
 
 
 @main.command()
+@click.option("--protocol", type=click.Choice(["time", "stratified"]), default="time", show_default=True)
+@click.option("--k", default=10, show_default=True, help="List length the metrics are taken at.")
+@click.option("--json", "as_json", is_flag=True, help="The full report as JSON on stdout.")
+@click.option("--no-ingest", is_flag=True, help="Evaluate what is in the lake without reading Kafka first.")
+def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
+    """Offline evaluation of every policy (hybrid, als_only, content_only, popular, random)."""
+    from podrec import runs
+
+    try:
+        out = runs.evaluate(load_settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
+    except (runs.NothingToEvaluate, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = out["report"][protocol]
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{protocol} split, K={k}: {report['users']} users, {report['items']} episodes, "
+               f"{report['cold_items']} held out as new (run {out['run_id']})")  # fmt: skip
+    click.echo(
+        _table(
+            ["policy", *report["policies"]["hybrid"]],
+            [[p, *v.values()] for p, v in report["policies"].items()],
+        )
+    )
+    click.echo("cold-start strategies (hybrid):")
+    click.echo(
+        _table(
+            ["strategy", "ndcg", "cold_recall"], [[s, *v.values()] for s, v in report["cold_start"].items()]
+        )
+    )
+    click.echo(f"rule (best cold recall within 2% NDCG of als_only): {report['recommended_cold_start']}")
+
+
+@main.command()
+@click.option(
+    "--protocol", type=click.Choice(["time", "stratified"]), default="stratified", show_default=True
+)
+@click.option("--k", default=10, show_default=True)
+@click.option("--alpha", "alphas", multiple=True, type=float, default=(1.0, 10.0, 40.0), show_default=True)
+@click.option("--reg-param", "reg_params", multiple=True, type=float, default=(0.01, 0.08), show_default=True)
+@click.option("--rank", "ranks", multiple=True, type=int, default=(16, 32), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--no-ingest", is_flag=True)
+def tune(
+    protocol: str, k: int, alphas: tuple[float, ...], reg_params: tuple[float, ...], ranks: tuple[int, ...],
+    as_json: bool, no_ingest: bool,
+) -> None:  # fmt: skip
+    """Sweep ALS alpha, regParam and rank; report the evaluation of each and how to apply the best."""
+    from podrec import runs
+
+    config = {
+        "protocols": [protocol], "k": k, "sweep_alpha": list(alphas), "sweep_reg_param": list(reg_params),
+        "sweep_rank": list(ranks),
+    }  # fmt: skip
+    try:
+        out = runs.evaluate(load_settings(), config, ingest=not no_ingest)
+    except (runs.NothingToEvaluate, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    grid = out["sweep"][protocol]
+    if as_json:
+        click.echo(json.dumps(grid, indent=2))
+        return
+    rows = [
+        [
+            r["als"]["alpha"],
+            r["als"]["reg_param"],
+            r["als"]["rank"],
+            *(r["policies"]["hybrid"][m] for m in ("ndcg", "recall", "cold_recall")),
+            r["policies"]["als_only"]["ndcg"],
+        ]
+        for r in grid
+    ]
+    click.echo(
+        _table(
+            ["alpha", "reg_param", "rank", "hybrid ndcg", "hybrid recall", "cold recall", "als_only ndcg"],
+            rows,
+        )
+    )
+    best = max(grid, key=lambda r: r["policies"]["hybrid"]["ndcg"] or 0.0)["als"]
+    alpha, reg, rank = f"{best['alpha']:g}", f"{best['reg_param']:g}", best["rank"]
+    click.echo(f"best hybrid NDCG@{k}: alpha={alpha} regParam={reg} rank={rank}; apply with")
+    click.echo(f"  PODREC_ALS_ALPHA={alpha} PODREC_ALS_REG_PARAM={reg} PODREC_ALS_RANK={rank}")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=header, floatfmt=".4f", missingval="n/a")
+
+
+@main.command()
 @click.option(
     "--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
     help="Partition to run (default: yesterday, UTC).",

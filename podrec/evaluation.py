@@ -117,7 +117,9 @@ def split(
         test_rows = later[
             (later["rating"] > 0)
             & later["user_id"].isin(set(train["user_id"]))
-            & [(u, e) not in seen for u, e in zip(later["user_id"], later["episode_id"], strict=True)]
+            & np.array(
+                [(u, e) not in seen for u, e in zip(later["user_id"], later["episode_id"], strict=True)]
+            )
         ]
     else:
         pairs = _aggregate(daily)

@@ -93,7 +93,11 @@ class PodrecSettings(BaseSettings):
     # Hybrid recommendations (gold.recommendations)
     hybrid_als_weight: float = Field(0.7, description="w_als; content gets 1 - w_als.")
     cold_start_strategy: str = Field(
-        "factor", description="factor | literal | reserved | fixed (DESIGN.md, cold start)."
+        "auto",
+        description=(
+            "factor | literal | reserved | fixed (DESIGN.md, cold start), or auto: the latest evaluation's "
+            "pick (best new-episode recall within 2% NDCG of als_only), factor until one exists."
+        ),
     )
     cold_start_full_weight_listeners: int = Field(
         20, description="Listeners an episode needs before it is scored on its own factors alone."

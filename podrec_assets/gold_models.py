@@ -26,7 +26,7 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from podrec.als import Factors, fit, window_ratings
-from podrec.evaluation import PROTOCOLS, EvaluationResult, evaluate, sweep
+from podrec.evaluation import PROTOCOLS, EvaluationResult, choose_cold_start, evaluate, sweep
 from podrec.hybrid import ItemSide
 from podrec.lake import exists, read_delta, read_required, replace_partition
 from podrec.recommendations import build_catalog, recommend_in_spark, user_frame, window_interactions
@@ -177,7 +177,9 @@ def gold_recommendations(
     interactions = window_interactions(engagement, day, recommender.window_days)
     episodes, similarity = _content_inputs(session, lake)
     catalog = build_catalog(interactions, episodes, similarity)
-    items = ItemSide.build(catalog, factors.aligned_items(catalog.ids), recommender.hybrid_params())
+    strategy, why = _cold_start(session, lake, recommender.cold_start_strategy, day)
+    context.log.info(f"cold start: {strategy} ({why})")
+    items = ItemSide.build(catalog, factors.aligned_items(catalog.ids), recommender.hybrid_params(strategy))
     ab = recommender.ab_policy()
     users = user_frame(interactions, catalog, factors, lambda u: ab.assign(u)[1])
     languages = sorted(set(catalog.popularity) | {recommender.fallback_language})
@@ -218,8 +220,45 @@ def gold_recommendations(
             "rows_by_policy": MetadataValue.json(by_policy),
             "model_version": version,
             "experiment_id": ab.experiment_id,
-            "cold_start": recommender.cold_start_strategy,
+            "cold_start": f"{strategy} ({why})",
         }
+    )
+
+
+def _cold_start(session: SparkSession, lake: LakeResource, configured: str, day: date) -> tuple[str, str]:
+    """The configured strategy, or for ``auto`` DESIGN.md's rule applied to the newest evaluation
+    (time protocol preferred) on or before ``day``."""
+    if configured != "auto":
+        return configured, "configured"
+    uri = lake.table("gold", "evaluation")
+    if not exists(session, uri):
+        return "factor", "auto: no evaluation yet"
+    rows = (
+        read_delta(session, uri)
+        .where((F.col("eval_date") <= F.lit(day)) & ~F.col("params").contains('"tuning": true'))
+        .where(F.col("metric").isin("ndcg", "cold_recall") & F.col("policy").isin("hybrid", "als_only"))
+        .toPandas()
+    )
+    if rows.empty:
+        return "factor", "auto: no evaluation yet"
+    latest = rows[rows["eval_date"] == rows["eval_date"].max()]
+    protocol = "time" if (latest["protocol"] == "time").any() else latest["protocol"].iloc[0]
+    latest = latest[latest["protocol"] == protocol]
+    values = {(r.policy, r.cold_start, r.metric): r.value for r in latest.itertuples()}
+    strategies = {
+        s: {
+            "ndcg": values.get(("hybrid", s, "ndcg")),
+            "cold_recall": values.get(("hybrid", s, "cold_recall")),
+        }
+        for s in {c for p, c, _ in values if p == "hybrid"}
+    }
+    als_ndcg = next((v for (p, _, m), v in values.items() if p == "als_only" and m == "ndcg"), None)
+    chosen = choose_cold_start(strategies, als_ndcg)
+    evaluated = latest["eval_date"].iloc[0]
+    return (
+        (chosen, f"auto: {protocol} evaluation of {evaluated}")
+        if chosen
+        else ("factor", "auto: no strategy qualified")
     )
 
 

@@ -28,7 +28,7 @@ class RecommenderResource(ConfigurableResource):
     als_blocks: int = 4
     window_days: int = 28
     hybrid_als_weight: float = 0.7
-    cold_start_strategy: str = "factor"
+    cold_start_strategy: str = "auto"
     full_weight_listeners: int = 20
     prior_neighbors: int = 20
     k: int = 10
@@ -71,8 +71,11 @@ class RecommenderResource(ConfigurableResource):
         return AlsParams(**{**base, **{k: v for k, v in overrides.items() if v is not None}})
 
     def hybrid_params(self, cold_start: str | None = None) -> HybridParams:
+        """``auto`` (the evaluation's pick, resolved by the recommendations asset) reads as ``factor``."""
+        strategy = cold_start or self.cold_start_strategy
+        strategy = "factor" if strategy == "auto" else strategy
         return HybridParams(
-            k=self.k, als_weight=self.hybrid_als_weight, cold_start=cold_start or self.cold_start_strategy,
+            k=self.k, als_weight=self.hybrid_als_weight, cold_start=strategy,
             full_weight_listeners=self.full_weight_listeners, prior_neighbors=self.prior_neighbors,
             candidates=self.candidates, per_show_cap=self.per_show_cap,
             fallback_language=self.fallback_language,

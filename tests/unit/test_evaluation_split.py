@@ -11,7 +11,8 @@ from podrec.evaluation import EvaluationError, choose_cold_start, split
 def daily(users: int = 20, items: int = 12, days: int = 5) -> pd.DataFrame:
     start = date(2026, 11, 1)
     rows = [
-        {"user_id": f"u{u}", "episode_id": f"e{(u + d * 2 + j) % items}", "event_date": start + timedelta(days=d),
+        {"user_id": f"u{u}", "episode_id": f"e{(u + d * 2 + j) % items}",
+         "event_date": start + timedelta(days=d),
          "engagement": 1.0 if (u + j) % 5 else -1.0, "max_completion": 1.0, "locale": "en-US"}
         for u in range(users) for d in range(days) for j in range(2)
     ]  # fmt: skip

@@ -1,0 +1,200 @@
+"""The collaborative and hybrid track on the real Spark + Delta, Kafka and Dagster machinery:
+simulated listening → silver engagement → ALS → daily lists → offline evaluation."""
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from pyspark.sql import functions as F
+
+from podrec.ab import ABPolicy
+from podrec.catalog import sample_snapshot
+from podrec.engagement import EngagementWeights, engagement_scores
+from podrec.ingest import run as ingest
+from podrec.lake import read_delta
+from podrec.producer import simulate_to_kafka
+from podrec_assets.bronze import bronze_episodes
+from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
+from podrec_assets.gold_models import (
+    POPULAR_USER_PREFIX,
+    gold_als_factors,
+    gold_evaluation,
+    gold_recommendations,
+)
+from podrec_assets.silver import (
+    silver_daily_engagement,
+    silver_episodes,
+    silver_transcripts,
+    silver_user_events,
+)
+from resources import RecommenderResource, build_resources
+from tests.conftest import settings_env
+from tests.integration.test_ingest import isolated
+
+pytestmark = pytest.mark.integration
+END = date(2026, 11, 20)
+DAYS = [END - timedelta(days=6 - i) for i in range(7)]
+
+
+@pytest.fixture(scope="module")
+def lake(local_infra, spark, settings, tmp_path_factory: pytest.TempPathFactory):
+    """Seven simulated days ingested from Kafka, the content track run, engagement materialized."""
+    root = tmp_path_factory.mktemp("models")
+    own = isolated(settings, root).model_copy(update={"data_dir": str(root / "data")})
+    resources = build_resources(own)
+    resources["recommender"] = RecommenderResource(als_rank=16, als_max_iter=8)
+    kafka, lake_ = resources["kafka"], resources["lake"]
+    catalog, _ = sample_snapshot(END)
+    simulate_to_kafka(
+        kafka.producer(), kafka.events_topic, catalog, DAYS, 800, epoch=date(2026, 11, 1), seed=5
+    )
+    ingest(spark, kafka, lake_.table("bronze", "user_events"), lake_.table("bronze", "user_events_rejected"))
+    instance = DagsterInstance.ephemeral()
+    key = END.isoformat()
+    assert materialize(
+        [bronze_episodes, silver_episodes], partition_key=key, resources=resources, instance=instance
+    ).success
+    content = [silver_transcripts, gold_episode_embeddings, gold_episode_similarity]
+    assert materialize(content, resources=resources, instance=instance).success
+    tags = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0].isoformat(), ASSET_PARTITION_RANGE_END_TAG: key}
+    assert materialize(
+        [silver_user_events, silver_daily_engagement], resources=resources, instance=instance, tags=tags
+    ).success
+    return resources, instance
+
+
+def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:
+    resources, _ = lake
+    table = read_delta(spark, resources["lake"].table("silver", "daily_engagement")).toPandas()
+    assert sorted(table["event_date"].unique()) == DAYS
+    assert not table.duplicated(["user_id", "episode_id", "event_date"]).any()
+    rescored = engagement_scores(table.drop(columns=["engagement", "confidence"]), EngagementWeights())
+    assert np.allclose(rescored["engagement"], table["engagement"])
+    early = table[table["early_skip"] & (table["max_completion"] < 0.05)]
+    assert len(early) > 0 and (early["engagement"] == -1.0).all()  # confident negatives
+    # completed: at least 0.95 (how far) + 1 (the completion bonus)
+    assert (table.loc[table["max_completion"] >= 0.95, "engagement"] >= 1.95).all()
+
+
+def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) -> None:
+    resources, instance = lake
+    key = END.isoformat()
+    assert materialize([gold_als_factors, gold_recommendations], partition_key=key, resources=resources,
+                       instance=instance).success  # fmt: skip
+    uri = resources["lake"].table("gold", "recommendations")
+    recs = read_delta(spark, uri).where(F.col("rec_date") == F.lit(END)).toPandas()
+    people = recs[~recs["user_id"].str.startswith(POPULAR_USER_PREFIX)]
+    engagement = read_delta(spark, resources["lake"].table("silver", "daily_engagement")).toPandas()
+    catalog = (
+        read_delta(spark, resources["lake"].table("silver", "episodes")).toPandas().set_index("episode_id")
+    )
+    finished = engagement[engagement["max_completion"] >= 0.95]
+    finished_canonical = set(
+        zip(finished["user_id"], catalog.loc[finished["episode_id"], "canonical_episode_id"], strict=True)
+    )
+    ab = ABPolicy()
+    for user_id, lst in people.groupby("user_id"):
+        assert lst["rank"].tolist() == list(range(1, len(lst) + 1)) and len(lst) <= 10
+        assert not lst["canonical_episode_id"].duplicated().any()
+        assert catalog.loc[lst["episode_id"], "feed_id"].value_counts().max() <= 3
+        assert not {(user_id, c) for c in lst["canonical_episode_id"]} & finished_canonical
+        bucket, policy = ab.assign(user_id)
+        assert set(lst["bucket"]) == {bucket} and set(lst["experiment_id"]) == {ab.experiment_id}
+        assert set(lst["policy"]) <= {policy, "popular"}
+        assert lst["reason"].str.len().min() > 0
+    assert set(people["policy"]) >= {"hybrid", "als_only"}
+    share_hybrid = people.groupby("user_id")["policy"].first().eq("hybrid").mean()
+    assert 0.4 < share_hybrid < 0.6
+    # Italian listeners are shown Italian variants of translated episodes when one exists.
+    it_rows = people[people["locale"].str.startswith("it")]
+    variants = catalog.groupby("canonical_episode_id")["language"].apply(set)
+    has_it = it_rows["canonical_episode_id"].map(lambda c: "it" in variants[c])
+    assert (catalog.loc[it_rows.loc[has_it, "episode_id"], "language"] == "it").all()
+    popular = recs[recs["user_id"].str.startswith(POPULAR_USER_PREFIX)]
+    assert {"en", "it"} <= {u.removeprefix(POPULAR_USER_PREFIX) for u in popular["user_id"]}
+
+    # Re-running the day replaces its lists; fitting the day before adds a version beside it.
+    assert materialize(
+        [gold_recommendations], partition_key=key, resources=resources, instance=instance
+    ).success
+    again = read_delta(spark, uri).where(F.col("rec_date") == F.lit(END)).count()
+    assert again == len(recs)
+    day_before = (END - timedelta(days=1)).isoformat()
+    assert materialize(
+        [gold_als_factors], partition_key=day_before, resources=resources, instance=instance
+    ).success
+    factors = read_delta(spark, resources["lake"].table("gold", "als_factors"))
+    versions = {
+        r["model_date"]: r["model_version"]
+        for r in factors.select("model_date", "model_version").distinct().collect()
+    }
+    assert set(versions) == {END, END - timedelta(days=1)} and len(set(versions.values())) == 2
+    models = Path(resources["lake"].table("gold", "als_models"))
+    assert {p.name for p in models.iterdir()} == {f"model_date={key}", f"model_date={day_before}"}
+
+
+def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> None:
+    resources, instance = lake
+    config = {"ops": {"gold__evaluation": {"config": {"protocols": ["stratified"]}}}}
+    result = materialize(
+        [gold_evaluation],
+        partition_key=END.isoformat(),
+        resources=resources,
+        instance=instance,
+        run_config=config,
+    )
+    assert result.success
+    report = (
+        result.get_asset_materialization_events()[0].materialization.metadata["report"].value["stratified"]
+    )
+    policies = report["policies"]
+    assert set(policies) == {"hybrid", "als_only", "content_only", "popular", "random"}
+    hybrid, als = policies["hybrid"], policies["als_only"]
+    assert hybrid["cold_recall"] > als["cold_recall"]
+    assert hybrid["ndcg"] >= 0.98 * als["ndcg"]
+    assert als["ndcg"] > policies["random"]["ndcg"]
+    assert set(report["cold_start"]) == {"factor", "literal", "reserved", "fixed"}
+    rows = read_delta(spark, resources["lake"].table("gold", "evaluation")).toPandas()
+    assert {"precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty", "diversity",
+            "cold_recall"} <= set(rows["metric"])  # fmt: skip
+
+
+def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: Path) -> None:
+    """A ratings log in MovieLens's own columns, from 1998, through the two commands."""
+    own = isolated(settings, tmp_path)
+    rng = np.random.default_rng(7)
+    users, items = 150, 120
+    taste = rng.normal(size=(users, 4))
+    traits = rng.normal(size=(items, 4))
+    rows = []
+    for u in range(users):
+        liked = np.argsort(-(taste[u] @ traits.T) + rng.normal(scale=0.5, size=items))[:25]
+        for rank_, i in enumerate(liked):
+            rating = 5 if rank_ < 10 else 4 if rank_ < 18 else 2
+            rows.append({"userId": u + 1, "movieId": int(i) + 1, "rating": rating,
+                         "timestamp": 883_000_000 + int(rng.integers(0, 60 * 86_400))})  # fmt: skip
+    path = tmp_path / "ratings.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    env = {**settings_env(own), "PODREC_KAFKA_EVENTS_TOPIC": own.kafka_events_topic,
+           "PODREC_KAFKA_CONSUMER_GROUP": own.kafka_consumer_group, "DAGSTER_HOME": str(tmp_path / "dagster"),
+           "PODREC_ALS_RANK": "8", "PODREC_ALS_ALPHA": "1"}  # fmt: skip
+    (tmp_path / "dagster").mkdir()
+    cli = [sys.executable, "-m", "podrec.cli"]
+    subprocess.run([*cli, "import-events", str(path)], env=env, check=True, capture_output=True, timeout=300)
+    out = subprocess.run([*cli, "evaluate", "--protocol", "stratified", "--k", "10", "--json"], env=env,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout[out.stdout.index("{") :])
+    assert report["protocol"] == "stratified" and report["k"] == 10 and report["users"] > 100
+    policies = report["policies"]
+    for name in ("hybrid", "als_only", "popular", "random"):
+        assert 0.0 <= policies[name]["ndcg"] <= 1.0 and 0.0 <= policies[name]["precision"] <= 1.0
+    assert policies["als_only"]["ndcg"] > 2 * policies["random"]["ndcg"]
+    assert policies["content_only"]["ndcg"] is None and report["notes"]  # no transcripts for movies

@@ -52,3 +52,4 @@ lock:
 bench: setup
 	$(BIN)/python bench/kafka_to_bronze.py
 	$(BIN)/python bench/content.py
+	$(BIN)/python bench/als.py

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 from dagster import ExecuteInProcessResult
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from podrec.lake import duckdb_view, table_uri
 from podrec.settings import PodrecSettings
@@ -47,6 +48,22 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
         sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
         ingest_run = defs.resolve_job_def("ingest_events").execute_in_process(instance=instance)
         _raise_unless(ingest_run, "ingest_events")
+        window = {
+            ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
+        }
+        engagement_run = defs.resolve_job_def("engagement").execute_in_process(instance=instance, tags=window)
+        _raise_unless(engagement_run, "engagement")
+        # Evaluate first: the recommendations' cold-start strategy is the evaluation's pick (auto).
+        evaluation_run = defs.resolve_job_def("evaluation").execute_in_process(
+            instance=instance, partition_key=day.isoformat(),
+            run_config={"ops": {"gold__evaluation": {"config": {"protocols": ["time"]}}}},
+        )  # fmt: skip
+        _raise_unless(evaluation_run, "evaluation")
+        recommendations_run = defs.resolve_job_def("recommendations").execute_in_process(
+            instance=instance, partition_key=day.isoformat()
+        )
+        _raise_unless(recommendations_run, "recommendations")
     return "\n".join(
         [
             summarize(settings, day),
@@ -55,9 +72,22 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             f"simulated {sum(sent.values())} events for {len(days)} day(s) ({DEMO_USERS} listeners) → "
             f"{kafka.events_topic}",
             summarize_events(settings),
-            f"Dagster runs: {episodes_run.run_id}, {catalog_run.run_id}, {content_run.run_id}, "
-            f"{ingest_run.run_id} "
-            "(browse them with `make dev`)",
+            summarize_evaluation(settings, day),
+            summarize_recommendations(settings, day),
+            "Dagster runs: "
+            + ", ".join(
+                r.run_id
+                for r in (
+                    episodes_run,
+                    catalog_run,
+                    content_run,
+                    ingest_run,
+                    engagement_run,
+                    evaluation_run,
+                    recommendations_run,
+                )
+            )
+            + " (browse them with `make dev`)",
         ]
     )
 
@@ -160,4 +190,55 @@ def summarize_events(settings: PodrecSettings) -> str:
         "bronze.user_events_rejected: " + (", ".join(f"{r} {n}" for r, n in reasons) if reasons else "none"),
         "  most completed episodes: " + ", ".join(f"{e} ({n})" for e, n in top),
     ]
+    return "\n".join(lines)
+
+
+def summarize_evaluation(settings: PodrecSettings, day: date) -> str:
+    con = _lake(settings, evaluation=("gold", "evaluation"))
+    rows = con.execute(
+        "SELECT policy, cold_start, metric, value FROM evaluation WHERE eval_date = ? AND protocol = 'time' "
+        "AND metric IN ('ndcg', 'recall', 'cold_recall', 'coverage')",
+        [day],
+    ).fetchall()
+    table: dict[str, dict[str, float | None]] = {}
+    for policy, strategy, metric, value in rows:
+        name = policy if policy != "hybrid" else f"hybrid/{strategy}"
+        table.setdefault(name, {})[metric] = value
+    fmt = lambda v: "  n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    lines = [f"gold.evaluation ({day}, time split, K=10):  NDCG  recall  cold-recall  coverage"]
+    for name, v in sorted(table.items(), key=lambda kv: -(kv[1].get("ndcg") or 0)):
+        lines.append(
+            f"    {name:<18} {fmt(v.get('ndcg'))}  {fmt(v.get('recall'))}  {fmt(v.get('cold_recall'))}"
+            f"        {fmt(v.get('coverage'))}"
+        )
+    return "\n".join(lines)
+
+
+def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
+    con = _lake(settings, recs=("gold", "recommendations"), catalog=("silver", "episodes"))
+    picks = ("policy = 'hybrid'", "policy = 'als_only'", "NOT starts_with(locale, 'en')")
+    users = [
+        con.execute(
+            "SELECT min(user_id) FROM recs WHERE rec_date = ? AND NOT starts_with(user_id, '__') "
+            f"AND {where}",
+            [day],
+        ).fetchone()
+        for where in picks
+    ]
+    lines = [f"gold.recommendations for {day}: a few listeners' lists"]
+    for (user_id,) in users:
+        rows = con.execute(
+            "SELECT r.rank, r.policy, r.bucket, r.locale, c.language, c.title, r.score, r.reason, "
+            "r.model_version FROM recs r JOIN catalog c USING (episode_id) WHERE r.rec_date = ? AND r.user_id = ? "
+            "ORDER BY r.rank LIMIT 5",
+            [day, user_id],
+        ).fetchall()
+        if not rows:
+            continue
+        _, policy, bucket, locale, *_rest = rows[0]
+        lines.append(f"  {user_id} ({locale}, bucket {bucket} → {policy}, model {rows[0][8]}):")
+        lines += [
+            f"    {k}. [{lang}] {title[:48]:<48} {score:.2f}  {reason}"
+            for k, _p, _b, _l, lang, title, score, reason, _m in rows
+        ]
     return "\n".join(lines)

@@ -322,7 +322,7 @@ def _reason(
     """Why the row is there, in words a listener (or an engineer) can check."""
     cat = items.catalog
     anchor = ""
-    if len(history):
+    if len(history) and cat.similarity.nnz:
         sims = np.asarray(cat.similarity[history][:, source].todense()).ravel()
         if sims.max() > 0:
             anchor = f"“{cat.title[history[int(np.argmax(sims))]]}”"

@@ -229,8 +229,8 @@ def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
     for (user_id,) in users:
         rows = con.execute(
             "SELECT r.rank, r.policy, r.bucket, r.locale, c.language, c.title, r.score, r.reason, "
-            "r.model_version FROM recs r JOIN catalog c USING (episode_id) WHERE r.rec_date = ? AND r.user_id = ? "
-            "ORDER BY r.rank LIMIT 5",
+            "r.model_version FROM recs r JOIN catalog c USING (episode_id) "
+            "WHERE r.rec_date = ? AND r.user_id = ? ORDER BY r.rank LIMIT 5",
             [day, user_id],
         ).fetchall()
         if not rows:

@@ -112,36 +112,25 @@ class ItemSide:
     warm: np.ndarray  # (n, rank): after the cold-start schedule
     lam: np.ndarray
     params: HybridParams
+    is_new: np.ndarray = field(init=False)
 
     @classmethod
     def build(cls, catalog: Catalog, learned: np.ndarray, params: HybridParams) -> ItemSide:
         warm, lam = warm_start(learned, catalog.interactions, catalog.similarity, params)
         return cls(catalog, learned.astype(np.float32), warm, lam, params)
 
-    @property
-    def is_new(self) -> np.ndarray:
-        return self.catalog.interactions == 0
+    def __post_init__(self) -> None:
+        self.is_new = self.catalog.interactions == 0  # no engagement at all in the window
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Scale each row to [0, 1] over its candidates (``mask``); constant rows become 0."""
-    lo = np.where(mask, values, np.inf).min(axis=1, keepdims=True)
-    hi = np.where(mask, values, -np.inf).max(axis=1, keepdims=True)
-    span = hi - lo
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = np.where(span > 0, (values - lo) / np.where(span > 0, span, 1.0), 0.0)
-    return np.where(mask, scaled, 0.0)
-
-
-def _top_mask(values: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
-    """Per row, the ``n`` highest allowed values."""
-    masked = np.where(allowed, values, -np.inf)
-    if n >= values.shape[1]:
-        return allowed.copy()
-    top = np.argpartition(-masked, n - 1, axis=1)[:, :n]
-    mask = np.zeros_like(allowed)
-    np.put_along_axis(mask, top, True, axis=1)
-    return mask & allowed
+    """Scale to [0, 1] over the entries in ``mask``; a constant set carries no preference (0)."""
+    if not mask.any():
+        return np.zeros(len(values), dtype=np.float32)
+    lo, hi = values[mask].min(), values[mask].max()
+    if hi <= lo:
+        return np.zeros(len(values), dtype=np.float32)
+    return np.where(mask, (values - lo) / (hi - lo), 0.0).astype(np.float32)
 
 
 def user_history(users: pd.DataFrame, n_items: int) -> sp.csr_matrix:
@@ -166,6 +155,10 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     ``users`` columns: user_id, locale, policy, factors (list or None), history (episode
     indices), weights (their engagement), exclude (episode indices never to recommend — with
     all their language variants). Returns one row per (user, rank) in ``OUTPUT_COLUMNS``.
+
+    One dense pass per block finds each user's top ALS candidates (a matrix product and a
+    partial sort); everything else — content candidates, normalisation, the blend, variants,
+    the show cap — works on each user's few hundred candidates only.
     """
     p, cat = items.params, items.catalog
     n, b = len(cat), len(users)
@@ -180,77 +173,148 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
         )
     H = user_history(users, n)
     hist_sum = np.asarray(H.sum(axis=1)).ravel()
-    content = np.asarray((H @ cat.similarity).todense(), dtype=np.float32)
-    content = np.where(hist_sum[:, None] > 0, content / np.maximum(hist_sum[:, None], 1e-9), 0.0)
-
-    group_of = pd.Series(range(n)).groupby(cat.canonical_ids).ngroup().to_numpy()
-    allowed = np.ones((b, n), dtype=bool)
-    for r, excluded in enumerate(users["exclude"]):
-        if len(excluded):
-            allowed[r] = ~np.isin(group_of, group_of[np.asarray(excluded, dtype=int)])
+    content = (H @ cat.similarity).tocsr()
+    group_of, members = _groups(cat)
+    excluded = [_with_variants(np.asarray(e, dtype=int), group_of, members) for e in users["exclude"]]
 
     policies = users["policy"].to_numpy()
     has_factors = np.abs(items.learned).sum(axis=1) > 0
-    learned_scores = U @ items.learned.T
-    warm_scores = U @ items.warm.T
     use_warm = (policies == "hybrid") & (p.cold_start == "factor")
-    als_raw = np.where(use_warm[:, None], warm_scores, learned_scores)
-    als_pool = allowed & np.where(use_warm[:, None], True, has_factors[None, :])
-    als_cand = _top_mask(als_raw, als_pool & has_u[:, None], p.candidates)
-    content_cand = allowed & (content > 0)
-    cand = np.where(
-        (policies == "als_only")[:, None], als_cand,
-        np.where((policies == "content_only")[:, None], content_cand, als_cand | content_cand),
-    )  # fmt: skip
-    als_n = _minmax(als_raw, cand)
-    content_n = _minmax(content, cand)
-    # Without the factor schedule an episode the model never saw has no ALS score at all.
-    als_n = np.where(use_warm[:, None] | has_factors[None, :], als_n, 0.0)
-    w_als = np.full(n, p.als_weight)
-    if p.cold_start == "literal":
-        w_als = p.als_weight * items.lam  # the seed's schedule on the scores: new = content only
-    blended = w_als[None, :] * als_n + (1.0 - w_als[None, :]) * content_n
-    score = np.where(
-        (policies == "als_only")[:, None], als_n,
-        np.where((policies == "content_only")[:, None], content_n, blended),
-    )  # fmt: skip
+    w_items = p.als_weight * items.lam if p.cold_start == "literal" else np.full(n, p.als_weight)
+    top_als = _top_als(U, has_u, use_warm, policies, excluded, items, has_factors)
 
     rows: list[tuple] = []
+    user_ids, locales, histories = (
+        users["user_id"].tolist(),
+        users["locale"].tolist(),
+        users["history"].tolist(),
+    )
     for r in range(b):
-        user_id, policy, language = users["user_id"].iat[r], policies[r], language_of(users["locale"].iat[r])
+        user_id, policy, language = user_ids[r], policies[r], language_of(locales[r])
+        allowed = np.ones(n, dtype=bool)
+        allowed[excluded[r]] = False
         if policy == "random":
-            order = np.random.default_rng(_stable_seed(str(user_id))).permutation(np.flatnonzero(allowed[r]))
+            order = np.random.default_rng(_stable_seed(str(user_id))).permutation(np.flatnonzero(allowed))
             for k, (item, _) in enumerate(_select(order, items, group_of, language, p.k)):
                 rows.append((user_id, k + 1, item, 0.0, None, None, policy, "random pick (baseline)"))
             continue
-        if policy == "popular" or not cand[r].any():
-            rows += _popular(user_id, allowed[r], items, group_of, language)
-            continue
-        ranked = np.flatnonzero(cand[r])
-        ranked = ranked[np.argsort(-score[r, ranked], kind="stable")]
-        if policy == "hybrid" and p.cold_start == "reserved":
-            # Two slots kept for new episodes, filled by content; the rest ranked as usual.
-            picks = _select(ranked[~items.is_new[ranked]], items, group_of, language, p.k - p.reserved_slots)
-            taken = {group_of[i] for _, i in picks}
-            by_content = ranked[np.argsort(-content_n[r, ranked], kind="stable")]
-            fresh = by_content[items.is_new[by_content] & (content_n[r, by_content] > 0)]
-            fresh = fresh[[group_of[i] not in taken for i in fresh]] if len(fresh) else fresh
-            picks += _select(fresh, items, group_of, language, p.k - len(picks))
-            if len(picks) < p.k:  # not enough new episodes: the usual ranking fills the slots
-                taken = {group_of[i] for _, i in picks}
-                rest = ranked[[group_of[i] not in taken for i in ranked]]
-                picks += _select(rest, items, group_of, language, p.k - len(picks))
+        lo, hi = content.indptr[r], content.indptr[r + 1]
+        indices, data = content.indices[lo:hi], content.data[lo:hi]
+        keep = allowed[indices] & (data > 0)
+        content_cand, content_val = indices[keep], data[keep] / max(hist_sum[r], 1e-9)
+        als_cand = top_als[r] if policy in ("hybrid", "als_only") else np.empty(0, dtype=int)
+        if policy == "als_only" or len(content_cand) == 0:
+            cand = als_cand if policy != "content_only" else content_cand
+        elif policy == "content_only" or len(als_cand) == 0:
+            cand = content_cand
         else:
-            picks = _select(ranked, items, group_of, language, p.k)
-        history = np.asarray(users["history"].iat[r], dtype=int)
-        weight = {"als_only": 1.0, "content_only": 0.0}
+            cand = np.union1d(als_cand, content_cand)
+        if policy == "popular" or len(cand) == 0:
+            rows += _popular(user_id, allowed, items, group_of, language)
+            continue
+        cand = np.sort(np.asarray(cand, dtype=int))
+        factors = items.warm if use_warm[r] else items.learned
+        scored = use_warm[r] | has_factors[cand]  # without the factor schedule a new episode has no ALS score
+        als_n = np.where(scored, _minmax(factors[cand] @ U[r], scored), 0.0)
+        content_n = _minmax(_gather(content_cand, content_val, cand), np.ones(len(cand), dtype=bool))
+        w = {"als_only": np.ones(len(cand)), "content_only": np.zeros(len(cand))}.get(policy, w_items[cand])
+        score = w * als_n + (1.0 - w) * content_n
+        order = np.argsort(-score, kind="stable")
+        if policy == "hybrid" and p.cold_start == "reserved":
+            picks = _reserved(cand, order, content_n, items, group_of, language)
+        else:
+            picks = _select(cand[order], items, group_of, language, p.k)
+        history = np.asarray(histories[r], dtype=int)
         for k, (item, source) in enumerate(picks):
-            w = weight.get(policy, w_als[source])
-            als_part, content_part = w * als_n[r, source], (1.0 - w) * content_n[r, source]
-            reason = _reason(items, source, history, policy, als_part, content_part)
-            rows.append((user_id, k + 1, item, float(score[r, source]), float(als_n[r, source]),
-                         float(content_n[r, source]), policy, reason))  # fmt: skip
+            j = int(np.searchsorted(cand, source))
+            reason = _reason(items, source, history, policy, w[j] * als_n[j], (1.0 - w[j]) * content_n[j])
+            rows.append((user_id, k + 1, item, float(score[j]), float(als_n[j]), float(content_n[j]), policy,
+                         reason))  # fmt: skip
     return _frame(rows, cat)
+
+
+def _gather(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` of ``wanted`` keys (0 where a key is missing)."""
+    out = np.zeros(len(wanted), dtype=np.float32)
+    if len(keys) == 0:
+        return out
+    order = np.argsort(keys)
+    pos = np.clip(np.searchsorted(keys[order], wanted), 0, len(keys) - 1)
+    hit = keys[order][pos] == wanted
+    out[hit] = values[order][pos[hit]]
+    return out
+
+
+def _groups(cat: Catalog) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each episode's canonical group number, and each group's members."""
+    group_of = pd.Series(range(len(cat))).groupby(cat.canonical_ids).ngroup().to_numpy()
+    order = np.argsort(group_of, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(group_of[order])) + 1)
+    return group_of, members
+
+
+def _with_variants(excluded: np.ndarray, group_of: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """Excluded episodes and every language variant of them."""
+    if len(excluded) == 0:
+        return excluded
+    return np.concatenate([members[g] for g in np.unique(group_of[excluded])])
+
+
+def _top_als(
+    U: np.ndarray,
+    has_u: np.ndarray,
+    use_warm: np.ndarray,
+    policies: np.ndarray,
+    excluded: list[np.ndarray],
+    items: ItemSide,
+    has_factors: np.ndarray,
+) -> list[np.ndarray]:
+    """Each user's ``candidates`` best allowed episodes by ALS score: the block's one dense pass."""
+    empty = np.empty(0, dtype=int)
+    wanted = has_u & np.isin(policies, ("hybrid", "als_only"))
+    out = [empty] * len(U)
+    for warm in (True, False):
+        rows = np.flatnonzero(wanted & (use_warm == warm))
+        if len(rows) == 0:
+            continue
+        scores = U[rows] @ (items.warm if warm else items.learned).T
+        if not warm:
+            scores[:, ~has_factors] = -np.inf
+        for j, r in enumerate(rows):
+            scores[j, excluded[r]] = -np.inf
+        c = min(items.params.candidates, scores.shape[1])
+        top = (
+            np.argpartition(-scores, c - 1, axis=1)[:, :c]
+            if c < scores.shape[1]
+            else np.argsort(-scores, axis=1)
+        )
+        for j, r in enumerate(rows):
+            out[r] = top[j][np.isfinite(scores[j, top[j]])]
+    return out
+
+
+def _reserved(
+    cand: np.ndarray,
+    order: np.ndarray,
+    content_n: np.ndarray,
+    items: ItemSide,
+    group_of: np.ndarray,
+    language: str,
+) -> list[tuple[int, int]]:
+    """Two slots kept for new episodes, filled by content; the rest ranked as usual."""
+    p = items.params
+    ranked = cand[order]
+    picks = _select(ranked[~items.is_new[ranked]], items, group_of, language, p.k - p.reserved_slots)
+    taken = {group_of[i] for _, i in picks}
+    by_content = np.argsort(-content_n, kind="stable")
+    fresh = cand[by_content][items.is_new[cand[by_content]] & (content_n[by_content] > 0)]
+    fresh = np.array([i for i in fresh if group_of[i] not in taken], dtype=int)
+    picks += _select(fresh, items, group_of, language, p.k - len(picks))
+    if len(picks) < p.k:  # not enough new episodes: the usual ranking fills the slots
+        taken = {group_of[i] for _, i in picks}
+        rest = np.array([i for i in ranked if group_of[i] not in taken], dtype=int)
+        picks += _select(rest, items, group_of, language, p.k - len(picks))
+    return picks
 
 
 def language_of(locale: object) -> str:

@@ -122,30 +122,27 @@ def user_frame(
     evaluation, as published protocols do) leaves out everything in their training data.
     """
     lookup = factors.user_lookup() if factors is not None else {}
-    interactions = interactions.assign(item=interactions["episode_id"].map(catalog.index))
-    by_user = {u: g for u, g in interactions.groupby("user_id")}
-    rows = []
-    for user_id in users if users is not None else sorted(by_user):
-        g = by_user.get(user_id, interactions.iloc[:0])
-        vector = lookup.get(user_id)
-        # Serving leaves out what they finished or rejected (an early skip sums below zero).
-        dropped = (
-            (g["completed"] | (g["rating"] < 0)) if exclude == "completed" else pd.Series(True, index=g.index)
-        )
-        rows.append(
-            {
-                "user_id": user_id,
-                "locale": g["locale"].dropna().iloc[-1] if g["locale"].notna().any() else None,
-                "policy": policy_of(user_id),
-                "factors": None if vector is None else vector.tolist(),
-                "history": g["item"].to_numpy(dtype=int).tolist(),
-                "weights": g["rating"].to_numpy(dtype=float).tolist(),
-                "exclude": g.loc[dropped.astype(bool), "item"].to_numpy(dtype=int).tolist(),
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["user_id", "locale", "policy", "factors", "history", "weights", "exclude"]
+    data = interactions.assign(item=interactions["episode_id"].map(catalog.index).astype(int))
+    # Serving leaves out what they finished or rejected (an early skip sums below zero).
+    if exclude == "completed":
+        dropped = data["completed"].astype(bool) | (data["rating"] < 0)
+    else:
+        dropped = pd.Series(True, index=data.index)
+    per_user = data.groupby("user_id").agg(
+        locale=("locale", "last"), history=("item", list), weights=("rating", list)
     )
+    excluded = data[dropped].groupby("user_id")["item"].agg(list) if len(data) else pd.Series(dtype=object)
+    ids = users if users is not None else sorted(per_user.index)
+    frame = per_user.reindex(ids)
+    frame["exclude"] = excluded.reindex(ids)
+    for column in ("history", "weights", "exclude"):
+        frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
+    frame["locale"] = frame["locale"].astype(object).where(frame["locale"].notna(), None)
+    frame["policy"] = [policy_of(u) for u in ids]
+    frame["factors"] = [None if (v := lookup.get(u)) is None else v.tolist() for u in ids]
+    return frame.rename_axis("user_id").reset_index()[
+        ["user_id", "locale", "policy", "factors", "history", "weights", "exclude"]
+    ]
 
 
 def recommend_local(users: pd.DataFrame, items: ItemSide, block: int = BLOCK_USERS) -> pd.DataFrame:

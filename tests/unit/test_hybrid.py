@@ -44,11 +44,11 @@ def lists(items: ItemSide, *users: dict) -> pd.DataFrame:
 
 
 def test_minmax_scales_over_candidates_only() -> None:
-    values = np.array([[2.0, 4.0, 6.0, 100.0], [5.0, 5.0, 1.0, 1.0]])
-    mask = np.array([[True, True, True, False], [True, True, False, False]])
-    out = _minmax(values, mask)
-    assert out[0].tolist() == [0.0, 0.5, 1.0, 0.0]
-    assert out[1].tolist() == [0.0, 0.0, 0.0, 0.0]  # a constant row carries no preference
+    values = np.array([2.0, 4.0, 6.0, 100.0])
+    out = _minmax(values, np.array([True, True, True, False]))
+    assert out.tolist() == [0.0, 0.5, 1.0, 0.0]
+    constant = _minmax(np.array([5.0, 5.0, 1.0]), np.array([True, True, False]))
+    assert constant.tolist() == [0.0, 0.0, 0.0]  # a constant set carries no preference
 
 
 def test_cold_start_schedule_on_factors() -> None:

@@ -43,7 +43,10 @@ POPULAR_USER_PREFIX = "__popular__/"  # lists for listeners without history, one
 # A fit reads the trailing window of engagement: the days before the partition are inputs too.
 _window = AssetDep(
     silver_daily_engagement,
-    partition_mapping=TimeWindowPartitionMapping(start_offset=-(load_settings().als_window_days - 1)),
+    partition_mapping=TimeWindowPartitionMapping(
+        start_offset=-(load_settings().als_window_days - 1),
+        allow_nonexistent_upstream_partitions=True,  # the first days' windows reach before partition one
+    ),
 )
 
 

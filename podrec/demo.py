@@ -216,7 +216,11 @@ def summarize_evaluation(settings: PodrecSettings, day: date) -> str:
 
 def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
     con = _lake(settings, recs=("gold", "recommendations"), catalog=("silver", "episodes"))
-    picks = ("policy = 'hybrid'", "policy = 'als_only'", "NOT starts_with(locale, 'en')")
+    picks = (
+        "policy = 'hybrid' AND starts_with(locale, 'en')",
+        "policy = 'als_only'",
+        "policy = 'hybrid' AND NOT starts_with(locale, 'en')",
+    )
     users = [
         con.execute(
             "SELECT min(user_id) FROM recs WHERE rec_date = ? AND NOT starts_with(user_id, '__') "

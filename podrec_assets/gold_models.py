@@ -194,13 +194,11 @@ def gold_recommendations(
         ]
     )  # fmt: skip
     lists = recommend_in_spark(session, pd.concat([users, newcomers], ignore_index=True), items)
-    locales = session.createDataFrame(
-        pd.concat([users[["user_id", "locale"]], newcomers[["user_id", "locale"]]], ignore_index=True)
-    )
-    buckets = F.udf(lambda u: None if u.startswith(POPULAR_USER_PREFIX) else ab.assign(u)[0], "int")
+    who = pd.concat([users[["user_id", "locale"]], newcomers[["user_id", "locale"]]], ignore_index=True)
+    who["bucket"] = [None if u.startswith(POPULAR_USER_PREFIX) else ab.assign(u)[0] for u in who["user_id"]]
+    who = session.createDataFrame(who, schema="user_id string, locale string, bucket int")
     out = (
-        lists.join(locales, "user_id", "left")
-        .withColumn("bucket", buckets("user_id"))
+        lists.join(who, "user_id", "left")
         .withColumn("experiment_id", F.lit(ab.experiment_id))
         .withColumn("model_version", F.lit(version))
         .withColumn("rec_date", F.lit(day))

@@ -195,7 +195,10 @@ def gold_recommendations(
     )  # fmt: skip
     lists = recommend_in_spark(session, pd.concat([users, newcomers], ignore_index=True), items)
     who = pd.concat([users[["user_id", "locale"]], newcomers[["user_id", "locale"]]], ignore_index=True)
-    who["bucket"] = [None if u.startswith(POPULAR_USER_PREFIX) else ab.assign(u)[0] for u in who["user_id"]]
+    who["bucket"] = pd.array(
+        [None if u.startswith(POPULAR_USER_PREFIX) else ab.assign(u)[0] for u in who["user_id"]],
+        dtype="Int32",
+    )
     who = session.createDataFrame(who, schema="user_id string, locale string, bucket int")
     out = (
         lists.join(who, "user_id", "left")

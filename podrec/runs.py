@@ -64,7 +64,10 @@ def evaluate(
         # An imported log may predate the configured partitions: they begin where the data does.
         os.environ["PODREC_PARTITIONS_START"] = first.isoformat()
     from podrec_assets.definitions import defs
+    from podrec_assets.partitions import daily_partitions
 
+    # Today's partition does not exist until the day is over: evaluate the last complete day.
+    last = min(last, date.fromisoformat(daily_partitions.get_last_partition_key()))
     with DagsterInstance.get() as instance:
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),

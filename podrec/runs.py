@@ -68,6 +68,8 @@ def evaluate(
 
     # Today's partition does not exist until the day is over: evaluate the last complete day.
     last = min(last, date.fromisoformat(daily_partitions.get_last_partition_key()))
+    if last < first:
+        raise NothingToEvaluate(f"every event is from {first}, a day that is not over yet")
     with DagsterInstance.get() as instance:
         tags = {
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),

@@ -225,6 +225,42 @@ def tune(
     click.echo(f"  PODREC_ALS_ALPHA={alpha} PODREC_ALS_REG_PARAM={reg} PODREC_ALS_RANK={rank}")
 
 
+@main.group()
+def publish() -> None:
+    """The versions published to MongoDB: which one serves, and going back to an earlier one."""
+
+
+@publish.command("status")
+def publish_status() -> None:
+    """List the versions, newest first, with their gate result; * marks the one serving."""
+    from podrec.publish import PUBLISHES, active_version
+    from resources import build_resources
+
+    db = build_resources(load_settings())["mongo"].db()
+    active = active_version(db)
+    rows = []
+    for r in db[PUBLISHES].find().sort("_id", -1):
+        lists = (r.get("counts") or {}).get("recommendations")
+        failed = ", ".join((r.get("gate") or {}).get("failures") or []) or "-"
+        rows.append(["*" if r["_id"] == active else "", r["_id"], r.get("status"), lists, failed])
+    click.echo(_table(["", "version", "status", "lists", "failed checks"], rows))
+
+
+@publish.command("rollback")
+@click.argument("version", required=False)
+def publish_rollback(version: str | None) -> None:
+    """Serve VERSION again (default: the newest passed version before the active one)."""
+    from podrec.publish import PublishError, rollback
+    from resources import build_resources
+
+    db = build_resources(load_settings())["mongo"].db()
+    try:
+        active, replaced = rollback(db, version)
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"serving {active} (was {replaced})")
+
+
 def _table(header: list[str], rows: list[list[object]]) -> str:
     from tabulate import tabulate
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 BLOCK_USERS = 512
+POPULAR_USER_PREFIX = "__popular__/"  # lists for listeners without history, one per language
 
 
 def window_interactions(engagement: DataFrame, end: date, days: int) -> pd.DataFrame:

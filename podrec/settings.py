@@ -112,6 +112,14 @@ class PodrecSettings(BaseSettings):
     experiment_id: str = Field("hybrid-vs-als-1", description="Salt of the sticky bucket hash.")
     ab_hybrid_buckets: int = Field(50, description="Buckets 0..N-1 get hybrid, the rest als_only.")
 
+    # Publishing to MongoDB
+    publish_retention: int = Field(
+        3, description="Passed versions kept (besides the active one and its predecessor)."
+    )
+    publish_min_share_of_previous: float = Field(
+        0.5, description="Gate: a version must list at least this share of the active version's users."
+    )
+
     # Local infrastructure and caches
     data_dir: str = Field("./data", description="Where local services keep their state.")
     cache_dir: str = Field(

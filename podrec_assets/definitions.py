@@ -16,6 +16,7 @@ from podrec_assets.jobs import (
     evaluation_job,
     recommendations_job,
 )
+from podrec_assets.serving import mongo_serving_version
 from podrec_assets.silver import (
     silver_daily_engagement,
     silver_episodes,
@@ -41,6 +42,7 @@ defs = Definitions(
         gold_als_factors,
         gold_recommendations,
         gold_evaluation,
+        mongo_serving_version,
     ],
     asset_checks=[bronze_checks.bronze_episodes_unique_per_day],
     jobs=[

@@ -29,7 +29,13 @@ from podrec.als import Factors, fit, window_ratings
 from podrec.evaluation import PROTOCOLS, EvaluationResult, choose_cold_start, evaluate, sweep
 from podrec.hybrid import ItemSide
 from podrec.lake import exists, read_delta, read_required, replace_partition
-from podrec.recommendations import build_catalog, recommend_in_spark, user_frame, window_interactions
+from podrec.recommendations import (
+    POPULAR_USER_PREFIX,
+    build_catalog,
+    recommend_in_spark,
+    user_frame,
+    window_interactions,
+)
 from podrec.settings import load_settings
 from podrec.spark_schemas import GOLD_ALS_FACTORS, GOLD_EVALUATION, GOLD_RECOMMENDATIONS
 from podrec_assets.gold import gold_episode_similarity
@@ -37,8 +43,6 @@ from podrec_assets.metadata import delta_write_metadata
 from podrec_assets.partitions import daily_partitions
 from podrec_assets.silver import silver_daily_engagement, silver_episodes
 from resources import LakeResource, RecommenderResource
-
-POPULAR_USER_PREFIX = "__popular__/"  # lists for listeners without history, one per language
 
 # A fit reads the trailing window of engagement: the days before the partition are inputs too.
 _window = AssetDep(

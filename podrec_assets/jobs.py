@@ -30,8 +30,10 @@ engagement_job = define_asset_job(
 
 recommendations_job = define_asset_job(
     "recommendations",
-    selection=AssetSelection.assets(["gold", "als_factors"], ["gold", "recommendations"]),
-    description="A day's ALS model, then every listener's list for that day (one run per day).",
+    selection=AssetSelection.assets(
+        ["gold", "als_factors"], ["gold", "recommendations"], ["mongo", "serving_version"]
+    ),
+    description="A day's ALS model, every listener's list, published to MongoDB behind its gate.",
 )
 
 evaluation_job = define_asset_job(

@@ -73,5 +73,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),
             database=settings.mongo_database,
+            publish_retention=settings.publish_retention,
+            publish_min_share_of_previous=settings.publish_min_share_of_previous,
         ),
     }

@@ -4,6 +4,7 @@ simulated listening → silver engagement → ALS → daily lists → offline ev
 import json
 import subprocess
 import sys
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,10 +21,12 @@ from podrec.engagement import EngagementWeights, engagement_scores
 from podrec.ingest import run as ingest
 from podrec.lake import read_delta
 from podrec.producer import simulate_to_kafka
+from podrec.publish import active_version, collection
+from podrec.recommendations import POPULAR_USER_PREFIX
 from podrec_assets.bronze import bronze_episodes
+from podrec_assets.serving import mongo_serving_version
 from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
 from podrec_assets.gold_models import (
-    POPULAR_USER_PREFIX,
     gold_als_factors,
     gold_evaluation,
     gold_recommendations,
@@ -138,6 +141,33 @@ def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) ->
     assert set(versions) == {END, END - timedelta(days=1)} and len(set(versions.values())) == 2
     models = Path(resources["lake"].table("gold", "als_models"))
     assert {p.name for p in models.iterdir()} == {f"model_date={key}", f"model_date={day_before}"}
+
+
+def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
+    """After the lists test: gold.recommendations of END becomes the serving version in FerretDB."""
+    resources, instance = lake
+    db = resources["mongo"].client()[f"serving_{uuid.uuid4().hex[:8]}"]
+    mongo = resources["mongo"].model_copy(update={"database": db.name})
+    try:
+        result = materialize(
+            [mongo_serving_version], partition_key=END.isoformat(), resources={**resources, "mongo": mongo},
+            instance=instance,
+        )  # fmt: skip
+        assert result.success
+        version = active_version(db)
+        recs = read_delta(spark, resources["lake"].table("gold", "recommendations")).where(
+            F.col("rec_date") == F.lit(END)
+        )
+        served = db[collection("recommendations", version)]
+        assert served.count_documents({}) == recs.select("user_id").distinct().count()
+        assert served.find_one({"user_id": f"{POPULAR_USER_PREFIX}en", "fallback": True}) is not None
+        doc = served.find_one({"fallback": False})
+        assert [i["rank"] for i in doc["items"]] == list(range(1, len(doc["items"]) + 1))
+        assert doc["bucket"] == ABPolicy().assign(doc["user_id"])[0]
+        variants = db[collection("episodes", version)].find_one({"variants.1": {"$exists": True}})
+        assert variants is not None and len({v["language"] for v in variants["variants"]}) > 1
+    finally:
+        db.client.drop_database(db.name)
 
 
 def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> None:

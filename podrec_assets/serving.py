@@ -1,0 +1,91 @@
+"""Serving: the MongoDB export of a date, published as a new version behind gate checks."""
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import functions as F
+
+from podrec.lake import read_required
+from podrec.publish import publish
+from podrec.serving_docs import episode_docs, recommendation_docs, similar_docs
+from podrec_assets.gold import gold_episode_similarity
+from podrec_assets.gold_models import gold_recommendations
+from podrec_assets.partitions import daily_partitions
+from podrec_assets.silver import silver_episodes
+from resources import LakeResource, MongoResource, RecommenderResource
+
+
+class PublishConfig(Config):
+    """Retention and gate threshold for one run; unset means the mongo resource's (PODREC_PUBLISH_*)."""
+
+    retention: int | None = None
+    min_share_of_previous: float | None = None
+
+
+@asset(
+    key=["mongo", "serving_version"],
+    group_name="serving",
+    kinds={"mongodb", "python"},
+    owners=["team:podrec"],
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.multi_run(1),
+    deps=[gold_recommendations, gold_episode_similarity, silver_episodes],
+    description=(
+        "The date's lists, similar episodes and episode metadata (with language variants) written to "
+        "MongoDB as a new version, indexed, checked, and only then made the one serving reads — in one "
+        "atomic pointer switch. A failed gate leaves the previous version serving; older versions are "
+        "kept for `podrec publish rollback` up to the retention."
+    ),
+)
+def mongo_serving_version(
+    context: AssetExecutionContext,
+    config: PublishConfig,
+    spark: LazyPySparkResource,
+    lake: LakeResource,
+    mongo: MongoResource,
+    recommender: RecommenderResource,
+) -> MaterializeResult:
+    session = spark.spark_session
+    day = date.fromisoformat(context.partition_key)
+    recs = (
+        read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
+        .where(F.col("rec_date") == F.lit(day))
+        .toPandas()
+    )
+    episodes = read_required(
+        session, lake.table("silver", "episodes"), "materialize silver/episodes"
+    ).toPandas()
+    similarity = read_required(
+        session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
+    ).toPandas()
+    outcome = publish(
+        mongo.db(), day.isoformat(), recommendation_docs(recs), similar_docs(similarity, episodes),
+        episode_docs(episodes), k=recommender.k,
+        min_share_of_previous=config.min_share_of_previous or mongo.publish_min_share_of_previous,
+        retention=config.retention or mongo.publish_retention,
+    )  # fmt: skip
+    metadata = {
+        "version": outcome["version"],
+        "active": outcome["active"] or "none",
+        "previous": outcome["previous"] or "none",
+        "counts": MetadataValue.json(outcome["counts"]),
+        "pruned": ", ".join(outcome["pruned"]) or "none",
+        "database": mongo.database,
+    }
+    if not outcome["passed"]:
+        raise Failure(
+            description=f"version {outcome['version']} failed its gate ({', '.join(outcome['failures'])}); "
+            f"{outcome['active']} keeps serving",
+            metadata=metadata,
+        )
+    context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
+    return MaterializeResult(metadata=metadata)

@@ -24,13 +24,13 @@ from podrec.producer import simulate_to_kafka
 from podrec.publish import active_version, collection
 from podrec.recommendations import POPULAR_USER_PREFIX
 from podrec_assets.bronze import bronze_episodes
-from podrec_assets.serving import mongo_serving_version
 from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
 from podrec_assets.gold_models import (
     gold_als_factors,
     gold_evaluation,
     gold_recommendations,
 )
+from podrec_assets.serving import mongo_serving_version
 from podrec_assets.silver import (
     silver_daily_engagement,
     silver_episodes,

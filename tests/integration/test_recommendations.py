@@ -37,7 +37,7 @@ from podrec_assets.silver import (
     silver_transcripts,
     silver_user_events,
 )
-from resources import RecommenderResource, build_resources
+from resources import MongoResource, RecommenderResource, build_resources
 from tests.conftest import settings_env
 from tests.integration.test_ingest import isolated
 
@@ -147,7 +147,7 @@ def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
     """After the lists test: gold.recommendations of END becomes the serving version in FerretDB."""
     resources, instance = lake
     db = resources["mongo"].client()[f"serving_{uuid.uuid4().hex[:8]}"]
-    mongo = resources["mongo"].model_copy(update={"database": db.name})
+    mongo = MongoResource(uri=resources["mongo"].uri, database=db.name)
     try:
         result = materialize(
             [mongo_serving_version], partition_key=END.isoformat(), resources={**resources, "mongo": mongo},

@@ -293,8 +293,3 @@ def sweep(
                     )
                 )
     return results
-
-
-def best_setting(results: list[EvaluationResult], policy: str = "hybrid") -> EvaluationResult:
-    """The grid point with the highest NDCG@K for ``policy``."""
-    return max(results, key=lambda r: r.policies[policy]["ndcg"] or 0.0)

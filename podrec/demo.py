@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 from dagster import ExecuteInProcessResult
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from pymongo.database import Database
 
 from podrec.lake import duckdb_view, table_uri
 from podrec.settings import PodrecSettings
@@ -74,6 +75,7 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             summarize_events(settings),
             summarize_evaluation(settings, day),
             summarize_recommendations(settings, day),
+            summarize_serving(resources["mongo"].db()),
             "Dagster runs: "
             + ", ".join(
                 r.run_id
@@ -246,3 +248,18 @@ def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
             for k, _p, _b, _l, lang, title, score, reason, _m in rows
         ]
     return "\n".join(lines)
+
+
+def summarize_serving(db: Database) -> str:
+    from podrec.publish import PUBLISHES, active_version, collection
+
+    version = active_version(db)
+    if version is None:
+        return "MongoDB: nothing published yet"
+    record = db[PUBLISHES].find_one({"_id": version}) or {}
+    lists = db[collection("recommendations", version)].count_documents({})
+    kept = db[PUBLISHES].count_documents({"status": {"$in": ["standby", "staged"]}})
+    return (
+        f"MongoDB: serving {version} ({lists} lists, gate passed: {', '.join(record['gate']['checks'])}); "
+        f"{kept} earlier version(s) kept for `podrec publish rollback`"
+    )

@@ -123,20 +123,9 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
 )
 def ingest(replay: datetime | None) -> None:
     """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected."""
-    from dagster_pyspark.resources import spark_session_from_config
+    from podrec.runs import ingest_pending
 
-    from podrec import ingest as ingestion
-    from podrec.spark import spark_conf
-    from resources import build_resources
-
-    settings = load_settings()
-    resources = build_resources(settings)
-    lake = resources["lake"]
-    spark = spark_session_from_config(spark_conf(settings, app_name="podrec-ingest"))
-    report = ingestion.run(
-        spark, resources["kafka"], lake.table("bronze", "user_events"),
-        lake.table("bronze", "user_events_rejected"), replay.date() if replay else None,
-    )  # fmt: skip
+    report = ingest_pending(load_settings(), replay.date() if replay else None)
     click.echo(json.dumps(report.__dict__, default=str))
 
 

@@ -57,6 +57,10 @@ def engagement_scores(day: pd.DataFrame, weights: EngagementWeights) -> pd.DataF
 class CleanedEvents:
     kept: DataFrame
     dropped: dict[str, int]
+    marked: DataFrame  # cached: kept and dropped both come from it
+
+    def release(self) -> None:
+        self.marked.unpersist()
 
 
 def clean_events(events: DataFrame, bot_max_events_per_day: int) -> CleanedEvents:
@@ -94,7 +98,9 @@ def clean_events(events: DataFrame, bot_max_events_per_day: int) -> CleanedEvent
         r["drop_reason"]: r["count"]
         for r in marked.where("drop_reason IS NOT NULL").groupBy("drop_reason").count().collect()
     }
-    return CleanedEvents(kept=marked.where("drop_reason IS NULL").drop("drop_reason"), dropped=dropped)
+    return CleanedEvents(
+        kept=marked.where("drop_reason IS NULL").drop("drop_reason"), dropped=dropped, marked=marked
+    )
 
 
 def daily_engagement(events: DataFrame, weights: EngagementWeights) -> DataFrame:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -214,11 +214,13 @@ def evaluate(
         [] if has_content else ["no content similarity for these episodes: content-based scores are empty"]
     )
 
+    # The warm start and the users' frame do not depend on the policy or strategy: built once.
+    base = ItemSide.build(catalog, learned, HybridParams(**{**asdict(hybrid), "k": k}))
+    frame = user_frame(split_.train, catalog, factors, lambda _: "hybrid", exclude="seen", users=users)
+
     def lists_for(policy: str, strategy: str) -> dict[str, list[str]]:
-        params = HybridParams(**{**asdict(hybrid), "k": k, "cold_start": strategy})
-        items = ItemSide.build(catalog, learned, params)
-        frame = user_frame(split_.train, catalog, factors, lambda _: policy, exclude="seen", users=users)
-        out = recommend_local(frame, items)
+        items = replace(base, params=replace(base.params, cold_start=strategy))
+        out = recommend_local(frame.assign(policy=policy), items)
         return {u: g.sort_values("rank")["episode_id"].tolist() for u, g in out.groupby("user_id")}
 
     def scored(policy: str, strategy: str) -> dict[str, float | None]:

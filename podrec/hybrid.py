@@ -59,12 +59,14 @@ class Catalog:
     interactions: np.ndarray  # listeners with any engagement in the window (drives λ)
     popularity: dict[str, np.ndarray] = field(default_factory=dict)  # language → listeners who engaged
     index: dict[str, int] = field(init=False)
-    groups: dict[str, np.ndarray] = field(init=False)
+    group_of: np.ndarray = field(init=False)  # each episode's canonical group number
+    members: list[np.ndarray] = field(init=False)  # each group's episodes (its language variants)
 
     def __post_init__(self) -> None:
         self.index = {e: i for i, e in enumerate(self.ids)}
-        frame = pd.Series(np.arange(len(self.ids))).groupby(self.canonical_ids)
-        self.groups = {c: idx.to_numpy() for c, idx in frame}
+        self.group_of = pd.Series(range(len(self.ids))).groupby(self.canonical_ids).ngroup().to_numpy()
+        order = np.argsort(self.group_of, kind="stable")
+        self.members = np.split(order, np.flatnonzero(np.diff(self.group_of[order])) + 1)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -174,7 +176,7 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     H = user_history(users, n)
     hist_sum = np.asarray(H.sum(axis=1)).ravel()
     content = (H @ cat.similarity).tocsr()
-    group_of, members = _groups(cat)
+    group_of, members = cat.group_of, cat.members
     excluded = [_with_variants(np.asarray(e, dtype=int), group_of, members) for e in users["exclude"]]
 
     policies = users["policy"].to_numpy()
@@ -243,14 +245,6 @@ def _gather(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndar
     hit = keys[order][pos] == wanted
     out[hit] = values[order][pos[hit]]
     return out
-
-
-def _groups(cat: Catalog) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each episode's canonical group number, and each group's members."""
-    group_of = pd.Series(range(len(cat))).groupby(cat.canonical_ids).ngroup().to_numpy()
-    order = np.argsort(group_of, kind="stable")
-    members = np.split(order, np.flatnonzero(np.diff(group_of[order])) + 1)
-    return group_of, members
 
 
 def _with_variants(excluded: np.ndarray, group_of: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
@@ -351,7 +345,7 @@ def _select(
         group = group_of[source]
         if group in groups:
             continue
-        item = _variant(cat.groups[cat.canonical_ids[source]], items, language)
+        item = _variant(cat.members[group], items, language)
         show = cat.show[item]
         if show and shows.get(show, 0) >= cap:
             continue

@@ -1,4 +1,4 @@
-"""Dagster runs the command line starts: everything an offline evaluation needs, then the evaluation.
+"""What the command line starts: ingestion, and the Dagster runs an offline evaluation needs.
 
 ``podrec evaluate`` works on a fresh lake: it ingests what waits on the topic, materializes
 silver/user_events and silver/daily_engagement for every day that has events (one run over the
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podrec.settings import PodrecSettings
+
+if TYPE_CHECKING:
+    from podrec.ingest import IngestReport
 
 
 class NothingToEvaluate(RuntimeError):
@@ -32,7 +35,8 @@ def event_date_range(settings: PodrecSettings) -> tuple[date, date]:
     return first, last
 
 
-def ingest_pending(settings: PodrecSettings) -> None:
+def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> IngestReport:
+    """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date)."""
     from dagster_pyspark.resources import spark_session_from_config
 
     from podrec import ingest
@@ -42,12 +46,10 @@ def ingest_pending(settings: PodrecSettings) -> None:
     resources = build_resources(settings)
     lake = resources["lake"]
     spark = spark_session_from_config(spark_conf(settings, app_name="podrec"))
-    ingest.run(
-        spark,
-        resources["kafka"],
-        lake.table("bronze", "user_events"),
-        lake.table("bronze", "user_events_rejected"),
-    )
+    return ingest.run(
+        spark, resources["kafka"], lake.table("bronze", "user_events"),
+        lake.table("bronze", "user_events_rejected"), replay,
+    )  # fmt: skip
 
 
 def evaluate(

@@ -161,10 +161,6 @@ def silver_transcripts(
     )
 
 
-def _days(context: AssetExecutionContext) -> list[str]:
-    return list(context.partition_keys)
-
-
 @asset(
     key=["silver", "user_events"],
     group_name="silver",
@@ -185,10 +181,11 @@ def silver_user_events(
     lake: LakeResource,
     recommender: RecommenderResource,
 ) -> MaterializeResult:
-    days = _days(context)
+    days = list(context.partition_keys)
     bronze = read_required(spark.spark_session, lake.table("bronze", "user_events"), "ingest events first")
     cleaned = clean_events(bronze.where(F.col("event_date").isin(days)), recommender.bot_max_events_per_day)
     result = replace_partition(cleaned.kept, lake.table("silver", "user_events"), "event_date", days)
+    cleaned.release()
     context.log.info(
         f"silver.user_events: kept {result.rows_written} for {len(days)} day(s), dropped {cleaned.dropped}"
     )
@@ -221,7 +218,7 @@ def silver_daily_engagement(
     lake: LakeResource,
     recommender: RecommenderResource,
 ) -> MaterializeResult:
-    days = _days(context)
+    days = list(context.partition_keys)
     events = read_required(
         spark.spark_session, lake.table("silver", "user_events"), "materialize silver/user_events"
     )

@@ -14,29 +14,30 @@ from podrec.settings import PodrecSettings
 class RecommenderResource(ConfigurableResource):
     """Engagement weights, ALS, hybrid and A/B settings; defaults in podrec/settings.py."""
 
-    listen_weight: float = 1.0
-    complete_weight: float = 1.0
-    like_weight: float = 2.0
-    replay_weight: float = 0.25
-    early_skip_weight: float = -1.0
-    early_skip_fraction: float = 0.05
+    # Defaults come from the plain dataclasses, so each default is written once.
+    listen_weight: float = EngagementWeights.listen
+    complete_weight: float = EngagementWeights.complete
+    like_weight: float = EngagementWeights.like
+    replay_weight: float = EngagementWeights.replay
+    early_skip_weight: float = EngagementWeights.early_skip
+    early_skip_fraction: float = EngagementWeights.early_skip_fraction
     bot_max_events_per_day: int = 3000
-    als_alpha: float = 40.0
-    als_reg_param: float = 0.08
-    als_rank: int = 32
-    als_max_iter: int = 10
-    als_blocks: int = 4
+    als_alpha: float = AlsParams.alpha
+    als_reg_param: float = AlsParams.reg_param
+    als_rank: int = AlsParams.rank
+    als_max_iter: int = AlsParams.max_iter
+    als_blocks: int = AlsParams.blocks
     window_days: int = 28
-    hybrid_als_weight: float = 0.7
+    hybrid_als_weight: float = HybridParams.als_weight
     cold_start_strategy: str = "auto"
-    full_weight_listeners: int = 20
-    prior_neighbors: int = 20
-    k: int = 10
-    candidates: int = 200
-    per_show_cap: int = 3
-    fallback_language: str = "en"
-    experiment_id: str = "hybrid-vs-als-1"
-    hybrid_buckets: int = 50
+    full_weight_listeners: int = HybridParams.full_weight_listeners
+    prior_neighbors: int = HybridParams.prior_neighbors
+    k: int = HybridParams.k
+    candidates: int = HybridParams.candidates
+    per_show_cap: int = HybridParams.per_show_cap
+    fallback_language: str = HybridParams.fallback_language
+    experiment_id: str = ABPolicy.experiment_id
+    hybrid_buckets: int = ABPolicy.hybrid_buckets
 
     @classmethod
     def from_settings(cls, s: PodrecSettings) -> RecommenderResource:

@@ -250,6 +250,36 @@ def publish_rollback(version: str | None) -> None:
     click.echo(f"serving {active} (was {replaced})")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves."""
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8501, show_default=True, type=int)
+def dashboard(host: str, port: int) -> None:
+    """The Streamlit dashboard: the lake's tables through DuckDB, in-process, no Spark."""
+    import subprocess
+
+    import dashboard
+
+    app = Path(dashboard.__file__).with_name("app.py")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
+               "--server.port", str(port), "--server.headless", "true",
+               "--browser.gatherUsageStats", "false"]  # fmt: skip
+    raise SystemExit(subprocess.call(command))
+
+
 def _table(header: list[str], rows: list[list[object]]) -> str:
     from tabulate import tabulate
 

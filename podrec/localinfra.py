@@ -17,7 +17,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -355,15 +355,23 @@ def _stop(service: Service, timeout_s: float = 30.0) -> bool:
     return True
 
 
-def up(settings: PodrecSettings, timeout_s: float = 90.0) -> list[ServiceStatus]:
-    """Start every local service that is not already running and wait until each is healthy."""
+def _chosen(settings: PodrecSettings, only: Iterable[str] | None) -> list[Service]:
+    return [s for s in services(settings) if only is None or s.name in set(only)]
+
+
+def up(
+    settings: PodrecSettings, timeout_s: float = 90.0, only: Iterable[str] | None = None
+) -> list[ServiceStatus]:
+    """Start every local service (or those named in ``only``) that is not already running and wait
+    until each is healthy."""
     # Refuse before starting anything, so a taken port never leaves half the stack running.
-    for service in services(settings):
+    for service in _chosen(settings, only):
         if _pid(service) is None:
             _check_ports(service)
-    return [_start(s, timeout_s) for s in services(settings)]
+    return [_start(s, timeout_s) for s in _chosen(settings, only)]
 
 
-def down(settings: PodrecSettings) -> list[str]:
-    """Stop every local service podrec started; returns the names that were running."""
-    return [s.name for s in services(settings) if _stop(s)]
+def down(settings: PodrecSettings, only: Iterable[str] | None = None) -> list[str]:
+    """Stop every local service podrec started (or those named in ``only``); returns the names
+    that were running."""
+    return [s.name for s in _chosen(settings, only) if _stop(s)]

@@ -8,7 +8,7 @@ variant of the episode, so the API can swap a variant for the caller's locale.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -69,11 +69,13 @@ def similar_docs(similarity: pd.DataFrame, episodes: pd.DataFrame) -> Iterator[d
         }  # fmt: skip
 
 
-def episode_docs(episodes: pd.DataFrame) -> Iterator[dict[str, Any]]:
+def episode_docs(episodes: pd.DataFrame, plays: Mapping[str, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Each variant carries its plays, so serving can fall back to the most-played one (DESIGN.md)."""
+    plays = plays or {}
     variants = episodes.groupby("canonical_episode_id").apply(
         lambda g: [
-            {"episode_id": e, "language": lang}
-            for e, lang in zip(g["episode_id"], g["language"], strict=True)
+            {"episode_id": e, "language": lang, "title": title, "plays": int(plays.get(e, 0))}
+            for e, lang, title in zip(g["episode_id"], g["language"], g["title"], strict=True)
         ],
         include_groups=False,
     )

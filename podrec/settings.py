@@ -120,6 +120,14 @@ class PodrecSettings(BaseSettings):
         0.5, description="Gate: a version must list at least this share of the active version's users."
     )
 
+    # Recommendation API (podrec serve)
+    api_mongo_timeout_ms: int = Field(
+        1000, description="How long a request waits for MongoDB before the API answers 503."
+    )
+    api_version_cache_s: float = Field(
+        1.0, description="How long the API trusts the active version it read; a switch shows within this."
+    )
+
     # Local infrastructure and caches
     data_dir: str = Field("./data", description="Where local services keep their state.")
     cache_dir: str = Field(

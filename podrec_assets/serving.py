@@ -20,7 +20,7 @@ from podrec.serving_docs import episode_docs, recommendation_docs, similar_docs
 from podrec_assets.gold import gold_episode_similarity
 from podrec_assets.gold_models import gold_recommendations
 from podrec_assets.partitions import daily_partitions
-from podrec_assets.silver import silver_episodes
+from podrec_assets.silver import silver_daily_engagement, silver_episodes
 from resources import LakeResource, MongoResource, RecommenderResource
 
 
@@ -38,7 +38,7 @@ class PublishConfig(Config):
     owners=["team:podrec"],
     partitions_def=daily_partitions,
     backfill_policy=BackfillPolicy.multi_run(1),
-    deps=[gold_recommendations, gold_episode_similarity, silver_episodes],
+    deps=[gold_recommendations, gold_episode_similarity, silver_episodes, silver_daily_engagement],
     description=(
         "The date's lists, similar episodes and episode metadata (with language variants) written to "
         "MongoDB as a new version, indexed, checked, and only then made the one serving reads — in one "
@@ -64,12 +64,22 @@ def mongo_serving_version(
     episodes = read_required(
         session, lake.table("silver", "episodes"), "materialize silver/episodes"
     ).toPandas()
+    engagement = read_required(
+        session, lake.table("silver", "daily_engagement"), "materialize silver/daily_engagement"
+    )
+    plays = dict(
+        engagement.where(F.col("event_date") <= F.lit(day))
+        .groupBy("episode_id")
+        .agg(F.sum("plays").cast("long").alias("plays"))
+        .toPandas()
+        .itertuples(index=False, name=None)
+    )
     similarity = read_required(
         session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
     ).toPandas()
     outcome = publish(
         mongo.db(), day.isoformat(), recommendation_docs(recs), similar_docs(similarity, episodes),
-        episode_docs(episodes), k=recommender.k,
+        episode_docs(episodes, plays), k=recommender.k,
         min_share_of_previous=config.min_share_of_previous or mongo.publish_min_share_of_previous,
         retention=config.retention or mongo.publish_retention,
     )  # fmt: skip

@@ -1,0 +1,148 @@
+"""The recommendation API: ``create_app(settings)`` → FastAPI; ``podrec serve`` runs it with uvicorn.
+
+Every list says which A/B arm, bucket, experiment and model produced it. The arm is assigned here
+with the batch side's own function (podrec.ab), so a listener's list and its label cannot disagree:
+a stored list made for another arm or experiment is not served (the popular list is, with a note).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the Annotated parameters of the route
+# closures at runtime, and their bounds come from settings.
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from api.lists import ID_PATTERN, LOCALE_PATTERN, language_of, localise
+from api.schemas import Health, Problem, Ready, RecommendationList, SimilarList
+from api.store import NoActiveVersion, ServingStore
+from podrec.ab import ABPolicy
+from podrec.settings import PodrecSettings, load_settings
+
+UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or nothing published yet."}}
+
+
+def create_app(settings: PodrecSettings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    timeout = settings.api_mongo_timeout_ms
+    client: MongoClient = MongoClient(
+        settings.mongo_uri.get_secret_value(),
+        serverSelectionTimeoutMS=timeout,
+        connectTimeoutMS=timeout,
+        socketTimeoutMS=5 * timeout,
+        tz_aware=True,
+    )
+    store = ServingStore(client[settings.mongo_database], settings.api_version_cache_s)
+    ab = ABPolicy(settings.experiment_id, settings.ab_hybrid_buckets)
+    fallback_language = settings.fallback_language
+    max_k = settings.recommendations_k
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        client.close()
+
+    app = FastAPI(
+        title="podrec",
+        version="1",
+        summary="Which podcast episodes next: hybrid ALS + transcript-similarity lists, served from MongoDB.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+
+    @app.exception_handler(PyMongoError)
+    async def mongo_unreachable(request: Request, exc: PyMongoError) -> JSONResponse:
+        # The client reconnects on its own; the next request after MongoDB is back succeeds.
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the serving store (MongoDB) is unreachable; retry shortly",
+                     "error": type(exc).__name__},
+            headers={"Retry-After": "1"},
+        )  # fmt: skip
+
+    @app.exception_handler(NoActiveVersion)
+    async def nothing_published(request: Request, exc: NoActiveVersion) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc), "error": "NoActiveVersion"})
+
+    @app.get("/health", response_model=Health, tags=["operations"])
+    def health() -> Health:
+        """Liveness: the process answers. It does not touch MongoDB."""
+        return Health(status="ok")
+
+    @app.get("/ready", response_model=Ready, responses=UNAVAILABLE, tags=["operations"])
+    def ready() -> Ready:
+        """Readiness: MongoDB answers and a version is active."""
+        store.ping()
+        return Ready(status="ready", serving_version=store.active_version())
+
+    @app.get(
+        "/users/{user_id}/recommendations",
+        response_model=RecommendationList,
+        responses=UNAVAILABLE,
+        tags=["recommendations"],
+    )
+    def recommendations(
+        user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Listener id.")],
+        locale: Annotated[
+            str | None,
+            Query(pattern=LOCALE_PATTERN, description="e.g. it-IT; default: the listener's own locale."),
+        ] = None,
+        k: Annotated[int, Query(ge=1, le=max_k, description="List length.")] = max_k,
+    ) -> RecommendationList:
+        """The listener's next episodes, one language variant per episode, in their A/B arm.
+
+        A listener without a list of their own gets the popular list of their locale's language."""
+        version = store.active_version()
+        bucket, policy = ab.assign(user_id)
+        doc, note = store.user_list(version, user_id), None
+        known = doc is not None
+        language = language_of(locale or (doc or {}).get("locale"), fallback_language)
+        if doc is not None and (doc.get("policy"), doc.get("experiment_id")) != (policy, ab.experiment_id):
+            note = (
+                f"the stored list is for {doc.get('policy')}/{doc.get('experiment_id')}, not this listener's "
+                f"arm {policy}/{ab.experiment_id}: serving the popular list until the next publish"
+            )
+            doc = None
+        source = "personal" if doc is not None else "popular"
+        if doc is None:
+            doc = store.popular_list(version, [language, fallback_language])
+            if doc is None:
+                raise HTTPException(404, detail=f"version {version} holds no popular list")
+        items = doc["items"]
+        variants = store.variants(version, (i["canonical_episode_id"] for i in items))
+        return RecommendationList(
+            user_id=user_id, known=known, source=source, policy=policy, bucket=bucket,
+            experiment_id=ab.experiment_id, model_version=doc.get("model_version"),
+            serving_version=version, rec_date=doc["rec_date"], language=language,
+            items=localise(items, variants, language, fallback_language, k), note=note,
+        )  # fmt: skip
+
+    @app.get(
+        "/episodes/{episode_id}/similar",
+        response_model=SimilarList,
+        responses={404: {"model": Problem}, **UNAVAILABLE},
+        tags=["episodes"],
+    )
+    def similar(
+        episode_id: Annotated[str, Path(pattern=ID_PATTERN, description="Episode id (any variant).")],
+        locale: Annotated[
+            str | None, Query(pattern=LOCALE_PATTERN, description="Default: the episode's language.")
+        ] = None,
+        k: Annotated[int, Query(ge=1, le=max_k)] = max_k,
+    ) -> SimilarList:
+        """Episodes about the same things, by transcript similarity; never another variant of this one."""
+        version = store.active_version()
+        episode = store.episode(version, episode_id)
+        if episode is None:
+            raise HTTPException(404, detail=f"no episode {episode_id} in serving version {version}")
+        doc = store.similar(version, episode_id) or {"items": []}
+        language = language_of(locale or episode.get("language"), fallback_language)
+        variants = store.variants(version, (i["canonical_episode_id"] for i in doc["items"]))
+        items = localise(doc["items"], variants, language, fallback_language, k,
+                         exclude_canonical=episode["canonical_episode_id"])  # fmt: skip
+        return SimilarList(episode_id=episode_id, serving_version=version, language=language, items=items)
+
+    return app

@@ -1,0 +1,69 @@
+"""Per-request list rules, free of HTTP and MongoDB so they can be tested on plain dicts.
+
+DESIGN.md, Language variants: one variant per canonical episode — the one in the caller's
+language, else the configured fallback language, else the most-played variant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Listener and episode ids: letters, digits and a few separators. Anything else — notably a
+# JSON object such as {"$gt": ""} — is refused before it can reach a MongoDB query.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+# A BCP 47-style locale: language, optionally a region or script (``it``, ``pt-BR``, ``es-419``, ``en_GB``).
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_](?:[A-Za-z]{2}|[0-9]{3}|[A-Za-z]{4}))?$"
+_LOCALE = re.compile(LOCALE_PATTERN)
+
+Variant = Mapping[str, Any]
+
+
+def language_of(locale: str | None, default: str) -> str:
+    """``pt-BR`` → ``pt``; no locale → ``default``."""
+    if not locale:
+        return default
+    if not _LOCALE.match(locale):
+        raise ValueError(f"not a locale: {locale!r}")
+    return locale.replace("_", "-").split("-")[0].lower()
+
+
+def choose_variant(variants: Iterable[Variant], language: str, fallback_language: str) -> Variant | None:
+    variants = list(variants)
+    for wanted in (language, fallback_language):
+        same = [v for v in variants if v.get("language") == wanted]
+        if same:
+            return max(same, key=lambda v: v.get("plays", 0))
+    return max(variants, key=lambda v: v.get("plays", 0), default=None)
+
+
+def localise(
+    items: Iterable[Mapping[str, Any]],
+    variants: Mapping[str, list[Variant]],
+    language: str,
+    fallback_language: str,
+    k: int,
+    exclude_canonical: str | None = None,
+) -> list[dict[str, Any]]:
+    """The first ``k`` items, each shown as its canonical episode's variant for ``language``.
+
+    An item whose canonical episode has no variants on record keeps the episode the batch chose.
+    Ranks are renumbered after duplicates (and ``exclude_canonical``) are dropped.
+    """
+    out: list[dict[str, Any]] = []
+    seen = {exclude_canonical} if exclude_canonical else set()
+    for item in items:
+        canonical = item.get("canonical_episode_id") or item["episode_id"]
+        if canonical in seen:
+            continue
+        seen.add(canonical)
+        chosen = choose_variant(variants.get(canonical, ()), language, fallback_language)
+        shown = dict(item, canonical_episode_id=canonical, rank=len(out) + 1)
+        if chosen is not None:
+            shown.update(episode_id=chosen["episode_id"], language=chosen.get("language"),
+                         title=chosen.get("title"))  # fmt: skip
+        out.append(shown)
+        if len(out) == k:
+            break
+    return out

@@ -1,0 +1,62 @@
+"""Response shapes: what the OpenAPI docs at /docs show a client."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Item(BaseModel):
+    rank: int
+    episode_id: str = Field(description="The variant shown: the caller's language where one exists.")
+    canonical_episode_id: str
+    language: str | None = None
+    title: str | None = None
+    score: float | None = Field(None, description="Blended score the list was ranked by.")
+    reason: str | None = Field(None, description="Why it is on the list, in words a listener reads.")
+
+
+class RecommendationList(BaseModel):
+    user_id: str
+    known: bool = Field(description="Whether the listener has a list of their own in this version.")
+    source: Literal["personal", "popular"]
+    policy: str = Field(description="The A/B arm the listener is in: hybrid or als_only.")
+    bucket: int = Field(ge=0, le=99)
+    experiment_id: str
+    model_version: str | None
+    serving_version: str = Field(description="The MongoDB publish this list was read from.")
+    rec_date: str
+    language: str = Field(description="Language the variants were chosen for.")
+    items: list[Item]
+    note: str | None = None
+
+
+class SimilarItem(BaseModel):
+    rank: int
+    episode_id: str
+    canonical_episode_id: str
+    language: str | None = None
+    title: str | None = None
+    similarity: float
+
+
+class SimilarList(BaseModel):
+    episode_id: str
+    serving_version: str
+    language: str
+    items: list[SimilarItem]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    serving_version: str
+
+
+class Problem(BaseModel):
+    detail: str
+    error: str | None = None

@@ -9,10 +9,14 @@ a stored list made for another arm or experiment is not served (the popular list
 # closures at runtime, and their bounds come from settings.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path as FilePath
 from typing import Annotated
 
+import fastapi_offline
 from fastapi import FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
@@ -22,6 +26,8 @@ from api.store import NoActiveVersion, ServingStore
 from podrec.ab import ABPolicy
 from podrec.settings import PodrecSettings, load_settings
 
+# Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.
+SWAGGER_FILES = FilePath(fastapi_offline.__file__).parent / "static"
 UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or nothing published yet."}}
 
 
@@ -50,8 +56,21 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         version="1",
         summary="Which podcast episodes next: hybrid ALS + transcript-similarity lists, served from MongoDB.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.store = store
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_FILES), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="podrec API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon.png",
+        )
 
     @app.exception_handler(PyMongoError)
     async def mongo_unreachable(request: Request, exc: PyMongoError) -> JSONResponse:

@@ -1,0 +1,191 @@
+"""What the dashboard shows, as plain functions over DuckDB views of the Delta tables.
+
+No Spark: delta-rs resolves each table's live files and DuckDB scans them in-process, so the
+dashboard stays light and reads what the last commit of each table holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from podrec.lake import duckdb_view, table_uri
+
+TABLES = {
+    "events": ("silver", "user_events"),
+    "engagement": ("silver", "daily_engagement"),
+    "episodes": ("silver", "episodes"),
+    "recommendations": ("gold", "recommendations"),
+    "evaluation": ("gold", "evaluation"),
+}
+DRIFT_REPORTS = ("monitoring", "drift_reports")
+
+
+@dataclass
+class Lake:
+    con: duckdb.DuckDBPyConnection
+    root: str
+    missing: list[str]
+
+    def has(self, *views: str) -> bool:
+        return not set(views) & set(self.missing)
+
+    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+
+def open_lake(lake_root: str) -> Lake:
+    """A DuckDB connection with one view per table that exists; the others are listed as missing."""
+    from deltalake import DeltaTable
+
+    con = duckdb.connect()
+    missing = []
+    for view, (layer, name) in TABLES.items():
+        uri = table_uri(lake_root, layer, name)
+        if DeltaTable.is_deltatable(uri):
+            duckdb_view(con, view, uri)
+        else:
+            missing.append(view)
+    return Lake(con, lake_root, missing)
+
+
+def activity(lake: Lake, hours: int) -> pd.DataFrame:
+    """Events, listeners and event mix in the ``hours`` before the newest event.
+
+    Anchored on the newest event rather than the wall clock, so a replayed or simulated log reads
+    the same as a live one; the anchor is returned with the numbers."""
+    return lake.df(
+        """
+        with w as (select max(occurred_at) as newest from events)
+        select any_value(w.newest) as newest,
+               count(*) as events,
+               count(distinct user_id) as listeners,
+               count(*) filter (event_type = 'play') as plays,
+               count(*) filter (event_type = 'complete') as completes,
+               count(*) filter (event_type = 'like') as likes,
+               count(*) filter (event_type = 'skip') as skips
+        from events, w
+        where occurred_at > w.newest - to_hours(?)
+        """,
+        [hours],
+    )
+
+
+def events_per_hour(lake: Lake, hours: int = 24) -> pd.DataFrame:
+    return lake.df(
+        """
+        with w as (select max(occurred_at) as newest from events)
+        select date_trunc('hour', occurred_at) as hour, event_type, count(*) as events
+        from events, w
+        where occurred_at > w.newest - to_hours(?)
+        group by all order by hour
+        """,
+        [hours],
+    )
+
+
+def arm_metrics(lake: Lake, days: int = 7) -> pd.DataFrame:
+    """Per A/B arm (from the newest lists): listeners, engagement rate (share of the arm's listeners
+    with a positive engagement in the last ``days`` of events), mean completion of what they played,
+    and catalog diversity (distinct canonical episodes in the arm's lists / the catalog)."""
+    return lake.df(
+        """
+        with latest as (select * from recommendations
+                        where rec_date = (select max(rec_date) from recommendations)
+                          and not starts_with(user_id, '__popular__/')),
+             arm as (select distinct user_id, policy, bucket from latest),
+             recent as (select * from engagement
+                        where event_date > (select max(event_date) from engagement) - to_days(?)),
+             per_user as (select user_id, max(engagement) > 0 as engaged,
+                                 avg(max_completion) filter (plays > 0) as completion
+                          from recent group by user_id),
+             catalog as (select count(distinct canonical_episode_id) as n from episodes)
+        select arm.policy,
+               count(*) as listeners,
+               avg(coalesce(per_user.engaged, false)::int) as engagement_rate,
+               avg(per_user.completion) as completion,
+               (select count(distinct canonical_episode_id) from latest l where l.policy = arm.policy)
+                 / any_value(catalog.n) as catalog_diversity
+        from arm left join per_user using (user_id), catalog
+        group by arm.policy order by arm.policy
+        """,
+        [days],
+    )
+
+
+def bucket_engagement(lake: Lake, days: int = 7) -> pd.DataFrame:
+    """Engagement rate per bucket, so an arm's buckets can be seen to agree (or not)."""
+    return lake.df(
+        """
+        with arm as (select distinct user_id, policy, bucket from recommendations
+                     where rec_date = (select max(rec_date) from recommendations)
+                       and not starts_with(user_id, '__popular__/')),
+             recent as (select user_id, max(engagement) > 0 as engaged from engagement
+                        where event_date > (select max(event_date) from engagement) - to_days(?)
+                        group by user_id)
+        select bucket, policy, count(*) as listeners, avg(coalesce(engaged, false)::int) as engagement_rate
+        from arm left join recent using (user_id)
+        group by all order by bucket
+        """,
+        [days],
+    )
+
+
+def top_episodes(lake: Lake, per_language: int = 5, days: int = 1) -> pd.DataFrame:
+    """Most-listened episodes per listener language over the last ``days`` of engagement."""
+    return lake.df(
+        """
+        with recent as (select * from engagement
+                        where event_date > (select max(event_date) from engagement) - to_days(?)),
+             ranked as (
+               select lower(split_part(replace(coalesce(r.locale, 'und'), '_', '-'), '-', 1)) as language,
+                      r.episode_id, count(distinct r.user_id) as listeners,
+                      avg(r.max_completion) as completion
+               from recent r group by all),
+             top as (select *, row_number() over (partition by language order by listeners desc,
+                                                  episode_id) as place from ranked)
+        select top.language, top.place, top.episode_id, e.title, e.feed_title as show,
+               e.language as episode_language, top.listeners, top.completion
+        from top left join episodes e using (episode_id)
+        where top.place <= ? order by top.language, top.place
+        """,
+        [days, per_language],
+    )
+
+
+def score_distribution(lake: Lake) -> pd.DataFrame:
+    """Scores of the newest lists, per policy (popular fallback lists excluded)."""
+    return lake.df(
+        """
+        select policy, rank, score from recommendations
+        where rec_date = (select max(rec_date) from recommendations)
+          and not starts_with(user_id, '__popular__/')
+        """
+    )
+
+
+def evaluation(lake: Lake) -> pd.DataFrame:
+    """The newest offline evaluation: one row per protocol, policy and cold-start strategy."""
+    frame = lake.df(
+        """
+        select protocol, policy, cold_start, metric, value, users, eval_date from evaluation
+        where evaluated_at = (select max(evaluated_at) from evaluation)
+        """
+    )
+    if frame.empty:
+        return frame
+    wide = frame.pivot_table(
+        index=["protocol", "policy", "cold_start", "users", "eval_date"], columns="metric", values="value"
+    )
+    return wide.reset_index().rename_axis(columns=None)
+
+
+def drift_reports(lake_root: str, limit: int = 10) -> list[Path]:
+    """The newest Evidently reports saved under ``<lake>/monitoring/drift_reports`` (local lakes)."""
+    folder = Path(table_uri(lake_root, *DRIFT_REPORTS))
+    if "://" in lake_root or not folder.is_dir():
+        return []
+    return sorted(folder.rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]

@@ -1,0 +1,134 @@
+"""Pages opened in headless Chromium (Debian's ``chromium``, driven by Playwright) and saved as PNGs.
+
+Used by the UI tests and by ``podrec screenshots``. Playwright never downloads a browser here: it
+drives the system one, with the flags that keep it off a closed network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    url: str
+    ready: str  # CSS selector of what must be drawn before the picture is taken
+    min_ready: int = 1
+    failed: str | None = None  # CSS selector whose presence means the page shows an error
+    width: int = 1400
+    height: int = 900
+    timeout_ms: int = 90_000
+
+
+@dataclass(frozen=True)
+class Shot:
+    path: Path
+    ready: int
+    failed: int
+    text: str
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        raise FileNotFoundError("no chromium on PATH: install Debian's chromium (infra/setup.sh does)")
+    return path
+
+
+def capture(pages: list[Page], out_dir: Path) -> dict[str, Shot]:
+    """Open each page, wait until ``min_ready`` elements match ``ready``, settle, and save a PNG."""
+    from playwright.sync_api import sync_playwright
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shots = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        try:
+            for page_spec in pages:
+                page = browser.new_page(viewport={"width": page_spec.width, "height": page_spec.height})
+                page.goto(page_spec.url, wait_until="domcontentloaded", timeout=page_spec.timeout_ms)
+                page.wait_for_function(
+                    "([sel, n]) => document.querySelectorAll(sel).length >= n",
+                    arg=[page_spec.ready, page_spec.min_ready],
+                    timeout=page_spec.timeout_ms,
+                )
+                page.wait_for_timeout(1500)  # charts animate in; let them finish drawing
+                path = out_dir / f"{page_spec.name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                shots[page_spec.name] = Shot(
+                    path=path,
+                    ready=page.locator(page_spec.ready).count(),
+                    failed=page.locator(page_spec.failed).count() if page_spec.failed else 0,
+                    text=page.inner_text("body"),
+                )
+                page.close()
+        finally:
+            browser.close()
+    return shots
+
+
+def dashboard_page(base_url: str, min_charts: int = 5) -> Page:
+    # Streamlit scrolls inside the page, so a tall viewport is what makes the whole dashboard fit.
+    return Page("dashboard", base_url, ready='[data-testid="stVegaLiteChart"]', min_ready=min_charts,
+                failed='[data-testid="stException"]', height=3600)  # fmt: skip
+
+
+def api_docs_page(base_url: str) -> Page:
+    return Page("api-docs", f"{base_url}/docs", ready=".swagger-ui .opblock", min_ready=4)
+
+
+@contextmanager
+def running(
+    command: list[str],
+    health_url: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 90.0,
+    log: Path | None = None,
+) -> Iterator[subprocess.Popen]:
+    """Run a local web process until ``health_url`` answers 200; stop it (and its children) after."""
+    out = log.open("ab") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {proc.returncode} before {health_url} answered")
+            try:
+                with urllib.request.urlopen(health_url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{health_url} did not answer within {timeout_s:.0f}s")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+        if log:
+            out.close()

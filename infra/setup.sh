@@ -15,13 +15,17 @@ recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 done_before() { [ -f "$cache/stamps/$1-$2" ]; }
 mark_done() { rm -f "$cache/stamps/$1"-*; touch "$cache/stamps/$1-$2"; }
 
-# --- System packages: espeak-ng speaks the sample episodes for offline transcription -----
-if ! command -v espeak-ng >/dev/null; then
+# --- System packages: espeak-ng speaks the sample episodes for offline transcription;
+# chromium renders the dashboard and API docs in the UI tests (Playwright drives it, never downloads one)
+missing=()
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "system: installing espeak-ng (apt)"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+    log "system: installing ${missing[*]} (apt)"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "system: espeak-ng missing; install it (e.g. sudo apt-get install espeak-ng) for sample audio"
+    log "system: missing ${missing[*]}; install with e.g. sudo apt-get install ${missing[*]}"
   fi
 fi
 

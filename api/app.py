@@ -130,13 +130,11 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
             doc = store.popular_list(version, [language, fallback_language])
             if doc is None:
                 raise HTTPException(404, detail=f"version {version} holds no popular list")
-        items = doc["items"]
-        variants = store.variants(version, (i["canonical_episode_id"] for i in items))
         return RecommendationList(
             user_id=user_id, known=known, source=source, policy=policy, bucket=bucket,
             experiment_id=ab.experiment_id, model_version=doc.get("model_version"),
             serving_version=version, rec_date=doc["rec_date"], language=language,
-            items=localise(items, variants, language, fallback_language, k), note=note,
+            items=localise(doc["items"], language, fallback_language, k), note=note,
         )  # fmt: skip
 
     @app.get(
@@ -159,8 +157,7 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
             raise HTTPException(404, detail=f"no episode {episode_id} in serving version {version}")
         doc = store.similar(version, episode_id) or {"items": []}
         language = language_of(locale or episode.get("language"), fallback_language)
-        variants = store.variants(version, (i["canonical_episode_id"] for i in doc["items"]))
-        items = localise(doc["items"], variants, language, fallback_language, k,
+        items = localise(doc["items"], language, fallback_language, k,
                          exclude_canonical=episode["canonical_episode_id"])  # fmt: skip
         return SimilarList(episode_id=episode_id, serving_version=version, language=language, items=items)
 

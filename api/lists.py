@@ -40,7 +40,6 @@ def choose_variant(variants: Iterable[Variant], language: str, fallback_language
 
 def localise(
     items: Iterable[Mapping[str, Any]],
-    variants: Mapping[str, list[Variant]],
     language: str,
     fallback_language: str,
     k: int,
@@ -48,7 +47,7 @@ def localise(
 ) -> list[dict[str, Any]]:
     """The first ``k`` items, each shown as its canonical episode's variant for ``language``.
 
-    An item whose canonical episode has no variants on record keeps the episode the batch chose.
+    Items carry their variants (podrec.serving_docs); one without any keeps the episode the batch chose.
     Ranks are renumbered after duplicates (and ``exclude_canonical``) are dropped.
     """
     out: list[dict[str, Any]] = []
@@ -58,8 +57,9 @@ def localise(
         if canonical in seen:
             continue
         seen.add(canonical)
-        chosen = choose_variant(variants.get(canonical, ()), language, fallback_language)
-        shown = dict(item, canonical_episode_id=canonical, rank=len(out) + 1)
+        chosen = choose_variant(item.get("variants") or (), language, fallback_language)
+        shown = {key: value for key, value in item.items() if key != "variants"}
+        shown.update(canonical_episode_id=canonical, rank=len(out) + 1)
         if chosen is not None:
             shown.update(episode_id=chosen["episode_id"], language=chosen.get("language"),
                          title=chosen.get("title"))  # fmt: skip

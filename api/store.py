@@ -1,7 +1,7 @@
-"""The API's read path over MongoDB: the active version, lists, neighbours and variants.
+"""The API's read path over MongoDB: the active version, then lists, neighbours and episodes by _id.
 
-Versions are immutable once active (podrec.publish), so what is read from one can be cached for
-as long as it serves; only the pointer to the active version is re-read, at most every
+One request is one lookup by ``_id`` (the documents carry their items' language variants, see
+podrec.serving_docs), plus the pointer to the active version, re-read at most every
 ``version_cache_s`` seconds, so a publish or rollback shows within that time.
 """
 
@@ -23,15 +23,12 @@ class NoActiveVersion(LookupError):
 
 
 class ServingStore:
-    def __init__(self, db: Database, version_cache_s: float = 1.0, variant_cache_size: int = 200_000):
+    def __init__(self, db: Database, version_cache_s: float = 1.0):
         self._db = db
         self._version_cache_s = version_cache_s
-        self._variant_cache_size = variant_cache_size
         self._lock = threading.Lock()
         self._version: str | None = None
         self._read_at = 0.0
-        self._variants: dict[str, list[dict[str, Any]]] = {}
-        self._variants_of: str | None = None
 
     def ping(self) -> None:
         self._db.command("ping")
@@ -46,39 +43,21 @@ class ServingStore:
                 self._version, self._read_at = pointer["version"], now
         return self._version
 
+    # Every read is by _id: the one lookup MongoDB and FerretDB both answer from an index.
     def user_list(self, version: str, user_id: str) -> dict[str, Any] | None:
-        return self._db[collection("recommendations", version)].find_one({"user_id": user_id}, {"_id": 0})
+        return self._db[collection("recommendations", version)].find_one({"_id": user_id})
 
     def popular_list(self, version: str, languages: Iterable[str]) -> dict[str, Any] | None:
         """The first language's popular list that exists, else any popular list."""
         recs = self._db[collection("recommendations", version)]
         for language in languages:
-            doc = recs.find_one({"user_id": f"{POPULAR_USER_PREFIX}{language}"}, {"_id": 0})
+            doc = recs.find_one({"_id": f"{POPULAR_USER_PREFIX}{language}"})
             if doc is not None:
                 return doc
-        return recs.find_one({"fallback": True}, {"_id": 0})
+        return recs.find_one({"fallback": True})
 
     def episode(self, version: str, episode_id: str) -> dict[str, Any] | None:
-        return self._db[collection("episodes", version)].find_one({"episode_id": episode_id}, {"_id": 0})
+        return self._db[collection("episodes", version)].find_one({"_id": episode_id})
 
     def similar(self, version: str, episode_id: str) -> dict[str, Any] | None:
-        return self._db[collection("similar", version)].find_one({"episode_id": episode_id}, {"_id": 0})
-
-    def variants(self, version: str, canonical_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-        """Every language variant of each canonical episode; one query for those not cached yet."""
-        with self._lock:
-            if self._variants_of != version or len(self._variants) > self._variant_cache_size:
-                self._variants, self._variants_of = {}, version
-            cache = self._variants
-        wanted = set(canonical_ids)
-        missing = [c for c in wanted if c not in cache]
-        if missing:
-            found = self._db[collection("episodes", version)].find(
-                {"canonical_episode_id": {"$in": missing}},
-                {"_id": 0, "canonical_episode_id": 1, "variants": 1},
-            )
-            for doc in found:
-                cache[doc["canonical_episode_id"]] = doc["variants"]
-            for c in missing:  # remember absences too, so an unknown id costs one query per version
-                cache.setdefault(c, [])
-        return {c: cache[c] for c in wanted}
+        return self._db[collection("similar", version)].find_one({"_id": episode_id})

@@ -77,7 +77,7 @@ fi
 
 # --- FerretDB 1.x (SQLite backend) --------------------------------------------------------
 ferret_mod=$root/infra/ferretdb
-h=$(recipe_hash "$ferret_mod/go.mod" "$ferret_mod/go.sum")
+h=$(recipe_hash "$ferret_mod/go.mod" "$ferret_mod/go.sum" "$ferret_mod/patch.sh")
 if ! done_before ferretdb "$h" || [ ! -x "$cache/bin/ferretdb" ]; then
   log "ferretdb: building with the Go toolchain"
   build=$(mktemp -d)
@@ -88,6 +88,7 @@ if ! done_before ferretdb "$h" || [ ! -x "$cache/bin/ferretdb" ]; then
   version=$(awk '$1 == "github.com/FerretDB/FerretDB" {print $2}' "$build/go.mod")
   (cd "$build" && go mod vendor \
     && echo "$version" > vendor/github.com/FerretDB/FerretDB/build/version/version.txt \
+    && bash "$ferret_mod/patch.sh" vendor \
     && mkdir -p "$cache/bin" \
     && go build -mod=vendor -o "$cache/bin/ferretdb" github.com/FerretDB/FerretDB/cmd/ferretdb)
   mark_done ferretdb "$h"

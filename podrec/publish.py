@@ -63,16 +63,13 @@ def stage(
 ) -> dict[str, int]:
     """Write a version's collections in bulk, with their indexes; nothing reads them yet."""
     counts = {}
-    indexes = {
-        "recommendations": [IndexModel([("user_id", ASCENDING)], unique=True)],
-        "similar": [IndexModel([("episode_id", ASCENDING)], unique=True)],
-        "episodes": [IndexModel([("episode_id", ASCENDING)], unique=True),
-                     IndexModel([("canonical_episode_id", ASCENDING)])],
-    }  # fmt: skip
+    # Lists and neighbours are read by _id (the listener or episode id); episodes also by canonical id.
+    indexes = {"episodes": [IndexModel([("canonical_episode_id", ASCENDING)])]}
     for kind, docs in zip(KINDS, (recommendations, similar, episodes), strict=True):
         target = db[collection(kind, version)]
         target.drop()  # a re-staged version starts clean
-        target.create_indexes(indexes[kind])
+        if kind in indexes:
+            target.create_indexes(indexes[kind])
         counts[kind] = 0
         for batch in _batches(docs):
             target.insert_many(batch, ordered=False)

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from podrec.lake import read_required
 from podrec.publish import publish
-from podrec.serving_docs import episode_docs, recommendation_docs, similar_docs
+from podrec.serving_docs import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec_assets.gold import gold_episode_similarity
 from podrec_assets.gold_models import gold_recommendations
 from podrec_assets.partitions import daily_partitions
@@ -77,9 +77,10 @@ def mongo_serving_version(
     similarity = read_required(
         session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
     ).toPandas()
+    variants = variants_by_canonical(episodes, plays)
     outcome = publish(
-        mongo.db(), day.isoformat(), recommendation_docs(recs), similar_docs(similarity, episodes),
-        episode_docs(episodes, plays), k=recommender.k,
+        mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
+        similar_docs(similarity, episodes, variants), episode_docs(episodes, variants), k=recommender.k,
         min_share_of_previous=config.min_share_of_previous or mongo.publish_min_share_of_previous,
         retention=config.retention or mongo.publish_retention,
     )  # fmt: skip

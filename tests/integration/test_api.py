@@ -26,16 +26,22 @@ CATALOG = {
 }
 
 
+def variants(canonical: str) -> list[dict]:
+    return [{"episode_id": e, "language": lang, "title": f"title {e}", "plays": plays}
+            for e, lang, plays in CATALOG[canonical]]  # fmt: skip
+
+
 def item(rank: int, canonical: str, episode: str) -> dict:
     return {"rank": rank, "episode_id": episode, "canonical_episode_id": canonical, "score": 1.0 / rank,
-            "als_score": None, "content_score": None, "reason": "because"}  # fmt: skip
+            "als_score": None, "content_score": None, "reason": "because",
+            "variants": variants(canonical)}  # fmt: skip
 
 
 def a_list(user_id: str, policy: str, fallback: bool = False, tag: str = "m1") -> dict:
     items = [item(1, "c1", "e1en"), item(2, "c2", "e2en"), item(3, "c3", "e3fr"), item(4, "c4", "e4en")]
-    return {"user_id": user_id, "fallback": fallback, "language": None, "locale": "en-US", "policy": policy,
-            "bucket": bucket(user_id, EXPERIMENT), "experiment_id": EXPERIMENT, "model_version": tag,
-            "rec_date": "2026-11-20", "items": items}  # fmt: skip
+    return {"_id": user_id, "user_id": user_id, "fallback": fallback, "language": None, "locale": "en-US",
+            "policy": policy, "bucket": bucket(user_id, EXPERIMENT), "experiment_id": EXPERIMENT,
+            "model_version": tag, "rec_date": "2026-11-20", "items": items}  # fmt: skip
 
 
 def version_docs(tag: str = "m1") -> tuple[list[dict], list[dict], list[dict]]:
@@ -47,14 +53,14 @@ def version_docs(tag: str = "m1") -> tuple[list[dict], list[dict], list[dict]]:
         popular.update(language=language, bucket=None, items=[item(1, "c2", "e2en"), item(2, "c4", "e4en")])
         lists.append(popular)
     episodes = [
-        {"episode_id": e, "canonical_episode_id": c, "language": lang, "title": f"title {e}",
-         "variants": [{"episode_id": v, "language": vl, "title": f"title {v}", "plays": p}
-                      for v, vl, p in vs]}
+        {"_id": e, "episode_id": e, "canonical_episode_id": c, "language": lang, "title": f"title {e}",
+         "variants": variants(c)}
         for c, vs in CATALOG.items() for e, lang, _ in vs
     ]  # fmt: skip
     neighbours = [("e1it", "c1", "it", 0.99), ("e4en", "c4", "en", 0.7), ("e2en", "c2", "en", 0.5)]
-    similar = [{"episode_id": "e1en", "items": [
-        {"rank": r + 1, "episode_id": e, "canonical_episode_id": c, "language": lang, "similarity": sim}
+    similar = [{"_id": "e1en", "episode_id": "e1en", "items": [
+        {"rank": r + 1, "episode_id": e, "canonical_episode_id": c, "language": lang, "similarity": sim,
+         "variants": variants(c)}
         for r, (e, c, lang, sim) in enumerate(neighbours)
     ]}]  # fmt: skip
     return lists, similar, episodes

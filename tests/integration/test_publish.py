@@ -13,13 +13,13 @@ pytestmark = pytest.mark.integration
 
 def lists(users: int, tag: str, broken: bool = False) -> list[dict]:
     docs = [
-        {"user_id": f"u{i}", "fallback": False, "policy": "hybrid", "bucket": i % 100, "experiment_id": "e",
-         "model_version": tag, "rec_date": "2026-11-20", "locale": "en-US",
+        {"_id": f"u{i}", "user_id": f"u{i}", "fallback": False, "policy": "hybrid", "bucket": i % 100,
+         "experiment_id": "e", "model_version": tag, "rec_date": "2026-11-20", "locale": "en-US",
          "items": [{"rank": r + 1, "episode_id": f"{tag}-{r}", "canonical_episode_id": f"c{r}", "reason": "x"}
                    for r in range(3)]}
         for i in range(users)
     ]  # fmt: skip
-    docs.append({**docs[0], "user_id": "__popular__/en", "fallback": True})
+    docs.append({**docs[0], "_id": "__popular__/en", "user_id": "__popular__/en", "fallback": True})
     if broken:  # the same canonical episode twice in one list
         docs[1]["items"][1]["canonical_episode_id"] = "c0"
     return docs
@@ -105,3 +105,13 @@ def test_readers_never_see_a_half_written_version(db) -> None:
     assert {n for v, n in seen if v.endswith("-1")} == {301}
     assert {n for v, n in seen if v.endswith("-2")} <= {3001}
     assert seen and active_version(db).endswith("-2")
+
+
+def test_lists_are_read_by_id_from_an_index(db) -> None:
+    """Serving reads each list by _id; the local FerretDB (patched in infra/ferretdb/patch.sh) must
+    answer that from its index rather than scanning the collection."""
+    publish(db, "2026-11-20", lists(50, "m1"), similar(), episodes(), k=10, version="v20261120T000000Z-1")
+    recs = db[collection("recommendations", "v20261120T000000Z-1")]
+    plan = recs.find({"_id": "u7"}).explain()
+    assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan
+    assert recs.find_one({"_id": "u7"})["user_id"] == "u7"

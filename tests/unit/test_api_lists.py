@@ -30,14 +30,15 @@ def test_variant_rule_language_then_fallback_then_most_played() -> None:
 
 def test_localise_keeps_one_per_canonical_renumbers_and_cuts_at_k() -> None:
     items = [
-        {"rank": 1, "episode_id": "a-en", "canonical_episode_id": "a"},
-        {"rank": 2, "episode_id": "a-fr", "canonical_episode_id": "a"},  # a second variant: dropped
+        {"rank": 1, "episode_id": "a-en", "canonical_episode_id": "a", "variants": VARIANTS},
+        {"rank": 2, "episode_id": "a-fr", "canonical_episode_id": "a", "variants": VARIANTS},  # dropped
         {"rank": 3, "episode_id": "b", "canonical_episode_id": "b"},  # no variants on record: kept as is
         {"rank": 4, "episode_id": "c", "canonical_episode_id": "c"},
     ]
-    out = localise(items, {"a": VARIANTS}, "it", "en", k=2)
+    out = localise(items, "it", "en", k=2)
     assert [(i["rank"], i["episode_id"]) for i in out] == [(1, "a-it"), (2, "b")]
-    without_a = localise(items, {}, "it", "en", k=10, exclude_canonical="a")
+    assert "variants" not in out[0]
+    without_a = localise(items, "it", "en", k=10, exclude_canonical="a")
     assert [i["episode_id"] for i in without_a] == ["b", "c"]
 
 

@@ -1,0 +1,161 @@
+"""The recommendations endpoint under load, beside a plain pymongo ``find_one`` loop (the floor).
+
+Same run, same FerretDB, same collection: a synthetic version (``--users`` listeners x 10 items over
+``--episodes`` episodes, a fifth of them with an Italian variant) is published through
+podrec.publish; then
+
+- floor: ``find_one({"_id": user_id})`` on that version's collection (the API's one read), in a loop;
+- API: ``podrec serve`` (uvicorn, one worker) on loopback, driven by bench/loadgen (Go): an open
+  loop at ``--rate`` req/s (latency from the scheduled send time) and a closed loop at
+  ``--concurrency`` for the most it sustains. Requests mix known and unknown listeners and locales.
+
+    .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from podrec import localinfra
+from podrec.ab import ABPolicy
+from podrec.publish import active_version, collection, publish
+from podrec.screenshots import running
+from podrec.settings import load_settings
+from resources import build_resources
+from tests.conftest import free_port
+
+BENCH = Path(__file__).parent
+RESULTS = BENCH / "results"
+
+
+def version_docs(users: int, episodes: int, policy: ABPolicy, seed: int = 0) -> tuple[list, list, list]:
+    """Documents shaped as podrec.serving_docs writes them: keyed by _id, items carrying variants."""
+    rng = random.Random(seed)
+    variants = {}
+    for e in range(episodes):
+        variants[f"e{e}"] = [{"episode_id": f"e{e}", "language": "en", "title": f"Episode {e}", "plays": 10}]
+        if e % 5 == 0:
+            variants[f"e{e}"].append(
+                {"episode_id": f"e{e}-it", "language": "it", "title": f"Puntata {e}", "plays": 5}
+            )
+    lists = []
+    for u in range(users):
+        user_id = f"user-{u:06d}"
+        bucket, arm = policy.assign(user_id)
+        picks = rng.sample(range(episodes), 10)
+        lists.append({
+            "_id": user_id, "user_id": user_id, "fallback": False, "language": None,
+            "locale": rng.choice(["en-US", "it-IT"]), "policy": arm, "bucket": bucket,
+            "experiment_id": policy.experiment_id, "model_version": "bench", "rec_date": "2026-11-20",
+            "items": [{"rank": r + 1, "episode_id": f"e{e}", "canonical_episode_id": f"e{e}",
+                       "score": 1 / (r + 1), "als_score": None, "content_score": None, "reason": "bench",
+                       "variants": variants[f"e{e}"]}
+                      for r, e in enumerate(picks)],
+        })  # fmt: skip
+    for language in ("en", "it"):
+        key = f"__popular__/{language}"
+        lists.append({**lists[0], "_id": key, "user_id": key, "fallback": True, "policy": "popular"})
+    docs = [{"_id": v["episode_id"], "episode_id": v["episode_id"], "canonical_episode_id": c,
+             "language": v["language"], "title": v["title"], "variants": vs}
+            for c, vs in variants.items() for v in vs]  # fmt: skip
+    return lists, [{"_id": "e0", "episode_id": "e0", "items": []}], docs
+
+
+def floor(coll, user_ids: list[str], n: int) -> dict:
+    latencies = []
+    begin = time.perf_counter()
+    for i in range(n):
+        start = time.perf_counter()
+        coll.find_one({"_id": user_ids[i % len(user_ids)]})
+        latencies.append((time.perf_counter() - start) * 1000)
+    elapsed = time.perf_counter() - begin
+    q = np.percentile(latencies, [50, 90, 99, 100])
+    return {"mode": "pymongo find_one loop", "requests": n, "achieved_rate": n / elapsed,
+            "p50_ms": q[0], "p90_ms": q[1], "p99_ms": q[2], "max_ms": q[3]}  # fmt: skip
+
+
+def loadgen(urls: Path, *args: str) -> dict:
+    binary = Path(tempfile.gettempdir()) / "podrec-loadgen"
+    subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH / "loadgen", check=True)
+    out = subprocess.run([str(binary), "-urls", str(urls), *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--episodes", type=int, default=2_000)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=8, help="closed-loop connections")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(data_dir=tmp, mongo_uri=f"mongodb://127.0.0.1:{free_port()}/",
+                                 mongo_database="bench", lake_uri=f"{tmp}/lake")  # fmt: skip
+        localinfra.up(settings, only=["ferretdb"])
+        try:
+            db = build_resources(settings)["mongo"].db()
+            policy = ABPolicy(settings.experiment_id, settings.ab_hybrid_buckets)
+            lists, similar, episodes = version_docs(args.users, args.episodes, policy)
+            started = time.perf_counter()
+            outcome = publish(db, "2026-11-20", lists, similar, episodes, k=10)
+            publish_s = time.perf_counter() - started
+            assert outcome["passed"], outcome
+            coll = db[collection("recommendations", active_version(db))]
+            known = [f"user-{u:06d}" for u in range(args.users)]
+            rng = random.Random(1)
+            rng.shuffle(known)
+            base = floor(coll, known, 5_000)
+
+            port = free_port()
+            api = f"http://127.0.0.1:{port}"
+            urls = Path(tmp) / "urls.txt"
+            lines = []
+            for i, user in enumerate(known[:10_000]):
+                who = user if i % 10 else f"new-listener-{i}"  # one request in ten: an unknown listener
+                locale = ("", "?locale=it-IT", "?locale=de-DE&k=5")[i % 3]
+                lines.append(f"{api}/users/{who}/recommendations{locale}")
+            urls.write_text("\n".join(lines))
+            env = {**os.environ, "PODREC_MONGO_URI": settings.mongo_uri.get_secret_value(),
+                   "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
+            with running([sys.executable, "-m", "podrec.cli", "serve", "--port", str(port)], f"{api}/ready",
+                         env=env):  # fmt: skip
+                open_loop = loadgen(urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
+                closed_loop = loadgen(urls, "-rate", "0", "-concurrency", str(args.concurrency),
+                                      "-duration", f"{max(args.seconds // 2, 5)}s")  # fmt: skip
+        finally:
+            localinfra.down(settings, only=["ferretdb"])
+
+    result = {
+        "users": args.users, "episodes": args.episodes, "publish_seconds": publish_s, "floor": base,
+        "api_open_loop": open_loop, "api_closed_loop": closed_loop,
+        "ratio_p50_api_open_vs_floor": open_loop["p50_ms"] / base["p50_ms"],
+        "ratio_p99_api_open_vs_floor": open_loop["p99_ms"] / base["p99_ms"],
+        "ratio_rate_api_closed_vs_floor": closed_loop["achieved_rate"] / base["achieved_rate"],
+        "target_met": open_loop["p99_ms"] < 10 and open_loop["achieved_rate"] >= 0.98 * args.rate
+        and open_loop["errors"] == 0,
+    }  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "api.json").write_text(json.dumps(result, indent=2))
+    for name in ("floor", "api_open_loop", "api_closed_loop"):
+        r = result[name]
+        print(
+            f"{name:16s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r.get('errors', 0)}"
+        )
+    print(json.dumps({k: v for k, v in result.items() if k.startswith(("ratio", "target"))}))
+
+
+if __name__ == "__main__":
+    main()

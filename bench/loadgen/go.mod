@@ -1,0 +1,3 @@
+module podrec/bench/loadgen
+
+go 1.22

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +72,22 @@ def version_docs(users: int, episodes: int, policy: ABPolicy, seed: int = 0) -> 
     return lists, [{"_id": "e0", "episode_id": "e0", "items": []}], docs
 
 
-def floor(coll, user_ids: list[str], n: int) -> dict:
-    latencies = []
+def floor(coll, user_ids: list[str], n: int, threads: int = 1) -> dict:
+    """``threads`` loops of ``find_one`` by _id, back to back: what the store itself answers."""
+    latencies: list[float] = []
+
+    def loop(offset: int) -> None:
+        for i in range(offset, n, threads):
+            start = time.perf_counter()
+            coll.find_one({"_id": user_ids[i % len(user_ids)]})
+            latencies.append((time.perf_counter() - start) * 1000)
+
     begin = time.perf_counter()
-    for i in range(n):
-        start = time.perf_counter()
-        coll.find_one({"_id": user_ids[i % len(user_ids)]})
-        latencies.append((time.perf_counter() - start) * 1000)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(loop, range(threads)))
     elapsed = time.perf_counter() - begin
     q = np.percentile(latencies, [50, 90, 99, 100])
-    return {"mode": "pymongo find_one loop", "requests": n, "achieved_rate": n / elapsed,
+    return {"mode": f"pymongo find_one, {threads} thread(s)", "requests": n, "achieved_rate": n / elapsed,
             "p50_ms": q[0], "p90_ms": q[1], "p99_ms": q[2], "max_ms": q[3]}  # fmt: skip
 
 
@@ -117,6 +124,7 @@ def main() -> None:
             rng = random.Random(1)
             rng.shuffle(known)
             base = floor(coll, known, 5_000)
+            base_parallel = floor(coll, known, 5_000, threads=args.concurrency)
 
             port = free_port()
             api = f"http://127.0.0.1:{port}"
@@ -132,23 +140,39 @@ def main() -> None:
             with running([sys.executable, "-m", "podrec.cli", "serve", "--port", str(port)], f"{api}/ready",
                          env=env):  # fmt: skip
                 open_loop = loadgen(urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
-                closed_loop = loadgen(urls, "-rate", "0", "-concurrency", str(args.concurrency),
-                                      "-duration", f"{max(args.seconds // 2, 5)}s")  # fmt: skip
+                half_rate = loadgen(urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s")
+                short = f"{max(args.seconds // 2, 5)}s"
+                one_by_one = loadgen(urls, "-rate", "0", "-concurrency", "1", "-duration", short)
+                closed_loop = loadgen(
+                    urls, "-rate", "0", "-concurrency", str(args.concurrency), "-duration", short
+                )
         finally:
             localinfra.down(settings, only=["ferretdb"])
 
     result = {
         "users": args.users, "episodes": args.episodes, "publish_seconds": publish_s, "floor": base,
-        "api_open_loop": open_loop, "api_closed_loop": closed_loop,
+        "floor_parallel": base_parallel, "api_open_loop": open_loop, "api_open_loop_half_rate": half_rate,
+        "api_one_by_one": one_by_one, "api_closed_loop": closed_loop,
         "ratio_p50_api_open_vs_floor": open_loop["p50_ms"] / base["p50_ms"],
         "ratio_p99_api_open_vs_floor": open_loop["p99_ms"] / base["p99_ms"],
-        "ratio_rate_api_closed_vs_floor": closed_loop["achieved_rate"] / base["achieved_rate"],
+        "ratio_p50_api_one_by_one_vs_floor": one_by_one["p50_ms"] / base["p50_ms"],
+        "ratio_rate_api_closed_vs_floor_parallel": (
+            closed_loop["achieved_rate"] / base_parallel["achieved_rate"]
+        ),
         "target_met": open_loop["p99_ms"] < 10 and open_loop["achieved_rate"] >= 0.98 * args.rate
         and open_loop["errors"] == 0,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(result, indent=2))
-    for name in ("floor", "api_open_loop", "api_closed_loop"):
+    names = (
+        "floor",
+        "floor_parallel",
+        "api_one_by_one",
+        "api_closed_loop",
+        "api_open_loop",
+        "api_open_loop_half_rate",
+    )
+    for name in names:
         r = result[name]
         print(
             f"{name:16s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "

@@ -29,11 +29,11 @@ import numpy as np
 
 from podrec import localinfra
 from podrec.ab import ABPolicy
+from podrec.localinfra import free_port
 from podrec.publish import active_version, collection, publish
 from podrec.screenshots import running
 from podrec.settings import load_settings
 from resources import build_resources
-from tests.conftest import free_port
 
 BENCH = Path(__file__).parent
 RESULTS = BENCH / "results"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -76,6 +77,7 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             summarize_evaluation(settings, day),
             summarize_recommendations(settings, day),
             summarize_serving(resources["mongo"].db()),
+            show_api_and_dashboard(settings, day),
             "Dagster runs: "
             + ", ".join(
                 r.run_id
@@ -247,6 +249,43 @@ def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
             f"    {k}. [{lang}] {title[:48]:<48} {score:.2f}  {reason}"
             for k, _p, _b, _l, lang, title, score, reason, _m in rows
         ]
+    return "\n".join(lines)
+
+
+def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
+    """Start the API and the dashboard for a moment: ask for two lists, photograph both UIs."""
+    import requests
+
+    from podrec.localinfra import free_port
+    from podrec.screenshots import api_docs_page, capture, chromium, dashboard_page, running
+
+    con = _lake(settings, recs=("gold", "recommendations"))
+    italian = con.execute(
+        "select user_id from recs where rec_date = ? and locale like 'it%' "
+        "and not starts_with(user_id, '__popular__/') order by user_id limit 1",
+        [day],
+    ).fetchone()
+    api, board = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    me = [sys.executable, "-m", "podrec.cli"]
+    lines = ["API (`podrec serve`; OpenAPI docs at /docs):"]
+    with running([*me, "serve", "--port", api.rsplit(":", 1)[1]], f"{api}/ready"):
+        for user, locale in ((italian[0] if italian else "someone", "it-IT"), ("a-new-listener", "pt-BR")):
+            response = requests.get(f"{api}/users/{user}/recommendations", params={"locale": locale, "k": 3},
+                                    timeout=10)  # fmt: skip
+            if response.status_code != 200:
+                raise RuntimeError(f"the API answered {response.status_code}: {response.text}")
+            body = response.json()
+            shown = ", ".join(f"{i['episode_id']} ({i['language']})" for i in body["items"])
+            lines.append(f"  GET /users/{user}/recommendations?locale={locale}&k=3 → {body['source']} list, "
+                         f"{body['policy']} arm, bucket {body['bucket']}: {shown}")  # fmt: skip
+        try:
+            chromium()
+        except FileNotFoundError as exc:
+            return "\n".join([*lines, f"screenshots skipped: {exc}"])
+        with running([*me, "dashboard", "--port", board.rsplit(":", 1)[1]], f"{board}/_stcore/health"):
+            shots = capture([dashboard_page(board), api_docs_page(api)], settings.data_path / "screenshots")
+    lines += [f"screenshot of the {name}: {shot.path}" for name, shot in shots.items()]
+    lines.append("Run them yourself: `podrec serve` (port 8000) and `podrec dashboard` (port 8501).")
     return "\n".join(lines)
 
 

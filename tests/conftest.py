@@ -4,20 +4,14 @@ and the real local Kafka broker and FerretDB for the whole run."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from podrec import localinfra
+from podrec.localinfra import free_port
 from podrec.settings import PodrecSettings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settings_env(settings: PodrecSettings) -> dict[str, str]:

@@ -164,6 +164,10 @@ def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
         doc = served.find_one({"fallback": False})
         assert [i["rank"] for i in doc["items"]] == list(range(1, len(doc["items"]) + 1))
         assert doc["bucket"] == ABPolicy().assign(doc["user_id"])[0]
+        # read by _id, with each item's variants on board (one lookup per API request)
+        assert served.find_one({"_id": doc["user_id"]})["items"] == doc["items"]
+        assert all(i["variants"] and i["canonical_episode_id"] for i in doc["items"])
+        assert db[collection("episodes", version)].find_one({"variants.plays": {"$gt": 0}}) is not None
         variants = db[collection("episodes", version)].find_one({"variants.1": {"$exists": True}})
         assert variants is not None and len({v["language"] for v in variants["variants"]}) > 1
     finally:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -98,37 +100,39 @@ def api_docs_page(base_url: str) -> Page:
 
 @contextmanager
 def running(
-    command: list[str],
-    health_url: str,
-    env: dict[str, str] | None = None,
-    timeout_s: float = 90.0,
-    log: Path | None = None,
+    command: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 90.0
 ) -> Iterator[subprocess.Popen]:
-    """Run a local web process until ``health_url`` answers 200; stop it (and its children) after."""
-    out = log.open("ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    """Run a local web process until ``health_url`` answers 200; stop it (and its children) after.
+
+    Its output is kept aside and quoted if it dies before answering, so the error says why."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not _answers(health_url):
+                if proc.poll() is not None:
+                    out.seek(0)
+                    tail = out.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{health_url} did not answer within {timeout_s:.0f}s")
+                time.sleep(0.3)
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def _answers(url: str) -> bool:
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited with {proc.returncode} before {health_url} answered")
-            try:
-                with urllib.request.urlopen(health_url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{health_url} did not answer within {timeout_s:.0f}s")
-            time.sleep(0.3)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
-        if log:
-            out.close()
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -11,10 +11,13 @@ from podrec_assets.jobs import (
     bronze_daily_job,
     bronze_daily_schedule,
     content_job,
+    daily_job,
+    daily_schedule,
     engagement_job,
     episode_catalog_job,
     evaluation_job,
     recommendations_job,
+    weekly_evaluation_schedule,
 )
 from podrec_assets.serving import mongo_serving_version
 from podrec_assets.silver import (
@@ -53,8 +56,9 @@ defs = Definitions(
         engagement_job,
         recommendations_job,
         evaluation_job,
+        daily_job,
     ],
-    schedules=[bronze_daily_schedule],
+    schedules=[bronze_daily_schedule, daily_schedule, weekly_evaluation_schedule],
     sensors=[build_kafka_lag_sensor(settings.kafka_lag_threshold, settings.kafka_max_age_s)],
     resources=build_resources(settings),
 )

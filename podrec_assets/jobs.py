@@ -1,6 +1,15 @@
 """Jobs and schedules, built from the partitioned assets so runs and backfills share one definition."""
 
-from dagster import AssetSelection, build_schedule_from_partitioned_job, define_asset_job
+from datetime import timedelta
+
+from dagster import (
+    AssetSelection,
+    RunRequest,
+    ScheduleEvaluationContext,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+    schedule,
+)
 
 bronze_daily_job = define_asset_job(
     "bronze_daily",
@@ -42,7 +51,36 @@ evaluation_job = define_asset_job(
     description="Offline evaluation of every policy on the engagement up to a date.",
 )
 
+daily_job = define_asset_job(
+    "daily",
+    selection=AssetSelection.assets(
+        ["silver", "user_events"], ["silver", "daily_engagement"], ["gold", "als_factors"],
+        ["gold", "recommendations"], ["mongo", "serving_version"],
+    ),
+    description=(
+        "A day from clean events to the published lists: silver events and engagement, the day's ALS "
+        "model, every listener's list, the gated MongoDB publish. The schedule runs it for yesterday; "
+        "a backfill of this job over a date range re-runs any past days."
+    ),
+)  # fmt: skip
+
 # Runs shortly after midnight UTC for the day that just ended.
 bronze_daily_schedule = build_schedule_from_partitioned_job(
     bronze_daily_job, hour_of_day=0, minute_of_hour=30
 )
+
+# After the episodes have landed (00:30) and the Kafka sensor has drained the night's events.
+daily_schedule = build_schedule_from_partitioned_job(daily_job, hour_of_day=1, minute_of_hour=30)
+
+
+@schedule(
+    job=evaluation_job,
+    cron_schedule="0 3 * * 1",
+    execution_timezone="UTC",
+    description="Mondays: the slower offline evaluation of every policy as of the day before.",
+)
+def weekly_evaluation_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    # The partition comes from the tick's own time, never the clock, so a late tick evaluates the
+    # day it was meant for; run_key makes a repeated tick a no-op.
+    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return RunRequest(run_key=f"evaluation-{day}", partition_key=day)

@@ -1,0 +1,34 @@
+"""The schedules ask for the right partition of the right job, from the tick's time alone."""
+
+from datetime import UTC, datetime
+
+from dagster import DagsterInstance, build_schedule_context
+
+from podrec_assets.definitions import defs
+
+
+def evaluate(name: str, at: datetime) -> list:
+    schedule = defs.resolve_schedule_def(name)
+    with DagsterInstance.ephemeral() as instance:
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+        )
+        return list(schedule.evaluate_tick(context).run_requests or [])
+
+
+def test_daily_schedule_runs_yesterday_through_to_the_publish() -> None:
+    schedule = defs.resolve_schedule_def("daily_schedule")
+    assert schedule.cron_schedule == "30 1 * * *" and schedule.job_name == "daily"
+    [request] = evaluate("daily_schedule", datetime(2026, 11, 25, 1, 30, tzinfo=UTC))
+    assert request.partition_key == "2026-11-24"
+    job = defs.resolve_job_def("daily")
+    keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
+    assert keys == {"silver/user_events", "silver/daily_engagement", "gold/als_factors",
+                    "gold/recommendations", "mongo/serving_version"}  # fmt: skip
+
+
+def test_weekly_evaluation_takes_the_day_before_its_tick_with_a_stable_run_key() -> None:
+    late_tick = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # a Monday
+    [request] = evaluate("weekly_evaluation_schedule", late_tick)
+    assert request.partition_key == "2026-11-22" and request.run_key == "evaluation-2026-11-22"
+    assert evaluate("weekly_evaluation_schedule", late_tick)[0].run_key == request.run_key

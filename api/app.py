@@ -59,7 +59,6 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
         redoc_url=None,
     )
-    app.state.store = store
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_FILES), name="swagger")
 
     @app.get("/docs", include_in_schema=False)

@@ -6,27 +6,27 @@ language, else the configured fallback language, else the most-played variant.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from podrec.hybrid import language_of as batch_language_of
 
 # Listener and episode ids: letters, digits and a few separators. Anything else — notably a
 # JSON object such as {"$gt": ""} — is refused before it can reach a MongoDB query.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 # A BCP 47-style locale: language, optionally a region or script (``it``, ``pt-BR``, ``es-419``, ``en_GB``).
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_](?:[A-Za-z]{2}|[0-9]{3}|[A-Za-z]{4}))?$"
-_LOCALE = re.compile(LOCALE_PATTERN)
 
 Variant = Mapping[str, Any]
 
 
 def language_of(locale: str | None, default: str) -> str:
-    """``pt-BR`` → ``pt``; no locale → ``default``."""
-    if not locale:
-        return default
-    if not _LOCALE.match(locale):
-        raise ValueError(f"not a locale: {locale!r}")
-    return locale.replace("_", "-").split("-")[0].lower()
+    """The batch side's reading of a locale (``pt-BR`` → ``pt``), or ``default`` without one.
+
+    Request locales are validated by LOCALE_PATTERN at the HTTP layer; stored ones (from events)
+    are read as leniently as the batch read them, so an odd one never turns into a 500."""
+    language = batch_language_of(locale)
+    return default if language == "und" else language
 
 
 def choose_variant(variants: Iterable[Variant], language: str, fallback_language: str) -> Variant | None:

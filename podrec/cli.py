@@ -288,15 +288,9 @@ def dashboard(host: str, port: int) -> None:
 @click.option("--dashboard-port", default=8766, show_default=True, type=int)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
-    from podrec.screenshots import api_docs_page, capture, dashboard_page, running
+    from podrec.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
 
-    api = f"http://127.0.0.1:{api_port}"
-    board = f"http://127.0.0.1:{dashboard_port}"
-    me = [sys.executable, "-m", "podrec.cli"]
-    with (
-        running([*me, "serve", "--port", str(api_port)], f"{api}/health"),
-        running([*me, "dashboard", "--port", str(dashboard_port)], f"{board}/_stcore/health"),
-    ):
+    with api_and_dashboard(api_port=api_port, dashboard_port=dashboard_port) as (api, board):
         shots = capture([dashboard_page(board), api_docs_page(api)], out_dir)
     for name, shot in shots.items():
         click.echo(f"{name}: {shot.path} ({shot.ready} drawn, {shot.failed} errors)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
@@ -256,8 +255,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
     """Start the API and the dashboard for a moment: ask for two lists, photograph both UIs."""
     import requests
 
-    from podrec.localinfra import free_port
-    from podrec.screenshots import api_docs_page, capture, chromium, dashboard_page, running
+    from podrec.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
 
     con = _lake(settings, recs=("gold", "recommendations"))
     italian = con.execute(
@@ -265,10 +263,8 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
         "and not starts_with(user_id, '__popular__/') order by user_id limit 1",
         [day],
     ).fetchone()
-    api, board = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-    me = [sys.executable, "-m", "podrec.cli"]
     lines = ["API (`podrec serve`; OpenAPI docs at /docs):"]
-    with running([*me, "serve", "--port", api.rsplit(":", 1)[1]], f"{api}/ready"):
+    with api_and_dashboard() as (api, board):
         for user, locale in ((italian[0] if italian else "someone", "it-IT"), ("a-new-listener", "pt-BR")):
             response = requests.get(f"{api}/users/{user}/recommendations", params={"locale": locale, "k": 3},
                                     timeout=10)  # fmt: skip
@@ -282,8 +278,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
             chromium()
         except FileNotFoundError as exc:
             return "\n".join([*lines, f"screenshots skipped: {exc}"])
-        with running([*me, "dashboard", "--port", board.rsplit(":", 1)[1]], f"{board}/_stcore/health"):
-            shots = capture([dashboard_page(board), api_docs_page(api)], settings.data_path / "screenshots")
+        shots = capture([dashboard_page(board), api_docs_page(api)], settings.data_path / "screenshots")
     lines += [f"screenshot of the {name}: {shot.path}" for name, shot in shots.items()]
     lines.append("Run them yourself: `podrec serve` (port 8000) and `podrec dashboard` (port 8501).")
     return "\n".join(lines)

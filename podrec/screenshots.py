@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from podrec.localinfra import free_port
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -136,3 +139,19 @@ def _answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+@contextmanager
+def api_and_dashboard(
+    env: dict[str, str] | None = None, api_port: int | None = None, dashboard_port: int | None = None
+) -> Iterator[tuple[str, str]]:
+    """``podrec serve`` and ``podrec dashboard`` on loopback (free ports unless given) for the block;
+    yields their base URLs."""
+    api = f"http://127.0.0.1:{api_port or free_port()}"
+    board = f"http://127.0.0.1:{dashboard_port or free_port()}"
+    me = [sys.executable, "-m", "podrec.cli"]
+    with (
+        running([*me, "serve", "--port", api.rsplit(":", 1)[1]], f"{api}/health", env=env),
+        running([*me, "dashboard", "--port", board.rsplit(":", 1)[1]], f"{board}/_stcore/health", env=env),
+    ):
+        yield api, board

@@ -2,7 +2,6 @@
 Streamlit script run by Streamlit's own test harness, and both UIs in headless Chromium."""
 
 import os
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -12,8 +11,7 @@ from deltalake import write_deltalake
 
 from dashboard import queries
 from podrec.lake import table_uri
-from podrec.screenshots import api_docs_page, capture, dashboard_page, running
-from tests.conftest import free_port
+from podrec.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
 
 pytestmark = pytest.mark.integration
 
@@ -184,12 +182,7 @@ def test_the_streamlit_script_renders_every_section(lake_root: str, monkeypatch)
 
 def test_dashboard_and_api_docs_render_in_headless_chromium(lake_root: str, tmp_path: Path) -> None:
     env = {**os.environ, "PODREC_LAKE_URI": lake_root}
-    api, board = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
-    me = [sys.executable, "-m", "podrec.cli"]
-    with (
-        running([*me, "serve", "--port", api.rsplit(":", 1)[1]], f"{api}/health", env=env),
-        running([*me, "dashboard", "--port", board.rsplit(":", 1)[1]], f"{board}/_stcore/health", env=env),
-    ):
+    with api_and_dashboard(env=env) as (api, board):
         shots = capture([dashboard_page(board, min_charts=6), api_docs_page(api)], tmp_path)
     dash, docs = shots["dashboard"], shots["api-docs"]
     assert dash.ready >= 6 and dash.failed == 0

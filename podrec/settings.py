@@ -112,6 +112,17 @@ class PodrecSettings(BaseSettings):
     experiment_id: str = Field("hybrid-vs-als-1", description="Salt of the sticky bucket hash.")
     ab_hybrid_buckets: int = Field(50, description="Buckets 0..N-1 get hybrid, the rest als_only.")
 
+    # Quality checks and drift (checks/)
+    check_freshness_hours: float = Field(
+        6.0, description="A day's events are fresh if the newest is within this many hours of its end."
+    )
+    drift_reference_days: int = Field(
+        7, description="Days before the checked one that form its drift reference window."
+    )
+    drift_share: float = Field(
+        0.5, description="A drift check warns when at least this share of its columns drifted."
+    )
+
     # Publishing to MongoDB
     publish_retention: int = Field(
         3, description="Passed versions kept (besides the active one and its predecessor)."

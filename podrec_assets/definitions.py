@@ -1,8 +1,9 @@
 """The podrec code location: every asset, check, job, schedule, sensor and resource meets here."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
-from checks import bronze as bronze_checks
+from checks.drift_checks import drift_checks
+from checks.quality import table_checks
 from podrec.settings import load_settings
 from podrec_assets.bronze import bronze_episodes, bronze_user_events, simulated_events
 from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
@@ -19,6 +20,7 @@ from podrec_assets.jobs import (
     recommendations_job,
     weekly_evaluation_schedule,
 )
+from podrec_assets.monitoring import monitoring_ab_analysis
 from podrec_assets.serving import mongo_serving_version
 from podrec_assets.silver import (
     silver_daily_engagement,
@@ -46,8 +48,9 @@ defs = Definitions(
         gold_recommendations,
         gold_evaluation,
         mongo_serving_version,
+        monitoring_ab_analysis,
     ],
-    asset_checks=[bronze_checks.bronze_episodes_unique_per_day],
+    asset_checks=[*table_checks, *drift_checks],
     jobs=[
         bronze_daily_job,
         episode_catalog_job,
@@ -61,4 +64,6 @@ defs = Definitions(
     schedules=[bronze_daily_schedule, daily_schedule, weekly_evaluation_schedule],
     sensors=[build_kafka_lag_sensor(settings.kafka_lag_threshold, settings.kafka_max_age_s)],
     resources=build_resources(settings),
+    # One process per run: Spark parallelises inside it, and a step per process would start a JVM each.
+    executor=in_process_executor,
 )

@@ -19,6 +19,7 @@ from resources.embedding import EmbeddingModelResource
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
+from resources.monitoring import MonitoringResource
 from resources.podcastindex import EpisodeSource, PodcastIndexResource, SampleCatalogResource
 from resources.recommender import RecommenderResource
 from resources.vosk import VoskResource
@@ -30,6 +31,7 @@ __all__ = [
     "KafkaResource",
     "LakeResource",
     "MongoResource",
+    "MonitoringResource",
     "PodcastIndexResource",
     "RecommenderResource",
     "SampleCatalogResource",
@@ -70,6 +72,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         "audio": AudioCacheResource(directory=str(settings.audio_path)),
         "embedding_model": EmbeddingModelResource(),
         "recommender": RecommenderResource.from_settings(settings),
+        "monitoring": MonitoringResource.from_settings(settings),
         "mongo": MongoResource(
             uri=_secret("PODREC_MONGO_URI", settings.mongo_uri.get_secret_value()),
             database=settings.mongo_database,

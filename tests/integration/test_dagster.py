@@ -32,14 +32,15 @@ def test_definitions_load_and_validate() -> None:
 
 
 def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
-    from checks.bronze import bronze_episodes_unique_per_day
+    from checks.quality import table_check
+    from checks.suites import suite
 
     resources = build_resources(settings)
     instance = DagsterInstance.ephemeral()
     counts = []
     for _ in range(2):
         result = materialize(
-            [bronze_episodes, bronze_episodes_unique_per_day],
+            [bronze_episodes, table_check(suite("bronze/episodes"))],
             partition_key="2026-11-20",
             resources=resources,
             instance=instance,
@@ -47,8 +48,8 @@ def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
         assert result.success
         meta = result.asset_materializations_for_node("bronze__episodes")[0].metadata
         counts.append(meta["dagster/row_count"].value)
-        (check,) = result.get_asset_check_evaluations()
-        assert check.passed
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == dict.fromkeys(["schema", "not_null", "ranges", "unique_keys", "freshness"], True)
     assert counts[0] == counts[1] > 100
 
     con = duckdb.connect()

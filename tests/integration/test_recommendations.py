@@ -5,72 +5,32 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster import materialize
 from pyspark.sql import functions as F
 
 from podrec.ab import ABPolicy
-from podrec.catalog import sample_snapshot
 from podrec.engagement import EngagementWeights, engagement_scores
-from podrec.ingest import run as ingest
 from podrec.lake import read_delta
-from podrec.producer import simulate_to_kafka
 from podrec.publish import active_version, collection
 from podrec.recommendations import POPULAR_USER_PREFIX
-from podrec_assets.bronze import bronze_episodes
-from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
 from podrec_assets.gold_models import (
     gold_als_factors,
     gold_evaluation,
     gold_recommendations,
 )
 from podrec_assets.serving import mongo_serving_version
-from podrec_assets.silver import (
-    silver_daily_engagement,
-    silver_episodes,
-    silver_transcripts,
-    silver_user_events,
-)
-from resources import MongoResource, RecommenderResource, build_resources
+from resources import MongoResource
 from tests.conftest import settings_env
+from tests.integration.conftest import DAYS, END
 from tests.integration.test_ingest import isolated
 
 pytestmark = pytest.mark.integration
-END = date(2026, 11, 20)
-DAYS = [END - timedelta(days=6 - i) for i in range(7)]
-
-
-@pytest.fixture(scope="module")
-def lake(local_infra, spark, settings, tmp_path_factory: pytest.TempPathFactory):
-    """Seven simulated days ingested from Kafka, the content track run, engagement materialized."""
-    root = tmp_path_factory.mktemp("models")
-    own = isolated(settings, root).model_copy(update={"data_dir": str(root / "data")})
-    resources = build_resources(own)
-    resources["recommender"] = RecommenderResource(als_rank=16, als_max_iter=8)
-    kafka, lake_ = resources["kafka"], resources["lake"]
-    catalog, _ = sample_snapshot(END)
-    simulate_to_kafka(
-        kafka.producer(), kafka.events_topic, catalog, DAYS, 800, epoch=date(2026, 11, 1), seed=5
-    )
-    ingest(spark, kafka, lake_.table("bronze", "user_events"), lake_.table("bronze", "user_events_rejected"))
-    instance = DagsterInstance.ephemeral()
-    key = END.isoformat()
-    assert materialize(
-        [bronze_episodes, silver_episodes], partition_key=key, resources=resources, instance=instance
-    ).success
-    content = [silver_transcripts, gold_episode_embeddings, gold_episode_similarity]
-    assert materialize(content, resources=resources, instance=instance).success
-    tags = {ASSET_PARTITION_RANGE_START_TAG: DAYS[0].isoformat(), ASSET_PARTITION_RANGE_END_TAG: key}
-    assert materialize(
-        [silver_user_events, silver_daily_engagement], resources=resources, instance=instance, tags=tags
-    ).success
-    return resources, instance
 
 
 def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:

@@ -1,0 +1,137 @@
+"""Evidently drift reports as plain functions: a day against its reference window, saved to the lake.
+
+``column_drift`` compares columns (Evidently picks the test by type and size: K-S / chi-square or Z
+p-values for small samples, Wasserstein / Jensen-Shannon distances for large ones).
+``embedding_drift`` compares new episodes' transcript vectors with earlier ones (cosine distance
+of the mean vectors). Both return a ``Drift`` summary and the Evidently snapshot, which
+``save_report`` writes as HTML and JSON under ``<lake>/monitoring/drift_reports/<day>/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.legacy.metrics.data_drift.embedding_drift_methods import distance
+from evidently.metrics import EmbeddingsDrift
+from evidently.presets import DataDriftPreset
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    method: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What one report found: each column's test, the drifted share, and whether to warn."""
+
+    columns: dict[str, ColumnDrift]
+    share: float
+    warn: bool
+    current_rows: int
+    reference_rows: int
+    note: str = ""
+    report: dict[str, str] = field(default_factory=dict)  # "html"/"json" -> where it was saved
+
+    def markdown(self) -> str:
+        if not self.columns:
+            return self.note
+        table = pd.DataFrame(
+            [
+                {"column": c, "test": d.method, "score": round(d.score, 4), "threshold": d.threshold,
+                 "drifted": "yes" if d.drifted else "no"}
+                for c, d in self.columns.items()
+            ]
+        )  # fmt: skip
+        head = f"{sum(d.drifted for d in self.columns.values())} of {len(self.columns)} drifted "
+        head += f"({self.current_rows} rows against {self.reference_rows} in the reference window)."
+        return head + "\n\n" + table.to_markdown(index=False) + (f"\n\n{self.note}" if self.note else "")
+
+
+def _drifted(method: str, score: float, threshold: float) -> bool:
+    # Evidently reports p-values for statistical tests (drift below the threshold) and distances
+    # otherwise (drift at or above it).
+    return score < threshold if "p_value" in method else score >= threshold
+
+
+def column_drift(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    drift_share: float,
+) -> tuple[Drift, Any]:
+    """Per-column drift of the day against the reference; warn when ``drift_share`` of them drifted."""
+    if current.empty or reference.empty:
+        note = "No reference window yet." if reference.empty else "No rows for the day."
+        return Drift({}, 0.0, False, len(current), len(reference), note=note), None
+    definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
+    columns = numerical + categorical
+    snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(
+        Dataset.from_pandas(current[columns], data_definition=definition),
+        Dataset.from_pandas(reference[columns], data_definition=definition),
+    )
+    found: dict[str, ColumnDrift] = {}
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config.get("type", "").endswith("ValueDrift"):
+            score = float(metric["value"])
+            found[config["column"]] = ColumnDrift(
+                config["method"], score, float(config["threshold"]),
+                _drifted(config["method"], score, float(config["threshold"])),
+            )  # fmt: skip
+    share = sum(d.drifted for d in found.values()) / len(found) if found else 0.0
+    return Drift(found, share, share >= drift_share, len(current), len(reference)), snapshot
+
+
+def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float) -> tuple[Drift, Any]:
+    """Cosine distance between the mean vector of the new episodes and of the reference ones."""
+    if len(current) == 0 or len(reference) == 0:
+        note = "No earlier episodes to compare with yet." if len(reference) == 0 else "No new episodes."
+        return Drift({}, 0.0, False, len(current), len(reference), note=note), None
+    names = [f"d{i}" for i in range(current.shape[1])]
+    definition = DataDefinition(numerical_columns=names, embeddings={"transcript": names})
+    snapshot = Report(
+        [
+            EmbeddingsDrift(
+                embeddings_name="transcript", drift_method=distance(dist="cosine", threshold=threshold)
+            )
+        ]
+    ).run(
+        Dataset.from_pandas(pd.DataFrame(current, columns=names), data_definition=definition),
+        Dataset.from_pandas(pd.DataFrame(reference, columns=names), data_definition=definition),
+    )
+    score = float(snapshot.dict()["metrics"][0]["value"])
+    drifted = score >= threshold
+    column = {"transcript embedding": ColumnDrift("cosine distance of means", score, threshold, drifted)}
+    return Drift(column, float(drifted), drifted, len(current), len(reference)), snapshot
+
+
+def save_report(snapshot: Any, reports_root: str, day: str, name: str) -> dict[str, str]:
+    """Write the report's HTML and JSON to ``<reports_root>/<day>/<name>.{html,json}``."""
+    from pyarrow import fs
+
+    uris = {}
+    for kind, text in (("html", snapshot.get_html_str(as_iframe=False)), ("json", snapshot.json())):
+        uri = f"{reports_root.rstrip('/')}/{day}/{name}.{kind}"
+        filesystem, path = fs.FileSystem.from_uri(_arrow_uri(uri))
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(path) as out:
+            out.write(text.encode())
+        uris[kind] = uri
+    return uris
+
+
+def _arrow_uri(uri: str) -> str:
+    # Hadoop's s3a:// is s3:// to Arrow; a bare path is a local file.
+    if uri.startswith("s3a://"):
+        return "s3://" + uri.removeprefix("s3a://")
+    return uri if "://" in uri else "file://" + os.path.abspath(uri)

@@ -1,0 +1,184 @@
+"""Evidently drift checks: each dated table's day against the days before it, reports kept in the lake.
+
+A check warns (severity WARN, never blocking) when the share of drifted columns reaches
+``PODREC_DRIFT_SHARE``; either way its metadata links the HTML report and the JSON beside it, which
+the dashboard lists too. The reference window is the ``PODREC_DRIFT_REFERENCE_DAYS`` days before.
+"""
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from checks.drift import Drift, column_drift, embedding_drift, save_report
+from podrec.lake import read_delta
+from podrec_assets.gold import gold_episode_embeddings
+from podrec_assets.gold_models import gold_recommendations
+from podrec_assets.partitions import daily_partitions
+from podrec_assets.silver import silver_daily_engagement, silver_user_events
+from resources import LakeResource, MonitoringResource, RecommenderResource
+
+EMBEDDING_DISTANCE = 0.2  # Evidently's default for the cosine distance of mean embeddings
+
+
+def _language(column: str) -> F.Column:
+    return F.lower(F.split(F.coalesce(F.col(column), F.lit("unknown")), "[-_]").getItem(0))
+
+
+def _split(
+    df: DataFrame, day_column: str, day: date, reference_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The day's rows and the reference window's, in one scan."""
+    start = day - timedelta(days=reference_days)
+    rows = df.where(F.col(day_column).between(F.lit(start), F.lit(day))).toPandas()
+    is_day = pd.to_datetime(rows[day_column]).dt.date == day
+    return rows[is_day].drop(columns=[day_column]), rows[~is_day].drop(columns=[day_column])
+
+
+def _result(drift: Drift, snapshot: object, lake: LakeResource, day: str, name: str) -> AssetCheckResult:
+    metadata: dict = {
+        "drifted_share": round(drift.share, 4),
+        "drifted_columns": ", ".join(c for c, d in drift.columns.items() if d.drifted) or "none",
+        "current_rows": drift.current_rows,
+        "reference_rows": drift.reference_rows,
+    }
+    if snapshot is not None:
+        drift = replace(
+            drift, report=save_report(snapshot, MonitoringResource.reports_root(lake.root), day, name)
+        )
+        html = drift.report["html"]
+        metadata["report"] = MetadataValue.url(html if "://" in html else f"file://{html}")
+        metadata["report_json"] = MetadataValue.path(drift.report["json"])
+    metadata["result"] = MetadataValue.md(drift.markdown())
+    return AssetCheckResult(passed=not drift.warn, severity=AssetCheckSeverity.WARN, metadata=metadata)
+
+
+@asset_check(
+    asset=silver_daily_engagement,
+    partitions_def=daily_partitions,
+    description="Evidently: the day's plays, listening, completion, engagement, languages vs days before.",
+)
+def engagement_drift(
+    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
+    monitoring: MonitoringResource,
+) -> AssetCheckResult:  # fmt: skip
+    day = date.fromisoformat(context.partition_key)
+    df = read_delta(spark.spark_session, lake.table("silver", "daily_engagement")).select(
+        "plays", "listen_seconds", "max_completion", "engagement", _language("locale").alias("language"),
+        "event_date",
+    )  # fmt: skip
+    current, reference = _split(df, "event_date", day, monitoring.reference_days)
+    drift, snapshot = column_drift(
+        current, reference, ["plays", "listen_seconds", "max_completion", "engagement"], ["language"],
+        monitoring.drift_share,
+    )  # fmt: skip
+    return _result(drift, snapshot, lake, day.isoformat(), "engagement")
+
+
+@asset_check(
+    asset=silver_user_events,
+    partitions_def=daily_partitions,
+    description="Evidently: the day's mix of event types, listener languages and devices vs the days before.",
+)
+def event_mix_drift(
+    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
+    monitoring: MonitoringResource,
+) -> AssetCheckResult:  # fmt: skip
+    day = date.fromisoformat(context.partition_key)
+    df = read_delta(spark.spark_session, lake.table("silver", "user_events")).select(
+        "event_type", _language("locale").alias("language"),
+        F.coalesce("device", F.lit("unknown")).alias("device"), "event_date",
+    )  # fmt: skip
+    current, reference = _split(df, "event_date", day, monitoring.reference_days)
+    drift, snapshot = column_drift(
+        current, reference, [], ["event_type", "language", "device"], monitoring.drift_share
+    )
+    return _result(drift, snapshot, lake, day.isoformat(), "event_mix")
+
+
+@asset_check(
+    asset=gold_recommendations,
+    partitions_def=daily_partitions,
+    description=(
+        "Evidently: the day's recommendation scores and the popularity (share of the window's plays) "
+        "of what is recommended vs the days before."
+    ),
+)
+def score_popularity_drift(
+    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
+    monitoring: MonitoringResource, recommender: RecommenderResource,
+) -> AssetCheckResult:  # fmt: skip
+    session = spark.spark_session
+    day = date.fromisoformat(context.partition_key)
+    start = day - timedelta(days=monitoring.reference_days)
+    recs = read_delta(session, lake.table("gold", "recommendations")).where(
+        F.col("rec_date").between(F.lit(start), F.lit(day)) & (F.col("policy") != "popular")
+    )
+    plays = read_delta(session, lake.table("silver", "daily_engagement")).select(
+        "episode_id", "event_date", "plays"
+    )
+    # Popularity as the lists saw it: plays in the model window ending on the list's day.
+    in_window = (F.col("event_date") <= F.col("rec_date")) & (
+        F.col("event_date") > F.date_sub(F.col("rec_date"), recommender.window_days)
+    )
+    # As a share of all the window's plays, so a growing audience is not mistaken for drift.
+    totals = (
+        recs.select("rec_date").distinct().join(plays).where(in_window)
+        .groupBy("rec_date").agg(F.sum("plays").alias("total"))
+    )  # fmt: skip
+    popularity = (
+        recs.select("rec_date", "episode_id").distinct().join(plays, "episode_id").where(in_window)
+        .groupBy("rec_date", "episode_id").agg(F.sum("plays").alias("plays"))
+        .join(totals, "rec_date")
+        .select("rec_date", "episode_id", (F.col("plays") / F.col("total")).alias("popularity"))
+    )  # fmt: skip
+    df = recs.join(popularity, ["rec_date", "episode_id"], "left").select(
+        "score", F.coalesce("popularity", F.lit(0.0)).alias("popularity"), "rec_date"
+    )
+    current, reference = _split(df, "rec_date", day, monitoring.reference_days)
+    drift, snapshot = column_drift(current, reference, ["score", "popularity"], [], monitoring.drift_share)
+    return _result(drift, snapshot, lake, day.isoformat(), "scores_popularity")
+
+
+@asset_check(
+    asset=gold_episode_embeddings,
+    description=(
+        "Evidently: transcript embeddings of the newest episodes (first seen on the catalog's latest "
+        "day) vs the episodes seen before them."
+    ),
+)
+def new_episode_embedding_drift(
+    spark: LazyPySparkResource, lake: LakeResource, monitoring: MonitoringResource
+) -> AssetCheckResult:
+    session = spark.spark_session
+    catalog = read_delta(session, lake.table("silver", "episodes")).select("episode_id", "first_seen_date")
+    newest = catalog.agg(F.max("first_seen_date")).collect()[0][0]
+    vectors = (
+        read_delta(session, lake.table("gold", "episode_embeddings"))
+        .join(catalog, "episode_id")
+        .select("vector", (F.col("first_seen_date") == F.lit(newest)).alias("new"))
+        .toPandas()
+    )
+
+    def stack(rows: pd.Series) -> np.ndarray:
+        return np.vstack(rows.to_numpy()) if len(rows) else np.empty((0, 0))
+
+    drift, snapshot = embedding_drift(
+        stack(vectors.loc[vectors["new"], "vector"]), stack(vectors.loc[~vectors["new"], "vector"]),
+        EMBEDDING_DISTANCE,
+    )  # fmt: skip
+    return _result(drift, snapshot, lake, str(newest), "new_episode_embeddings")
+
+
+drift_checks = [engagement_drift, event_mix_drift, score_popularity_drift, new_episode_embedding_drift]

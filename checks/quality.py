@@ -1,0 +1,141 @@
+"""The Great Expectations suites of ``checks/suites.py`` as Dagster asset checks, one per rule.
+
+Each table gets one multi-asset check that reads its rows once (the run's day, or days, for a dated
+table), runs every suite, and reports one result per rule (schema, not_null, ranges, unique_keys,
+references, freshness and the serving gates) with what failed, how many rows, and examples.
+"""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    multi_asset_check,
+)
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from checks.expectations import Outcome, validate
+from checks.suites import SUITES, Facts, TableSuite
+from podrec.lake import exists, read_delta
+from podrec_assets.partitions import daily_partitions
+from resources import LakeResource, MonitoringResource, RecommenderResource
+
+
+def _days(context: AssetCheckExecutionContext) -> list[str | None]:
+    return (
+        list(context.partition_keys)
+        if context.has_partition_key_range or context.has_partition_key
+        else [None]
+    )
+
+
+def _read_rows(
+    session: SparkSession, uri: str, s: TableSuite, day: str | None
+) -> tuple[DataFrame, pd.DataFrame]:
+    df = read_delta(session, uri)
+    if day is not None and s.partition_column:
+        df = df.where(F.col(s.partition_column) == F.lit(date.fromisoformat(day)))
+    derived = df
+    for name, expr in s.derive.items():
+        derived = derived.withColumn(name, F.expr(expr))
+    return df, derived.drop(*s.drop).toPandas()
+
+
+def _facts(
+    session: SparkSession, lake: LakeResource, s: TableSuite, day: str | None, types: dict[str, str],
+    recommender: RecommenderResource, monitoring: MonitoringResource,
+) -> Facts:  # fmt: skip
+    the_day = date.fromisoformat(day) if day else None
+    catalog: frozenset[str] = frozenset()
+    if "catalog" in s.needs and exists(session, lake.table("silver", "episodes")):
+        rows = read_delta(session, lake.table("silver", "episodes")).select("episode_id").collect()
+        catalog = frozenset(r.episode_id for r in rows)
+    bronze_latest = None
+    if "bronze_latest" in s.needs:
+        bronze_latest = (
+            read_delta(session, lake.table("bronze", "episodes")).agg(F.max("ingest_date")).collect()[0][0]
+        )
+    active: frozenset[str] = frozenset()
+    if "active_users" in s.needs and the_day is not None:
+        start = the_day - timedelta(days=recommender.window_days - 1)
+        engaged = read_delta(session, lake.table("silver", "daily_engagement")).where(
+            F.col("event_date").between(F.lit(start), F.lit(the_day))
+        )
+        active = frozenset(r.user_id for r in engaged.select("user_id").distinct().collect())
+    return Facts(
+        day=the_day, types=types, catalog_ids=catalog, bronze_latest=bronze_latest, active_users=active,
+        k=recommender.k, freshness_hours=monitoring.freshness_hours,
+    )  # fmt: skip
+
+
+def _result(
+    key: AssetKey, name: str, blocking: bool, outcomes: dict[str | None, Outcome]
+) -> AssetCheckResult:
+    failed = {day: o for day, o in outcomes.items() if not o.passed}
+    report = "\n\n".join(
+        (f"**{day}**\n\n" if day else "") + o.markdown() for day, o in (failed or outcomes).items()
+    )
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+        metadata={
+            "rows_checked": sum(o.rows for o in outcomes.values()),
+            "failing_rows": sum(o.failing_rows for o in failed.values()),
+            "failed_expectations": sum(len(o.failures) for o in failed.values()),
+            "days": ", ".join(d for d in outcomes if d) or "whole table",
+            "result": MetadataValue.md(report),
+        },
+    )
+
+
+def table_check(s: TableSuite) -> AssetChecksDefinition:
+    """One multi-asset check carrying a table's rules; blocking ones fail with severity ERROR."""
+    key = AssetKey([s.layer, s.name])
+    partitions = daily_partitions if s.partition_column else None
+    specs = [
+        AssetCheckSpec(
+            c.name, asset=key, description=c.description, blocking=c.blocking, partitions_def=partitions
+        )
+        for c in s.checks
+    ]
+
+    @multi_asset_check(
+        name=f"{s.layer}_{s.name}_expectations",
+        specs=specs,
+        description=f"Great Expectations suites of {s.key} (checks/suites.py).",
+    )
+    def _check(
+        context: AssetCheckExecutionContext,
+        spark: LazyPySparkResource,
+        lake: LakeResource,
+        recommender: RecommenderResource,
+        monitoring: MonitoringResource,
+    ) -> Iterator[AssetCheckResult]:
+        session = spark.spark_session
+        uri = lake.table(s.layer, s.name)
+        outcomes: dict[str, dict[str | None, Outcome]] = {c.name: {} for c in s.checks}
+        for day in _days(context):
+            table, rows = _read_rows(session, uri, s, day)
+            types = {f.name: f.dataType.simpleString() for f in table.schema.fields}
+            facts = _facts(session, lake, s, day, types, recommender, monitoring)
+            for name, (frame, expectations) in s.build(rows, facts).items():
+                outcomes[name][day] = validate(frame, expectations)
+            context.log.info(f"{s.key} {day or ''}: {len(rows)} rows checked")
+        for c in s.checks:
+            yield _result(key, c.name, c.blocking, outcomes[c.name])
+
+    return _check
+
+
+table_checks: list[AssetChecksDefinition] = [table_check(s) for s in SUITES]

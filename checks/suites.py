@@ -1,0 +1,482 @@
+"""What every bronze, silver and gold table must satisfy, as Great Expectations suites.
+
+Each table has a ``TableSuite``: the checks it carries (name, why, whether it blocks the run) and a
+``build`` function that turns the table's rows (one day for a dated table) plus the ``Facts`` they
+are compared with into the frame and expectations of each check. Plain pandas in, so the rules are
+unit-tested without Spark or Dagster; ``checks/quality.py`` reads the rows and reports to Dagster.
+
+Checks that guard the serving path are blocking: a failure stops everything downstream in the same
+run, so a bad day never reaches the MongoDB publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import great_expectations.expectations as gxe
+import numpy as np
+import pandas as pd
+from great_expectations.expectations import Expectation
+
+from podrec import spark_schemas as schemas
+from podrec.events import EVENT_TYPES
+
+Suite = dict[str, tuple[pd.DataFrame, list[Expectation]]]
+
+# Spark simpleString types of the tables without one declared StructType.
+_EVENT_TYPES = {f.name: f.dataType.simpleString() for f in schemas.VALIDATED_RECORD.fields}
+BRONZE_USER_EVENTS = {c: _EVENT_TYPES[c] for c in schemas.BRONZE_USER_EVENTS_COLUMNS}
+BRONZE_REJECTED = {
+    "raw": "binary", "raw_text": "string", "error": "string", "kafka_partition": "int",
+    "kafka_offset": "bigint", "received_at": "timestamp", "event_date": "date",
+}  # fmt: skip
+SILVER_EPISODES = {
+    **{f.name: f.dataType.simpleString() for f in schemas.BRONZE_EPISODES.fields},
+    "first_seen_date": "date",
+    "canonical_episode_id": "string",
+}
+
+
+def declared(struct: schemas.StructType) -> dict[str, str]:
+    return {f.name: f.dataType.simpleString() for f in struct.fields}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a table is compared with, read once per check run by ``checks/quality.py``."""
+
+    day: date | None = None
+    types: dict[str, str] = field(default_factory=dict)  # the table's actual Spark types
+    catalog_ids: frozenset[str] = frozenset()  # silver/episodes' episode ids
+    bronze_latest: date | None = None  # newest bronze/episodes snapshot
+    active_users: frozenset[str] = frozenset()  # listeners in the day's model window
+    k: int = 10
+    freshness_hours: float = 6.0
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    name: str
+    description: str
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class TableSuite:
+    layer: str
+    name: str
+    partition_column: str | None
+    checks: tuple[CheckDef, ...]
+    build: Callable[[pd.DataFrame, Facts], Suite]
+    needs: frozenset[str] = frozenset()  # facts to read: "catalog", "bronze_latest", "active_users"
+    derive: dict[str, str] = field(default_factory=dict)  # Spark SQL columns computed before toPandas
+    drop: tuple[str, ...] = ()  # columns never needed in pandas (blobs, vectors)
+
+    @property
+    def key(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+
+# ---- building blocks -------------------------------------------------------------------------
+
+
+def schema_check(facts: Facts, expected: dict[str, str]) -> tuple[pd.DataFrame, list[Expectation]]:
+    """Every declared column present with its declared type (extra columns are allowed: Delta
+    schema evolution only ever adds)."""
+    # Each value names its column, so a failure's examples read "plays string" vs "plays bigint".
+    frame = pd.DataFrame(
+        {
+            "type": [f"{c} {facts.types.get(c, '(missing)')}" for c in expected],
+            "expected_type": [f"{c} {t}" for c, t in expected.items()],
+        }
+    )
+    return frame, [gxe.ExpectColumnPairValuesToBeEqual(column_A="type", column_B="expected_type")]
+
+
+def not_null(*columns: str) -> list[Expectation]:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+
+
+def unique(*columns: str) -> Expectation:
+    if len(columns) == 1:
+        return gxe.ExpectColumnValuesToBeUnique(column=columns[0])
+    return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(columns))
+
+
+def in_catalog(column: str, facts: Facts) -> Expectation:
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=sorted(facts.catalog_ids))
+
+
+def finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """A boolean column ``<column>_finite``: NaN and infinities are what break a ranking."""
+    values = pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(dtype=float)
+    return frame.assign(**{f"{column}_finite": np.isfinite(values.astype(float)).fillna(False)})
+
+
+def has_rows() -> Expectation:
+    return gxe.ExpectTableRowCountToBeBetween(min_value=1)
+
+
+def day_is_complete(column: str, facts: Facts) -> list[Expectation]:
+    """Freshness of a dated partition: it has rows and its newest one is within the configured hours
+    of the day's end (a stalled stream leaves a day that stops early)."""
+    if facts.day is None:
+        return [has_rows()]
+    day_end = datetime.combine(facts.day + timedelta(days=1), time())
+    earliest = day_end - timedelta(hours=facts.freshness_hours)
+    return [has_rows(), gxe.ExpectColumnMaxToBeBetween(column=column, min_value=earliest, max_value=day_end)]
+
+
+def rows_have(column: str, value: object) -> Expectation:
+    return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[value])
+
+
+# ---- the tables ------------------------------------------------------------------------------
+
+
+def _bronze_episodes(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.BRONZE_EPISODES)),
+        "not_null": (frame, not_null("episode_id", "language", "source", "ingest_date")),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0, max_value=86_400),
+                gxe.ExpectColumnValuesToMatchRegex(column="language", regex=r"^[a-z]{2,3}$"),
+            ],
+        ),
+        "unique_keys": (frame, [unique("episode_id")]),
+        "freshness": (frame, [has_rows()]),
+    }
+
+
+def _event_rules(frame: pd.DataFrame, facts: Facts, expected: dict[str, str], silver: bool) -> Suite:
+    ranges: list[Expectation] = [
+        gxe.ExpectColumnValuesToBeInSet(column="event_type", value_set=sorted(EVENT_TYPES)),
+        gxe.ExpectColumnValuesToBeBetween(column="position_s", min_value=0),
+    ]
+    if silver:  # bronze keeps positions past the end; silver drops them
+        ranges.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="episode_duration_s", column_B="position_s", or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
+        )  # fmt: skip
+    suite: Suite = {
+        "schema": schema_check(facts, expected),
+        "not_null": (frame, not_null("event_id", "user_id", "episode_id", "event_type", "occurred_at")),
+        "ranges": (frame, ranges),
+        "unique_keys": (frame, [unique("event_id") if silver else unique("kafka_partition", "kafka_offset")]),
+        "freshness": (frame, day_is_complete("occurred_at", facts)),
+    }
+    if silver:
+        suite["references"] = (frame, [in_catalog("episode_id", facts)])
+    return suite
+
+
+def _bronze_user_events(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return _event_rules(frame, facts, BRONZE_USER_EVENTS, silver=False)
+
+
+def _silver_user_events(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return _event_rules(frame, facts, BRONZE_USER_EVENTS, silver=True)
+
+
+def _bronze_rejected(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, BRONZE_REJECTED),
+        "not_null": (frame, not_null("error", "received_at", "kafka_offset")),
+    }
+
+
+def _silver_episodes(frame: pd.DataFrame, facts: Facts) -> Suite:
+    latest = pd.to_datetime(frame["ingest_date"]).max() if len(frame) else None
+    fresh = pd.DataFrame({"catalog_latest": [latest], "bronze_latest": [pd.Timestamp(facts.bronze_latest)]})
+    return {
+        "schema": schema_check(facts, SILVER_EPISODES),
+        "not_null": (frame, not_null("episode_id", "canonical_episode_id", "language", "first_seen_date")),
+        "ranges": (frame, [gxe.ExpectColumnValuesToBeBetween(column="duration_s", min_value=0)]),
+        "unique_keys": (frame, [unique("episode_id")]),
+        # The catalog is as new as the newest bronze snapshot (it is rebuilt after each landing).
+        "freshness": (fresh, [gxe.ExpectColumnPairValuesToBeEqual(column_A="catalog_latest",
+                                                                  column_B="bronze_latest")]),
+    }  # fmt: skip
+
+
+def _silver_transcripts(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.SILVER_TRANSCRIPTS)),
+        "not_null": (frame, not_null("episode_id", "source")),
+        "ranges": (frame, [gxe.ExpectColumnValuesToBeBetween(column="audio_seconds", min_value=0)]),
+        "unique_keys": (frame, [unique("episode_id")]),
+        "references": (frame, [in_catalog("episode_id", facts)]),
+    }
+
+
+def _silver_daily_engagement(frame: pd.DataFrame, facts: Facts) -> Suite:
+    frame = finite(frame, "engagement")
+    return {
+        "schema": schema_check(facts, declared(schemas.SILVER_DAILY_ENGAGEMENT)),
+        "not_null": (frame, not_null("user_id", "episode_id", "plays", "engagement", "confidence")),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="max_completion", min_value=0, max_value=1),
+                gxe.ExpectColumnValuesToBeBetween(column="plays", min_value=0),
+                gxe.ExpectColumnValuesToBeBetween(column="listen_seconds", min_value=0),
+                gxe.ExpectColumnValuesToBeBetween(column="confidence", min_value=0),
+                rows_have("engagement_finite", True),
+            ],
+        ),
+        "unique_keys": (frame, [unique("user_id", "episode_id", "event_date")]),
+        "references": (frame, [in_catalog("episode_id", facts)]),
+        "freshness": (frame, [has_rows()]),
+    }
+
+
+def _vectors(frame: pd.DataFrame, dims: str, finite_col: str) -> list[Expectation]:
+    """Every vector finite and of the one length the table uses."""
+    common = int(frame[dims].mode().iloc[0]) if len(frame) else 0
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column=dims, value_set=[common]),
+        gxe.ExpectColumnValuesToBeInSet(column=finite_col, value_set=[True]),
+        gxe.ExpectColumnValuesToBeBetween(column=dims, min_value=1),
+    ]
+
+
+def _gold_episode_embeddings(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_EPISODE_EMBEDDINGS)),
+        "not_null": (frame, not_null("episode_id", "model", "text_sha256")),
+        "ranges": (frame, _vectors(frame, "vector_dims", "vector_finite")),
+        "unique_keys": (frame, [unique("episode_id", "model")]),
+        "references": (frame, [in_catalog("episode_id", facts)]),
+    }
+
+
+def _gold_episode_similarity(frame: pd.DataFrame, facts: Facts) -> Suite:
+    frame = frame.assign(self_pair=frame["episode_id"] == frame["neighbor_episode_id"])
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_EPISODE_SIMILARITY)),
+        "not_null": (frame, not_null("episode_id", "neighbor_episode_id", "similarity", "rank")),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="similarity", min_value=-1.0001, max_value=1.0001),
+                gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+                rows_have("self_pair", False),
+            ],
+        ),
+        "unique_keys": (frame, [unique("episode_id", "neighbor_episode_id")]),
+        "references": (frame, [in_catalog("episode_id", facts), in_catalog("neighbor_episode_id", facts)]),
+    }
+
+
+def _gold_als_factors(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_ALS_FACTORS)),
+        "not_null": (frame, not_null("side", "id", "model_version")),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeInSet(column="side", value_set=["user", "item"]),
+                gxe.ExpectColumnValuesToBeBetween(column="interactions", min_value=1),
+                *_vectors(frame, "factor_dims", "factors_finite"),
+            ],
+        ),
+        "unique_keys": (frame, [unique("side", "id")]),
+        "freshness": (frame, [has_rows()]),
+    }
+
+
+def list_lengths(frame: pd.DataFrame, facts: Facts) -> pd.DataFrame:
+    """One row per listener active in the model window, with how many rows their list has."""
+    counts = frame.groupby("user_id").size()
+    users = sorted(facts.active_users)
+    return pd.DataFrame({"user_id": users, "items": [int(counts.get(u, 0)) for u in users]})
+
+
+def _gold_recommendations(frame: pd.DataFrame, facts: Facts) -> Suite:
+    frame = finite(frame, "score")
+    lengths = list_lengths(frame, facts)
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_RECOMMENDATIONS)),
+        "not_null": (frame, not_null("user_id", "episode_id", "canonical_episode_id", "policy", "reason")),
+        "scores_are_numbers": (frame, [*not_null("score"), rows_have("score_finite", True)]),
+        "every_active_user_has_k": (
+            lengths,
+            [gxe.ExpectColumnValuesToBeBetween(column="items", min_value=facts.k, max_value=facts.k)],
+        ),
+        "one_variant_per_canonical": (frame, [unique("user_id", "canonical_episode_id")]),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1, max_value=facts.k),
+                gxe.ExpectColumnValuesToBeBetween(column="bucket", min_value=0, max_value=99),
+            ],
+        ),
+        "unique_keys": (frame, [unique("user_id", "rank"), unique("user_id", "episode_id")]),
+        "references": (frame, [in_catalog("episode_id", facts)]),
+    }
+
+
+def _gold_evaluation(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_EVALUATION)),
+        "not_null": (frame, not_null("protocol", "policy", "metric", "k", "evaluated_at")),
+        "freshness": (frame, [has_rows()]),
+    }
+
+
+# ---- the registry ----------------------------------------------------------------------------
+
+_SCHEMA = CheckDef("schema", "Every declared column is present with its declared Spark type.")
+_NULLS = CheckDef("not_null", "Key and required columns hold no nulls.")
+_FRESH_DAY = CheckDef(
+    "freshness", "The day has rows and its newest event is within PODREC_CHECK_FRESHNESS_HOURS of its end."
+)
+_HAS_ROWS = CheckDef("freshness", "The partition was written and holds rows.")
+
+
+def _blocking(check: CheckDef) -> CheckDef:
+    return CheckDef(check.name, check.description, blocking=True)
+
+
+SUITES: tuple[TableSuite, ...] = (
+    TableSuite(
+        "bronze", "episodes", "ingest_date",
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Durations within a day; languages are ISO 639 codes."),
+            CheckDef("unique_keys", "episode_id is a key of each day's snapshot.", blocking=True),
+            _HAS_ROWS,
+        ),
+        _bronze_episodes,
+    ),
+    TableSuite(
+        "bronze", "user_events", "event_date",
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Known event types; positions are not negative."),
+            CheckDef("unique_keys", "Each Kafka (partition, offset) landed once: exactly-once ingestion."),
+            _FRESH_DAY,
+        ),
+        _bronze_user_events,
+    ),
+    TableSuite(
+        "bronze", "user_events_rejected", "event_date",
+        (_SCHEMA, CheckDef("not_null", "Every rejected record keeps its reason and Kafka position.")),
+        _bronze_rejected, drop=("raw",),
+    ),
+    TableSuite(
+        "silver", "episodes", None,
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Durations are not negative."),
+            _blocking(CheckDef("unique_keys", "episode_id is the catalog's key; serving joins on it.")),
+            CheckDef("freshness", "The catalog is rebuilt from the newest bronze/episodes snapshot."),
+        ),
+        _silver_episodes, needs=frozenset({"bronze_latest"}),
+    ),
+    TableSuite(
+        "silver", "transcripts", None,
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Audio seconds are not negative."),
+            CheckDef("unique_keys", "One transcript per episode."),
+            CheckDef("references", "Every transcript belongs to an episode of the catalog."),
+        ),
+        _silver_transcripts, needs=frozenset({"catalog"}),
+    ),
+    TableSuite(
+        "silver", "user_events", "event_date",
+        (
+            _blocking(_SCHEMA), _blocking(_NULLS),
+            _blocking(CheckDef("ranges", "Known event types; 0 <= position_s <= episode_duration_s.")),
+            _blocking(CheckDef("unique_keys", "event_id is unique: a retried event is counted once.")),
+            CheckDef("references", "Every event's episode is in the catalog (no orphan events)."),
+            _FRESH_DAY,
+        ),
+        _silver_user_events, needs=frozenset({"catalog"}),
+    ),
+    TableSuite(
+        "silver", "daily_engagement", "event_date",
+        (
+            _blocking(_SCHEMA), _blocking(_NULLS),
+            _blocking(CheckDef(
+                "ranges",
+                "max_completion within [0, 1]; plays, listening, confidence not negative; finite scores.",
+            )),
+            _blocking(CheckDef("unique_keys", "One row per (user, episode, day).")),
+            CheckDef("references", "Every engaged episode is in the catalog."),
+            _HAS_ROWS,
+        ),
+        _silver_daily_engagement, needs=frozenset({"catalog"}),
+    ),
+    TableSuite(
+        "gold", "episode_embeddings", None,
+        (
+            _SCHEMA, _NULLS,
+            _blocking(CheckDef("ranges", "Every vector is finite and of the one dimension.")),
+            CheckDef("unique_keys", "One vector per (episode, model)."),
+            CheckDef("references", "Every vector belongs to an episode of the catalog."),
+        ),
+        _gold_episode_embeddings, needs=frozenset({"catalog"}),
+        derive={"vector_dims": "size(vector)", "vector_finite": "forall(vector, x -> NOT isnan(x))"},
+        drop=("vector",),
+    ),
+    TableSuite(
+        "gold", "episode_similarity", None,
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Similarity within [-1, 1], ranks from 1, no episode its own neighbour."),
+            CheckDef("unique_keys", "One row per (episode, neighbour)."),
+            CheckDef("references", "Both ends of every pair are in the catalog."),
+        ),
+        _gold_episode_similarity, needs=frozenset({"catalog"}),
+    ),
+    TableSuite(
+        "gold", "als_factors", "model_date",
+        (
+            _blocking(_SCHEMA), _blocking(_NULLS),
+            _blocking(CheckDef("ranges", "Sides user/item, interactions >= 1, finite factors of one rank.")),
+            _blocking(CheckDef("unique_keys", "One factor vector per (side, id) in a model.")),
+            _HAS_ROWS,
+        ),
+        _gold_als_factors,
+        derive={"factor_dims": "size(factors)", "factors_finite": "forall(factors, x -> NOT isnan(x))"},
+        drop=("factors",),
+    ),
+    TableSuite(
+        "gold", "recommendations", "rec_date",
+        (
+            _blocking(_SCHEMA), _blocking(_NULLS),
+            CheckDef("scores_are_numbers", "No NaN, infinite or null score (serving gate).", blocking=True),
+            CheckDef(
+                "every_active_user_has_k",
+                "Every listener in the model window has exactly K recommendations (serving gate).",
+                blocking=True,
+            ),
+            CheckDef(
+                "one_variant_per_canonical",
+                "No list holds two language variants of one canonical episode (serving gate).",
+                blocking=True,
+            ),
+            _blocking(CheckDef("ranges", "Ranks 1..K, buckets 0..99.")),
+            _blocking(CheckDef("unique_keys", "One row per (user, rank) and per (user, episode).")),
+            _blocking(CheckDef("references", "Every recommended episode is in the catalog.")),
+        ),
+        _gold_recommendations, needs=frozenset({"catalog", "active_users"}),
+    ),
+    TableSuite(
+        "gold", "evaluation", "eval_date",
+        (_SCHEMA, _NULLS, _HAS_ROWS),
+        _gold_evaluation,
+    ),
+)  # fmt: skip
+
+
+def suite(key: str) -> TableSuite:
+    return next(s for s in SUITES if s.key == key)

@@ -46,22 +46,34 @@ def _split(
     return rows[is_day].drop(columns=[day_column]), rows[~is_day].drop(columns=[day_column])
 
 
-def _result(drift: Drift, snapshot: object, lake: LakeResource, day: str, name: str) -> AssetCheckResult:
+def _days(context: AssetCheckExecutionContext) -> list[date]:
+    """The run's day, or each day of a range run (a backfill in one run checks every day)."""
+    return [date.fromisoformat(k) for k in context.partition_keys]
+
+
+def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name: str) -> AssetCheckResult:
+    """One result for the run's days: warn if any day drifted; link the newest day's report."""
+    root = MonitoringResource.reports_root(lake.root)
+    saved = [
+        (day, replace(d, report=save_report(snap, root, day, name)) if snap is not None else d)
+        for day, d, snap in findings
+    ]
+    newest = saved[-1][1]
     metadata: dict = {
-        "drifted_share": round(drift.share, 4),
-        "drifted_columns": ", ".join(c for c, d in drift.columns.items() if d.drifted) or "none",
-        "current_rows": drift.current_rows,
-        "reference_rows": drift.reference_rows,
+        "drifted_share": round(newest.share, 4),
+        "drifted_columns": ", ".join(c for c, d in newest.columns.items() if d.drifted) or "none",
+        "current_rows": newest.current_rows,
+        "reference_rows": newest.reference_rows,
     }
-    if snapshot is not None:
-        drift = replace(
-            drift, report=save_report(snapshot, MonitoringResource.reports_root(lake.root), day, name)
-        )
-        html = drift.report["html"]
+    if newest.report:
+        html = newest.report["html"]
         metadata["report"] = MetadataValue.url(html if "://" in html else f"file://{html}")
-        metadata["report_json"] = MetadataValue.path(drift.report["json"])
-    metadata["result"] = MetadataValue.md(drift.markdown())
-    return AssetCheckResult(passed=not drift.warn, severity=AssetCheckSeverity.WARN, metadata=metadata)
+        metadata["report_json"] = MetadataValue.path(newest.report["json"])
+    warned = [d for d, drift in saved if drift.warn]
+    if len(saved) > 1:
+        metadata["days_drifted"] = ", ".join(warned) or "none"
+    metadata["result"] = MetadataValue.md("\n\n".join(f"**{d}**: {drift.markdown()}" for d, drift in saved))
+    return AssetCheckResult(passed=not warned, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
 
 @asset_check(
@@ -73,17 +85,17 @@ def engagement_drift(
     context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
     monitoring: MonitoringResource,
 ) -> AssetCheckResult:  # fmt: skip
-    day = date.fromisoformat(context.partition_key)
     df = read_delta(spark.spark_session, lake.table("silver", "daily_engagement")).select(
         "plays", "listen_seconds", "max_completion", "engagement", _language("locale").alias("language"),
         "event_date",
     )  # fmt: skip
-    current, reference = _split(df, "event_date", day, monitoring.reference_days)
-    drift, snapshot = column_drift(
-        current, reference, ["plays", "listen_seconds", "max_completion", "engagement"], ["language"],
-        monitoring.drift_share,
-    )  # fmt: skip
-    return _result(drift, snapshot, lake, day.isoformat(), "engagement")
+    numerical = ["plays", "listen_seconds", "max_completion", "engagement"]
+    findings = [
+        (day.isoformat(), *column_drift(*_split(df, "event_date", day, monitoring.reference_days),
+                                        numerical, ["language"], monitoring.drift_share))
+        for day in _days(context)
+    ]  # fmt: skip
+    return _result(findings, lake, "engagement")
 
 
 @asset_check(
@@ -95,16 +107,16 @@ def event_mix_drift(
     context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
     monitoring: MonitoringResource,
 ) -> AssetCheckResult:  # fmt: skip
-    day = date.fromisoformat(context.partition_key)
     df = read_delta(spark.spark_session, lake.table("silver", "user_events")).select(
         "event_type", _language("locale").alias("language"),
         F.coalesce("device", F.lit("unknown")).alias("device"), "event_date",
     )  # fmt: skip
-    current, reference = _split(df, "event_date", day, monitoring.reference_days)
-    drift, snapshot = column_drift(
-        current, reference, [], ["event_type", "language", "device"], monitoring.drift_share
-    )
-    return _result(drift, snapshot, lake, day.isoformat(), "event_mix")
+    findings = [
+        (day.isoformat(), *column_drift(*_split(df, "event_date", day, monitoring.reference_days),
+                                        [], ["event_type", "language", "device"], monitoring.drift_share))
+        for day in _days(context)
+    ]  # fmt: skip
+    return _result(findings, lake, "event_mix")
 
 
 @asset_check(
@@ -120,10 +132,10 @@ def score_popularity_drift(
     monitoring: MonitoringResource, recommender: RecommenderResource,
 ) -> AssetCheckResult:  # fmt: skip
     session = spark.spark_session
-    day = date.fromisoformat(context.partition_key)
-    start = day - timedelta(days=monitoring.reference_days)
+    days = _days(context)
+    start = days[0] - timedelta(days=monitoring.reference_days)
     recs = read_delta(session, lake.table("gold", "recommendations")).where(
-        F.col("rec_date").between(F.lit(start), F.lit(day)) & (F.col("policy") != "popular")
+        F.col("rec_date").between(F.lit(start), F.lit(days[-1])) & (F.col("policy") != "popular")
     )
     plays = read_delta(session, lake.table("silver", "daily_engagement")).select(
         "episode_id", "event_date", "plays"
@@ -146,9 +158,13 @@ def score_popularity_drift(
     df = recs.join(popularity, ["rec_date", "episode_id"], "left").select(
         "score", F.coalesce("popularity", F.lit(0.0)).alias("popularity"), "rec_date"
     )
-    current, reference = _split(df, "rec_date", day, monitoring.reference_days)
-    drift, snapshot = column_drift(current, reference, ["score", "popularity"], [], monitoring.drift_share)
-    return _result(drift, snapshot, lake, day.isoformat(), "scores_popularity")
+    df = df.localCheckpoint()  # the joins run once, each day's split reads the result
+    findings = [
+        (day.isoformat(), *column_drift(*_split(df, "rec_date", day, monitoring.reference_days),
+                                        ["score", "popularity"], [], monitoring.drift_share))
+        for day in days
+    ]  # fmt: skip
+    return _result(findings, lake, "scores_popularity")
 
 
 @asset_check(
@@ -178,7 +194,7 @@ def new_episode_embedding_drift(
         stack(vectors.loc[vectors["new"], "vector"]), stack(vectors.loc[~vectors["new"], "vector"]),
         EMBEDDING_DISTANCE,
     )  # fmt: skip
-    return _result(drift, snapshot, lake, str(newest), "new_episode_embeddings")
+    return _result([(str(newest), drift, snapshot)], lake, "new_episode_embeddings")
 
 
 drift_checks = [engagement_drift, event_mix_drift, score_popularity_drift, new_episode_embedding_drift]

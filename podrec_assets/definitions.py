@@ -17,6 +17,7 @@ from podrec_assets.jobs import (
     engagement_job,
     episode_catalog_job,
     evaluation_job,
+    monitoring_job,
     recommendations_job,
     weekly_evaluation_schedule,
 )
@@ -59,6 +60,7 @@ defs = Definitions(
         engagement_job,
         recommendations_job,
         evaluation_job,
+        monitoring_job,
         daily_job,
     ],
     schedules=[bronze_daily_schedule, daily_schedule, weekly_evaluation_schedule],

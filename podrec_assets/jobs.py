@@ -51,16 +51,23 @@ evaluation_job = define_asset_job(
     description="Offline evaluation of every policy on the engagement up to a date.",
 )
 
+monitoring_job = define_asset_job(
+    "monitoring",
+    selection=AssetSelection.groups("monitoring"),
+    description="A day's A/B analysis (per bucket and policy, with intervals).",
+)
+
 daily_job = define_asset_job(
     "daily",
     selection=AssetSelection.assets(
         ["silver", "user_events"], ["silver", "daily_engagement"], ["gold", "als_factors"],
-        ["gold", "recommendations"], ["mongo", "serving_version"],
+        ["gold", "recommendations"], ["mongo", "serving_version"], ["monitoring", "ab_analysis"],
     ),
     description=(
         "A day from clean events to the published lists: silver events and engagement, the day's ALS "
-        "model, every listener's list, the gated MongoDB publish. The schedule runs it for yesterday; "
-        "a backfill of this job over a date range re-runs any past days."
+        "model, every listener's list, the gated MongoDB publish, and the A/B analysis. Every table's "
+        "checks run in the same run; a failed blocking check stops what is downstream of it, so a bad "
+        "day never reaches MongoDB. The schedule runs it for yesterday; a backfill re-runs past days."
     ),
 )  # fmt: skip
 

@@ -24,7 +24,7 @@ def test_daily_schedule_runs_yesterday_through_to_the_publish() -> None:
     job = defs.resolve_job_def("daily")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
     assert keys == {"silver/user_events", "silver/daily_engagement", "gold/als_factors",
-                    "gold/recommendations", "mongo/serving_version"}  # fmt: skip
+                    "gold/recommendations", "mongo/serving_version", "monitoring/ab_analysis"}  # fmt: skip
 
 
 def test_weekly_evaluation_takes_the_day_before_its_tick_with_a_stable_run_key() -> None:

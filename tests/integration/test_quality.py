@@ -1,0 +1,199 @@
+"""Quality gates and drift on the real Spark + Delta lake, run by Dagster's own job machinery:
+planted faults fail the right Great Expectations checks, a blocking failure stops the MongoDB
+publish, a good day passes every gate and is published, a shifted day is flagged by Evidently."""
+
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetCheckSeverity,
+    AssetKey,
+    AssetSelection,
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    define_asset_job,
+)
+from pyspark.sql import functions as F
+
+from podrec.lake import read_delta, replace_partition
+from podrec.publish import active_version
+from podrec_assets.definitions import defs
+from podrec_assets.partitions import daily_partitions
+from resources import LakeResource, MongoResource
+from tests.integration.conftest import END
+
+pytestmark = pytest.mark.integration
+DAY = END.isoformat()
+SILVER_EVENTS, SILVER_ENGAGEMENT = (
+    AssetKey(["silver", "user_events"]),
+    AssetKey(["silver", "daily_engagement"]),
+)
+
+
+@pytest.fixture
+def own_lake(lake, tmp_path: Path) -> dict:
+    """The shared week-long lake, copied, so planting faults never touches other tests."""
+    resources, _ = lake
+    root = tmp_path / "lake"
+    shutil.copytree(resources["lake"].root, root)
+    return {**resources, "lake": LakeResource(root=str(root))}
+
+
+def run(resources: dict, selection: AssetSelection, day: str = DAY) -> ExecuteInProcessResult:
+    """One partition of a job over ``selection`` (assets bring their checks), as Dagster runs it."""
+    job = define_asset_job("under_test", selection=selection, partitions_def=daily_partitions)
+    definitions = Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        jobs=[job],
+        resources=resources,
+        executor=defs.executor,
+    )
+    return definitions.resolve_job_def("under_test").execute_in_process(
+        instance=DagsterInstance.ephemeral(), tags={"dagster/partition": day}, raise_on_error=False
+    )
+
+
+def evaluations(result: ExecuteInProcessResult) -> dict[tuple[str, str], object]:
+    return {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+
+
+def append(spark, uri: str, rows: pd.DataFrame) -> None:
+    table = read_delta(spark, uri)
+    spark.createDataFrame(rows[table.columns], schema=table.schema).write.format("delta").mode("append").save(
+        uri
+    )
+
+
+def day_rows(spark, uri: str, column: str) -> pd.DataFrame:
+    return read_delta(spark, uri).where(F.col(column) == F.lit(END)).toPandas()
+
+
+def test_planted_bad_rows_fail_the_right_checks(own_lake, spark) -> None:
+    lake = own_lake["lake"]
+    engagement_uri = lake.table("silver", "daily_engagement")
+    good = day_rows(spark, engagement_uri, "event_date")
+    first = good.iloc[[0]]
+    planted = pd.concat(
+        [
+            first.assign(user_id="planted-null", plays=None),  # a null where a count belongs
+            first.assign(user_id="planted-range", max_completion=1.5),  # completion outside [0, 1]
+            good.iloc[[1]],  # a duplicate (user, episode, day) key
+            first.assign(user_id="planted-orphan", episode_id="ghost-episode"),  # not in the catalog
+        ]
+    )
+    append(spark, engagement_uri, planted)
+    events_uri = lake.table("silver", "user_events")
+    event = day_rows(spark, events_uri, "event_date").iloc[[0]]
+    append(spark, events_uri, event.assign(event_id="orphan-event", episode_id="ghost-episode"))
+
+    result = run(own_lake, AssetSelection.checks_for_assets(SILVER_EVENTS, SILVER_ENGAGEMENT))
+    found = evaluations(result)
+    expectation_checks = {k: e for k, e in found.items() if not k[1].endswith("_drift")}
+    failed = {k for k, e in expectation_checks.items() if not e.passed}
+    assert failed == {
+        ("silver/daily_engagement", "not_null"),
+        ("silver/daily_engagement", "ranges"),
+        ("silver/daily_engagement", "unique_keys"),
+        ("silver/daily_engagement", "references"),
+        ("silver/user_events", "references"),
+    }
+    assert {k for k, e in expectation_checks.items() if e.passed} >= {
+        ("silver/daily_engagement", "schema"), ("silver/user_events", "unique_keys"),
+        ("silver/user_events", "ranges"), ("silver/user_events", "schema"),
+    }  # fmt: skip
+    ranges = found[("silver/daily_engagement", "ranges")]
+    assert ranges.metadata["failing_rows"].value == 1 and "1.5" in ranges.metadata["result"].value
+    assert ranges.severity == AssetCheckSeverity.ERROR  # blocking: it protects the model and the publish
+    assert found[("silver/daily_engagement", "unique_keys")].metadata["failing_rows"].value == 2
+    assert "ghost-episode" in found[("silver/user_events", "references")].metadata["result"].value
+    assert found[("silver/user_events", "references")].severity == AssetCheckSeverity.WARN
+    assert not result.success  # a blocking check failed
+
+
+def test_a_blocking_failure_stops_the_publish(own_lake, spark) -> None:
+    """A client bug reuses an event id: silver keeps both, its blocking key check fails, and nothing
+    downstream of silver/user_events runs — engagement is not rebuilt, MongoDB gets no version."""
+    lake = own_lake["lake"]
+    bronze_uri = lake.table("bronze", "user_events")
+    event = day_rows(spark, bronze_uri, "event_date").iloc[[0]]
+    at = event["occurred_at"].iloc[0]
+    twins = pd.concat(
+        [
+            event.assign(event_id="reused-id", kafka_offset=10**9, occurred_at=at + timedelta(seconds=1)),
+            event.assign(event_id="reused-id", kafka_offset=10**9 + 1, occurred_at=at + timedelta(seconds=2)),
+        ]
+    )
+    append(spark, bronze_uri, twins)
+    database = f"gate_{uuid.uuid4().hex[:8]}"
+    resources = {**own_lake, "mongo": MongoResource(uri=own_lake["mongo"].uri, database=database)}
+    engagement_before = read_delta(spark, lake.table("silver", "daily_engagement")).count()
+    try:
+        result = run(
+            resources, AssetSelection.assets(SILVER_EVENTS, SILVER_ENGAGEMENT, ["mongo", "serving_version"])
+        )
+        assert not result.success
+        check = evaluations(result)[("silver/user_events", "unique_keys")]
+        assert not check.passed and check.severity == AssetCheckSeverity.ERROR
+        assert "reused-id" in check.metadata["result"].value
+        materialized = {e.materialization.asset_key for e in result.get_asset_materialization_events()}
+        assert materialized == {SILVER_EVENTS}
+        assert active_version(resources["mongo"].client()[database]) is None
+        assert read_delta(spark, lake.table("silver", "daily_engagement")).count() == engagement_before
+    finally:
+        resources["mongo"].client().drop_database(database)
+
+
+def test_a_good_day_passes_every_gate_and_is_published(own_lake, spark) -> None:
+    database = f"gate_{uuid.uuid4().hex[:8]}"
+    resources = {**own_lake, "mongo": MongoResource(uri=own_lake["mongo"].uri, database=database)}
+    try:
+        result = run(
+            resources,
+            AssetSelection.assets(
+                ["gold", "als_factors"], ["gold", "recommendations"], ["mongo", "serving_version"]
+            ),
+        )
+        assert result.success
+        found = evaluations(result)
+        gates = {name for asset, name in found if asset == "gold/recommendations"}
+        assert gates >= {"every_active_user_has_k", "scores_are_numbers", "one_variant_per_canonical"}
+        assert all(found[k].passed for k in found if not k[1].endswith("_drift"))
+        assert found[("gold/recommendations", "every_active_user_has_k")].metadata["rows_checked"].value > 100
+        assert active_version(resources["mongo"].client()[database]) is not None
+    finally:
+        resources["mongo"].client().drop_database(database)
+
+
+def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:
+    lake = own_lake["lake"]
+    selection = AssetSelection.checks(AssetCheckKey(SILVER_ENGAGEMENT, "engagement_drift"))
+    calm = evaluations(run(own_lake, selection))[("silver/daily_engagement", "engagement_drift")]
+    assert calm.passed and calm.metadata["drifted_columns"].value == "none"
+    report = Path(calm.metadata["report"].value.removeprefix("file://"))
+    assert report == Path(lake.root) / "monitoring" / "drift_reports" / DAY / "engagement.html"
+    assert report.stat().st_size > 100_000 and report.with_suffix(".json").exists()
+    assert calm.metadata["reference_rows"].value > 5 * calm.metadata["current_rows"].value
+
+    # Engagement halved and a surge of Korean listeners on the day.
+    uri = lake.table("silver", "daily_engagement")
+    day = read_delta(spark, uri).where(F.col("event_date") == F.lit(END))
+    korean = F.abs(F.hash("user_id")) % 2 == 0
+    shifted = (
+        day.withColumn("engagement", F.col("engagement") * 0.5)
+        .withColumn("listen_seconds", F.col("listen_seconds") * 0.5)
+        .withColumn("locale", F.when(korean, F.lit("ko-KR")).otherwise(F.col("locale")))
+    )
+    replace_partition(shifted.localCheckpoint(), uri, "event_date", [DAY])
+    before = report.stat().st_mtime
+    flagged = evaluations(run(own_lake, selection))[("silver/daily_engagement", "engagement_drift")]
+    assert not flagged.passed and flagged.severity == AssetCheckSeverity.WARN
+    drifted = set(flagged.metadata["drifted_columns"].value.split(", "))
+    assert {"engagement", "listen_seconds", "language"} <= drifted and "plays" not in drifted
+    assert report.stat().st_mtime > before  # the report was rewritten for the shifted day

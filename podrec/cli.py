@@ -296,6 +296,28 @@ def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
         click.echo(f"{name}: {shot.path} ({shot.ready} drawn, {shot.failed} errors)")
 
 
+@main.command("backfill")
+@click.argument("job")
+@click.option("--from", "start", help="First day (YYYY-MM-DD) of the range.")
+@click.option("--to", "end", help="Last day (YYYY-MM-DD) of the range.")
+@click.option("--partitions", help="Comma-separated days instead of a range (e.g. to re-run failed ones).")
+def backfill_command(job: str, start: str | None, end: str | None, partitions: str | None) -> None:
+    """Backfill JOB (e.g. daily) day by day through Dagster and wait for every run; exit 1 if any failed."""
+    from podrec.backfill import backfill
+
+    if not partitions and not (start and end):
+        raise click.UsageError("give --from and --to, or --partitions")
+    backfill_id, runs = backfill(job, start, end, partitions.split(",") if partitions else None)
+    click.echo(f"backfill {backfill_id} of {job}:")
+    click.echo(_table(["day", "status", "run"], [[r.partition, r.status, r.run_id] for r in runs]))
+    failed = [r.partition for r in runs if r.status != "SUCCESS"]
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} day(s) failed; fix and re-run them alone: podrec backfill {job} --partitions "
+            + ",".join(failed)
+        )
+
+
 def _table(header: list[str], rows: list[list[object]]) -> str:
     from tabulate import tabulate
 

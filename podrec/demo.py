@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 from dagster import ExecuteInProcessResult
@@ -11,6 +12,7 @@ from pymongo.database import Database
 
 from podrec.lake import duckdb_view, table_uri
 from podrec.settings import PodrecSettings
+from resources.monitoring import MonitoringResource
 
 DEMO_DAYS = 7
 DEMO_USERS = 2000
@@ -65,6 +67,12 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             instance=instance, partition_key=day.isoformat()
         )
         _raise_unless(recommendations_run, "recommendations")
+        monitoring_run = defs.resolve_job_def("monitoring").execute_in_process(
+            instance=instance, partition_key=day.isoformat()
+        )
+        _raise_unless(monitoring_run, "monitoring")
+    runs = [episodes_run, catalog_run, content_run, ingest_run, engagement_run, evaluation_run,
+            recommendations_run, monitoring_run]  # fmt: skip
     return "\n".join(
         [
             summarize(settings, day),
@@ -77,20 +85,10 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
             summarize_recommendations(settings, day),
             summarize_serving(resources["mongo"].db()),
             show_api_and_dashboard(settings, day),
-            "Dagster runs: "
-            + ", ".join(
-                r.run_id
-                for r in (
-                    episodes_run,
-                    catalog_run,
-                    content_run,
-                    ingest_run,
-                    engagement_run,
-                    evaluation_run,
-                    recommendations_run,
-                )
-            )
-            + " (browse them with `make dev`)",
+            summarize_quality(settings, runs),
+            summarize_ab(settings, day),
+            show_dagster_ui(settings),
+            "Dagster runs: " + ", ".join(r.run_id for r in runs) + " (browse them with `make dev`)",
         ]
     )
 
@@ -282,6 +280,64 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
     lines += [f"screenshot of the {name}: {shot.path}" for name, shot in shots.items()]
     lines.append("Run them yourself: `podrec serve` (port 8000) and `podrec dashboard` (port 8501).")
     return "\n".join(lines)
+
+
+def summarize_quality(settings: PodrecSettings, runs: list[ExecuteInProcessResult]) -> str:
+    """How the Great Expectations and Evidently checks of the demo's runs came out."""
+    evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
+    passed = sum(e.passed for e in evaluations)
+    lines = [f"checks: {len(evaluations)} evaluated in the runs above, {passed} passed"]
+    for e in evaluations:
+        if not e.passed:
+            lines.append(f"  not passed ({e.severity.value}): {e.asset_key.to_user_string()} {e.check_name}")
+    reports = drift_reports(settings)
+    lines.append(
+        f"drift reports ({len(reports)}) under {MonitoringResource.reports_root(settings.lake_root)}:"
+    )
+    lines += [f"  {p.parent.name}/{p.name}" for p in reports[-4:]]
+    return "\n".join(lines)
+
+
+def drift_reports(settings: PodrecSettings) -> list[Path]:
+    root = Path(MonitoringResource.reports_root(settings.lake_root))
+    return sorted(root.rglob("*.html")) if root.is_dir() else []
+
+
+def summarize_ab(settings: PodrecSettings, day: date) -> str:
+    con = _lake(settings, ab=("monitoring", "ab_analysis"))
+    rows = con.execute(
+        "select metric, value, ci_low, ci_high, listeners from ab where day = ? and level = 'difference' "
+        "order by metric",
+        [day],
+    ).fetchall()
+    lines = [f"A/B hybrid minus als_only on {day} (95% interval), monitoring.ab_analysis:"]
+    lines += [f"  {m:<18} {v:+.4f}  [{lo:+.4f}, {hi:+.4f}]  ({n} listeners)" for m, v, lo, hi, n in rows]
+    return "\n".join(lines)
+
+
+def show_dagster_ui(settings: PodrecSettings) -> str:
+    """Photograph the Dagster UI (asset graph with checks, one asset's checks) and a drift report."""
+    from podrec.screenshots import (
+        capture,
+        chromium,
+        dagster_asset_graph_page,
+        dagster_checks_page,
+        dagster_ui,
+        drift_report_page,
+    )
+
+    try:
+        chromium()
+    except FileNotFoundError as exc:
+        return f"Dagster UI screenshots skipped: {exc}"
+    reports = [p for p in drift_reports(settings) if p.name == "engagement.html"]
+    with dagster_ui() as base:
+        pages = [dagster_asset_graph_page(base, "gold"), dagster_asset_graph_page(base, "silver"),
+                 dagster_checks_page(base)]  # fmt: skip
+        if reports:
+            pages.append(drift_report_page(reports[-1].as_uri()))
+        shots = capture(pages, settings.data_path / "screenshots")
+    return "\n".join(f"screenshot of {name}: {shot.path}" for name, shot in shots.items())
 
 
 def summarize_serving(db: Database) -> str:

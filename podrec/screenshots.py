@@ -39,6 +39,8 @@ class Page:
     ready: str  # CSS selector of what must be drawn before the picture is taken
     min_ready: int = 1
     failed: str | None = None  # CSS selector whose presence means the page shows an error
+    ready_text: str = ""  # text the page must show as well
+    init_script: str = ""  # run before the page's own scripts (e.g. to set localStorage)
     width: int = 1400
     height: int = 900
     timeout_ms: int = 90_000
@@ -70,12 +72,18 @@ def capture(pages: list[Page], out_dir: Path) -> dict[str, Shot]:
         try:
             for page_spec in pages:
                 page = browser.new_page(viewport={"width": page_spec.width, "height": page_spec.height})
+                if page_spec.init_script:
+                    page.add_init_script(page_spec.init_script)
                 page.goto(page_spec.url, wait_until="domcontentloaded", timeout=page_spec.timeout_ms)
                 page.wait_for_function(
                     "([sel, n]) => document.querySelectorAll(sel).length >= n",
                     arg=[page_spec.ready, page_spec.min_ready],
                     timeout=page_spec.timeout_ms,
                 )
+                page.wait_for_function(
+                    "text => document.body.innerText.includes(text)", arg=page_spec.ready_text,
+                    timeout=page_spec.timeout_ms,
+                )  # fmt: skip
                 page.wait_for_timeout(1500)  # charts animate in; let them finish drawing
                 path = out_dir / f"{page_spec.name}.png"
                 page.screenshot(path=str(path), full_page=True)
@@ -99,6 +107,42 @@ def dashboard_page(base_url: str, min_charts: int = 5) -> Page:
 
 def api_docs_page(base_url: str) -> Page:
     return Page("api-docs", f"{base_url}/docs", ready=".swagger-ui .opblock", min_ready=4)
+
+
+# Dagster's UI greets a new browser with a community dialog; this browser has seen it.
+_SEEN_DAGSTER_DIALOG = "localStorage.setItem('communityNux', '\"1\"');"
+
+
+def dagster_asset_graph_page(base_url: str, group: str = "gold") -> Page:
+    """One layer's asset graph: each asset's kinds, partitions and its checks' results."""
+    url = f"{base_url}/locations/__repository__@podrec_assets.definitions/asset-groups/{group}"
+    return Page(f"dagster-asset-graph-{group}", url, ready="foreignObject", min_ready=4,
+                ready_text="Asset checks", init_script=_SEEN_DAGSTER_DIALOG,
+                width=1800, height=1200)  # fmt: skip
+
+
+def dagster_checks_page(base_url: str, asset: str = "gold/recommendations") -> Page:
+    """One asset's checks tab: each Great Expectations and Evidently check with its last result."""
+    name = "dagster-checks-" + asset.replace("/", "-")
+    return Page(name, f"{base_url}/assets/{asset}?view=checks", ready="body",
+                ready_text="every_active_user_has_k", init_script=_SEEN_DAGSTER_DIALOG,
+                height=1200)  # fmt: skip
+
+
+def drift_report_page(url: str) -> Page:
+    """An Evidently report, opened from the link in its check's metadata."""
+    return Page("drift-report", url, ready="svg", min_ready=3, ready_text="Drift", height=1600)
+
+
+@contextmanager
+def dagster_ui(env: dict[str, str] | None = None, port: int | None = None) -> Iterator[str]:
+    """The Dagster webserver on the repo's workspace (and ``$DAGSTER_HOME``'s runs) for the block."""
+    base = f"http://127.0.0.1:{port or free_port()}"
+    workspace = str(Path(__file__).resolve().parents[1] / "workspace.yaml")
+    command = [sys.executable, "-m", "dagster_webserver", "-w", workspace, "-h", "127.0.0.1",
+               "-p", base.rsplit(":", 1)[1]]  # fmt: skip
+    with running(command, f"{base}/server_info", env=env, timeout_s=180):
+        yield base
 
 
 @contextmanager

@@ -23,9 +23,17 @@ from pyspark.sql import functions as F
 
 from podrec.lake import read_delta, replace_partition
 from podrec.publish import active_version
+from podrec.screenshots import (
+    capture,
+    dagster_asset_graph_page,
+    dagster_checks_page,
+    dagster_ui,
+    drift_report_page,
+)
 from podrec_assets.definitions import defs
 from podrec_assets.partitions import daily_partitions
 from resources import LakeResource, MongoResource
+from tests.conftest import settings_env
 from tests.integration.conftest import END
 
 pytestmark = pytest.mark.integration
@@ -45,7 +53,9 @@ def own_lake(lake, tmp_path: Path) -> dict:
     return {**resources, "lake": LakeResource(root=str(root))}
 
 
-def run(resources: dict, selection: AssetSelection, day: str = DAY) -> ExecuteInProcessResult:
+def run(
+    resources: dict, selection: AssetSelection, day: str = DAY, instance: DagsterInstance | None = None
+) -> ExecuteInProcessResult:
     """One partition of a job over ``selection`` (assets bring their checks), as Dagster runs it."""
     job = define_asset_job("under_test", selection=selection, partitions_def=daily_partitions)
     definitions = Definitions(
@@ -56,7 +66,9 @@ def run(resources: dict, selection: AssetSelection, day: str = DAY) -> ExecuteIn
         executor=defs.executor,
     )
     return definitions.resolve_job_def("under_test").execute_in_process(
-        instance=DagsterInstance.ephemeral(), tags={"dagster/partition": day}, raise_on_error=False
+        instance=instance or DagsterInstance.ephemeral(),
+        tags={"dagster/partition": day},
+        raise_on_error=False,
     )
 
 
@@ -150,16 +162,19 @@ def test_a_blocking_failure_stops_the_publish(own_lake, spark) -> None:
         resources["mongo"].client().drop_database(database)
 
 
-def test_a_good_day_passes_every_gate_and_is_published(own_lake, spark) -> None:
+def test_a_good_day_passes_every_gate_and_is_published(own_lake, settings, tmp_path: Path) -> None:
+    """The day's model and lists pass every gate and reach MongoDB; the Dagster UI then shows the asset
+    graph with the checks' results, and the drift report opens from its check's link (Chromium)."""
     database = f"gate_{uuid.uuid4().hex[:8]}"
     resources = {**own_lake, "mongo": MongoResource(uri=own_lake["mongo"].uri, database=database)}
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    selection = AssetSelection.assets(
+        ["gold", "als_factors"], ["gold", "recommendations"], ["mongo", "serving_version"]
+    ) | AssetSelection.checks(AssetCheckKey(SILVER_ENGAGEMENT, "engagement_drift"))
     try:
-        result = run(
-            resources,
-            AssetSelection.assets(
-                ["gold", "als_factors"], ["gold", "recommendations"], ["mongo", "serving_version"]
-            ),
-        )
+        with DagsterInstance.from_config(str(home)) as instance:
+            result = run(resources, selection, instance=instance)
         assert result.success
         found = evaluations(result)
         gates = {name for asset, name in found if asset == "gold/recommendations"}
@@ -169,6 +184,19 @@ def test_a_good_day_passes_every_gate_and_is_published(own_lake, spark) -> None:
         assert active_version(resources["mongo"].client()[database]) is not None
     finally:
         resources["mongo"].client().drop_database(database)
+
+    report = found[("silver/daily_engagement", "engagement_drift")].metadata["report"].value
+    env = settings_env(settings) | {"PODREC_LAKE_URI": own_lake["lake"].root, "DAGSTER_HOME": str(home)}
+    with dagster_ui(env=env) as base:
+        shots = capture(
+            [dagster_asset_graph_page(base, "gold"), dagster_checks_page(base), drift_report_page(report)],
+            tmp_path / "shots",
+        )
+    graph, checks, drift = shots.values()
+    assert "recommendations" in graph.text and "Asset checks" in graph.text and graph.ready >= 4
+    assert "every_active_user_has_k" in checks.text and "Passed" in checks.text
+    assert "Dataset Drift" in drift.text and "engagement" in drift.text
+    assert all(shot.path.stat().st_size > 20_000 for shot in shots.values())
 
 
 def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:

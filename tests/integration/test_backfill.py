@@ -37,7 +37,7 @@ def test_backfill_of_several_days_and_a_failed_day_rerun_alone(lake, settings, s
     # A client bug on the middle day reuses an event id, which silver's blocking key check refuses.
     bronze = str(root / "bronze" / "user_events")
     event = day_rows(spark, bronze, "event_date").iloc[[0]].assign(event_date=DAYS[-2], event_id="reused-id")
-    at = event["occurred_at"]
+    at = event["occurred_at"] - pd.Timedelta(days=1)  # an END event, moved to the day before
     append(spark, bronze, event.assign(kafka_offset=10**9, occurred_at=at + pd.Timedelta(seconds=1)))
     append(spark, bronze, event.assign(kafka_offset=10**9 + 1, occurred_at=at + pd.Timedelta(seconds=2)))
 

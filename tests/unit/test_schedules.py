@@ -32,3 +32,22 @@ def test_weekly_evaluation_takes_the_day_before_its_tick_with_a_stable_run_key()
     [request] = evaluate("weekly_evaluation_schedule", late_tick)
     assert request.partition_key == "2026-11-22" and request.run_key == "evaluation-2026-11-22"
     assert evaluate("weekly_evaluation_schedule", late_tick)[0].run_key == request.run_key
+
+
+def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
+    graph = defs.resolve_job_def("daily").asset_layer.asset_graph
+    recs = {
+        k.name: graph.get_check_spec(k)
+        for k in graph.asset_check_keys
+        if k.asset_key.path == ["gold", "recommendations"]
+    }
+    gates = {"every_active_user_has_k", "scores_are_numbers", "one_variant_per_canonical"}
+    assert gates <= set(recs) and all(recs[g].blocking for g in gates)
+    assert not recs["score_popularity_drift"].blocking  # drift warns, it never stops the publish
+    checked = {k.asset_key.to_user_string() for k in graph.asset_check_keys}
+    assert checked == {
+        "silver/user_events",
+        "silver/daily_engagement",
+        "gold/als_factors",
+        "gold/recommendations",
+    }

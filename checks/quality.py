@@ -30,12 +30,16 @@ from podrec_assets.partitions import daily_partitions
 from resources import LakeResource, MonitoringResource, RecommenderResource
 
 
-def _days(context: AssetCheckExecutionContext) -> list[str | None]:
-    return (
-        list(context.partition_keys)
-        if context.has_partition_key_range or context.has_partition_key
-        else [None]
-    )
+def _days(
+    context: AssetCheckExecutionContext, session: SparkSession, uri: str, s: TableSuite
+) -> list[str | None]:
+    """The run's day(s); for a stream-written table, its newest day; None for an undated table."""
+    if context.has_partition_key_range or context.has_partition_key:
+        return list(context.partition_keys)
+    if s.partition_column and not s.dagster_partitioned:
+        newest = read_delta(session, uri).agg(F.max(s.partition_column)).collect()[0][0]
+        return [newest.isoformat()] if newest else [None]
+    return [None]
 
 
 def _read_rows(
@@ -102,7 +106,7 @@ def _result(
 def table_check(s: TableSuite) -> AssetChecksDefinition:
     """One multi-asset check carrying a table's rules; blocking ones fail with severity ERROR."""
     key = AssetKey([s.layer, s.name])
-    partitions = daily_partitions if s.partition_column else None
+    partitions = daily_partitions if s.partition_column and s.dagster_partitioned else None
     specs = [
         AssetCheckSpec(
             c.name, asset=key, description=c.description, blocking=c.blocking, partitions_def=partitions
@@ -125,7 +129,7 @@ def table_check(s: TableSuite) -> AssetChecksDefinition:
         session = spark.spark_session
         uri = lake.table(s.layer, s.name)
         outcomes: dict[str, dict[str | None, Outcome]] = {c.name: {} for c in s.checks}
-        for day in _days(context):
+        for day in _days(context, session, uri, s):
             table, rows = _read_rows(session, uri, s, day)
             types = {f.name: f.dataType.simpleString() for f in table.schema.fields}
             facts = _facts(session, lake, s, day, types, recommender, monitoring)

@@ -29,6 +29,7 @@ def podrec_backfill(env: dict, *args: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.timeout(1500)  # two backfills of real Spark runs, after the shared lake is built
 def test_backfill_of_several_days_and_a_failed_day_rerun_alone(lake, settings, spark, tmp_path: Path) -> None:
     resources, _ = lake
     root = tmp_path / "lake"

@@ -94,10 +94,11 @@ def duckdb_view(
     """
     from deltalake import DeltaTable
 
-    dataset = DeltaTable(_delta_rs_uri(uri), storage_options=storage_options).to_pyarrow_dataset()
+    dataset = DeltaTable(delta_rs_uri(uri), storage_options=storage_options).to_pyarrow_dataset()
     con.register(view, dataset)
 
 
-def _delta_rs_uri(uri: str) -> str:
+def delta_rs_uri(uri: str) -> str:
+    """The same table as delta-rs names it."""
     # Hadoop's s3a:// scheme is plain s3:// to delta-rs.
     return "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri

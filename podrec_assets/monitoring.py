@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from deltalake import DeltaTable, write_deltalake
 
 from podrec.ab_analysis import analyse, listener_day
-from podrec.lake import duckdb_view, table_uri
+from podrec.lake import delta_rs_uri, duckdb_view, table_uri
 from podrec_assets.partitions import daily_partitions
 from podrec_assets.silver import silver_daily_engagement, silver_episodes, silver_user_events
 from resources import LakeResource, RecommenderResource
@@ -41,7 +41,7 @@ def monitoring_ab_analysis(
     (catalog_size,) = con.execute("select count(distinct canonical_episode_id) from episodes").fetchone()
     ab = recommender.ab_policy()
     table = analyse(listeners, day, ab.assign, catalog_size)
-    uri = table_uri(lake.root, "monitoring", "ab_analysis")
+    uri = delta_rs_uri(table_uri(lake.root, "monitoring", "ab_analysis"))
     # One day's partition replaced in one commit: a re-run never duplicates.
     write_deltalake(
         uri, table, mode="overwrite", partition_by=["day"], predicate=f"day = '{day.isoformat()}'"

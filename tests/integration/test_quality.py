@@ -18,6 +18,7 @@ from dagster import (
     Definitions,
     ExecuteInProcessResult,
     define_asset_job,
+    materialize,
 )
 from pyspark.sql import functions as F
 
@@ -225,3 +226,23 @@ def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:
     drifted = set(flagged.metadata["drifted_columns"].value.split(", "))
     assert {"engagement", "listen_seconds", "language"} <= drifted and "plays" not in drifted
     assert report.stat().st_mtime > before  # the report was rewritten for the shifted day
+
+
+def test_the_ab_analysis_of_a_day_reruns_in_place(own_lake) -> None:
+    from deltalake import DeltaTable
+
+    from podrec_assets.monitoring import monitoring_ab_analysis
+
+    tables = []
+    for _ in range(2):
+        assert materialize([monitoring_ab_analysis], partition_key=DAY, resources=own_lake).success
+        tables.append(DeltaTable(str(Path(own_lake["lake"].root) / "monitoring" / "ab_analysis")).to_pandas())
+    first, second = tables
+    assert len(first) == len(second) and set(second["day"].astype(str)) == {DAY}  # replaced, not appended
+    diff = second[second["level"] == "difference"].set_index("metric")
+    assert set(diff.index) == {"engagement_rate", "completion", "session_minutes", "catalog_diversity"}
+    assert ((diff["ci_low"] <= diff["value"]) & (diff["value"] <= diff["ci_high"])).all()
+    buckets = second[(second["level"] == "bucket") & (second["metric"] == "engagement_rate")]
+    arms = second[(second["level"] == "policy") & (second["metric"] == "engagement_rate")].set_index("policy")
+    assert buckets["listeners"].sum() == arms["listeners"].sum() == diff.loc["engagement_rate", "listeners"]
+    assert set(buckets.loc[buckets["bucket"] < 50, "policy"]) == {"hybrid"}

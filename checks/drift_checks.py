@@ -36,14 +36,19 @@ def _language(column: str) -> F.Column:
     return F.lower(F.split(F.coalesce(F.col(column), F.lit("unknown")), "[-_]").getItem(0))
 
 
-def _split(
-    df: DataFrame, day_column: str, day: date, reference_days: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The day's rows and the reference window's, in one scan."""
-    start = day - timedelta(days=reference_days)
-    rows = df.where(F.col(day_column).between(F.lit(start), F.lit(day))).toPandas()
-    is_day = pd.to_datetime(rows[day_column]).dt.date == day
-    return rows[is_day].drop(columns=[day_column]), rows[~is_day].drop(columns=[day_column])
+def _day_by_day(
+    df: DataFrame, day_column: str, days: list[date], numerical: list[str], categorical: list[str],
+    monitoring: MonitoringResource,
+) -> list[tuple[str, Drift, object]]:  # fmt: skip
+    """Each day against the reference days before it, from one scan of the whole window."""
+    reference_days = timedelta(days=monitoring.reference_days)
+    rows = df.where(F.col(day_column).between(F.lit(days[0] - reference_days), F.lit(days[-1]))).toPandas()
+    on = pd.to_datetime(rows.pop(day_column)).dt.date
+    return [
+        (day.isoformat(), *column_drift(rows[on == day], rows[(on >= day - reference_days) & (on < day)],
+                                        numerical, categorical, monitoring.drift_share))
+        for day in days
+    ]  # fmt: skip
 
 
 def _days(context: AssetCheckExecutionContext) -> list[date]:
@@ -90,11 +95,7 @@ def engagement_drift(
         "event_date",
     )  # fmt: skip
     numerical = ["plays", "listen_seconds", "max_completion", "engagement"]
-    findings = [
-        (day.isoformat(), *column_drift(*_split(df, "event_date", day, monitoring.reference_days),
-                                        numerical, ["language"], monitoring.drift_share))
-        for day in _days(context)
-    ]  # fmt: skip
+    findings = _day_by_day(df, "event_date", _days(context), numerical, ["language"], monitoring)
     return _result(findings, lake, "engagement")
 
 
@@ -111,11 +112,8 @@ def event_mix_drift(
         "event_type", _language("locale").alias("language"),
         F.coalesce("device", F.lit("unknown")).alias("device"), "event_date",
     )  # fmt: skip
-    findings = [
-        (day.isoformat(), *column_drift(*_split(df, "event_date", day, monitoring.reference_days),
-                                        [], ["event_type", "language", "device"], monitoring.drift_share))
-        for day in _days(context)
-    ]  # fmt: skip
+    categorical = ["event_type", "language", "device"]
+    findings = _day_by_day(df, "event_date", _days(context), [], categorical, monitoring)
     return _result(findings, lake, "event_mix")
 
 
@@ -158,12 +156,7 @@ def score_popularity_drift(
     df = recs.join(popularity, ["rec_date", "episode_id"], "left").select(
         "score", F.coalesce("popularity", F.lit(0.0)).alias("popularity"), "rec_date"
     )
-    df = df.localCheckpoint()  # the joins run once, each day's split reads the result
-    findings = [
-        (day.isoformat(), *column_drift(*_split(df, "rec_date", day, monitoring.reference_days),
-                                        ["score", "popularity"], [], monitoring.drift_share))
-        for day in days
-    ]  # fmt: skip
+    findings = _day_by_day(df, "rec_date", days, ["score", "popularity"], [], monitoring)
     return _result(findings, lake, "scores_popularity")
 
 

@@ -6,6 +6,7 @@ references, freshness and the serving gates) with what failed, how many rows, an
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pandas as pd
@@ -55,10 +56,10 @@ def _read_rows(
 
 
 def _facts(
-    session: SparkSession, lake: LakeResource, s: TableSuite, day: str | None, types: dict[str, str],
-    recommender: RecommenderResource, monitoring: MonitoringResource,
+    session: SparkSession, lake: LakeResource, s: TableSuite, recommender: RecommenderResource,
+    monitoring: MonitoringResource,
 ) -> Facts:  # fmt: skip
-    the_day = date.fromisoformat(day) if day else None
+    """What the table is compared with that does not depend on the day: read once per check run."""
     catalog: frozenset[str] = frozenset()
     if "catalog" in s.needs and exists(session, lake.table("silver", "episodes")):
         rows = read_delta(session, lake.table("silver", "episodes")).select("episode_id").collect()
@@ -68,17 +69,19 @@ def _facts(
         bronze_latest = (
             read_delta(session, lake.table("bronze", "episodes")).agg(F.max("ingest_date")).collect()[0][0]
         )
-    active: frozenset[str] = frozenset()
-    if "active_users" in s.needs and the_day is not None:
-        start = the_day - timedelta(days=recommender.window_days - 1)
-        engaged = read_delta(session, lake.table("silver", "daily_engagement")).where(
-            F.col("event_date").between(F.lit(start), F.lit(the_day))
-        )
-        active = frozenset(r.user_id for r in engaged.select("user_id").distinct().collect())
     return Facts(
-        day=the_day, types=types, catalog_ids=catalog, bronze_latest=bronze_latest, active_users=active,
-        k=recommender.k, freshness_hours=monitoring.freshness_hours,
+        catalog_ids=catalog, bronze_latest=bronze_latest, k=recommender.k,
+        freshness_hours=monitoring.freshness_hours,
     )  # fmt: skip
+
+
+def _active_users(session: SparkSession, lake: LakeResource, day: date, window_days: int) -> frozenset[str]:
+    """Listeners with engagement in the model window ending on ``day``: the ones who get a list."""
+    start = day - timedelta(days=window_days - 1)
+    engaged = read_delta(session, lake.table("silver", "daily_engagement")).where(
+        F.col("event_date").between(F.lit(start), F.lit(day))
+    )
+    return frozenset(r.user_id for r in engaged.select("user_id").distinct().collect())
 
 
 def _result(
@@ -129,11 +132,19 @@ def table_check(s: TableSuite) -> AssetChecksDefinition:
         session = spark.spark_session
         uri = lake.table(s.layer, s.name)
         outcomes: dict[str, dict[str | None, Outcome]] = {c.name: {} for c in s.checks}
+        shared = _facts(session, lake, s, recommender, monitoring)
         for day in _days(context, session, uri, s):
             table, rows = _read_rows(session, uri, s, day)
-            types = {f.name: f.dataType.simpleString() for f in table.schema.fields}
-            facts = _facts(session, lake, s, day, types, recommender, monitoring)
-            for name, (frame, expectations) in s.build(rows, facts).items():
+            the_day = date.fromisoformat(day) if day else None
+            facts = replace(
+                shared, day=the_day, types={f.name: f.dataType.simpleString() for f in table.schema.fields},
+                active_users=_active_users(session, lake, the_day, recommender.window_days)
+                if "active_users" in s.needs and the_day else frozenset(),
+            )  # fmt: skip
+            built = s.build(rows, facts)
+            if set(built) != set(outcomes):  # a declared check never built would pass unchecked
+                raise ValueError(f"{s.key}: suite builds {sorted(built)}, declares {sorted(outcomes)}")
+            for name, (frame, expectations) in built.items():
                 outcomes[name][day] = validate(frame, expectations)
             context.log.info(f"{s.key} {day or ''}: {len(rows)} rows checked")
         for c in s.checks:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from podrec.localinfra import free_port
+from podrec.localinfra import free_port, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "podrec_assets.definitions"
@@ -55,16 +54,6 @@ def _runs_are_queued() -> bool:
 
     with DagsterInstance.get() as instance:
         return isinstance(instance.run_coordinator, QueuedRunCoordinator)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def launch(job: str, partition_args: list[str], workspace: Path, env: dict[str, str]) -> str:
@@ -140,4 +129,4 @@ def backfill(
     finally:
         for process in (daemon, server):
             if process is not None:
-                _stop(process)
+                stop_group(process, timeout_s=60)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 from dagster import ExecuteInProcessResult
@@ -290,17 +289,11 @@ def summarize_quality(settings: PodrecSettings, runs: list[ExecuteInProcessResul
     for e in evaluations:
         if not e.passed:
             lines.append(f"  not passed ({e.severity.value}): {e.asset_key.to_user_string()} {e.check_name}")
-    reports = drift_reports(settings)
-    lines.append(
-        f"drift reports ({len(reports)}) under {MonitoringResource.reports_root(settings.lake_root)}:"
-    )
-    lines += [f"  {p.parent.name}/{p.name}" for p in reports[-4:]]
+    from dashboard.queries import drift_reports
+
+    lines.append(f"newest drift reports under {MonitoringResource.reports_root(settings.lake_root)}:")
+    lines += [f"  {p.parent.name}/{p.name}" for p in drift_reports(settings.lake_root, limit=4)]
     return "\n".join(lines)
-
-
-def drift_reports(settings: PodrecSettings) -> list[Path]:
-    root = Path(MonitoringResource.reports_root(settings.lake_root))
-    return sorted(root.rglob("*.html")) if root.is_dir() else []
 
 
 def summarize_ab(settings: PodrecSettings, day: date) -> str:
@@ -330,12 +323,14 @@ def show_dagster_ui(settings: PodrecSettings) -> str:
         chromium()
     except FileNotFoundError as exc:
         return f"Dagster UI screenshots skipped: {exc}"
-    reports = [p for p in drift_reports(settings) if p.name == "engagement.html"]
+    from dashboard.queries import drift_reports
+
+    reports = [p for p in drift_reports(settings.lake_root, limit=50) if p.name == "engagement.html"]
     with dagster_ui() as base:
         pages = [dagster_asset_graph_page(base, "gold"), dagster_asset_graph_page(base, "silver"),
                  dagster_checks_page(base)]  # fmt: skip
         if reports:
-            pages.append(drift_report_page(reports[-1].as_uri()))
+            pages.append(drift_report_page(reports[0].as_uri()))  # newest first
         shots = capture(pages, settings.data_path / "screenshots")
     return "\n".join(f"screenshot of {name}: {shot.path}" for name, shot in shots.items())
 

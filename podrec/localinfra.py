@@ -323,6 +323,18 @@ def _start(service: Service, timeout_s: float) -> ServiceStatus:
     return ServiceStatus(service.name, proc.pid, service.address, True)
 
 
+def stop_group(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Stop a child started with ``start_new_session``: SIGTERM to its group, SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _wait_healthy(service: Service, is_alive: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -6,9 +6,7 @@ drives the system one, with the flags that keep it off a closed network.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from podrec.localinfra import free_port
+from podrec.localinfra import free_port, stop_group
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -168,13 +166,7 @@ def running(
                 time.sleep(0.3)
             yield proc
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+            stop_group(proc)
 
 
 def _answers(url: str) -> bool:

@@ -39,8 +39,14 @@ def facts_for(struct: schemas.StructType, **kw) -> Facts:
 
 
 def test_every_suite_builds_exactly_the_checks_it_declares() -> None:
+    structs = [v for v in vars(schemas).values() if isinstance(v, schemas.StructType)]
+    columns = {f.name for struct in structs for f in struct.fields}
+    derived = {c for s in SUITES for c in s.derive} | {"raw_text", "first_seen_date", "canonical_episode_id"}
+    empty = pd.DataFrame(columns=sorted(columns | derived))
     for s in SUITES:
-        assert len({c.name for c in s.checks}) == len(s.checks), s.key
+        declared_names = [c.name for c in s.checks]
+        assert len(set(declared_names)) == len(declared_names), s.key
+        assert set(s.build(empty, Facts(day=DAY))) == set(declared_names), s.key
 
 
 def test_clean_engagement_passes_every_check() -> None:

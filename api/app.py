@@ -23,7 +23,7 @@ from pymongo.errors import PyMongoError
 from api.lists import ID_PATTERN, LOCALE_PATTERN, language_of, localise
 from api.schemas import Health, Problem, Ready, RecommendationList, SimilarList
 from api.store import NoActiveVersion, ServingStore
-from podrec.ab import ABPolicy
+from podrec.recsys.ab import ABPolicy
 from podrec.settings import PodrecSettings, load_settings
 
 # Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from podrec.hybrid import language_of as batch_language_of
+from podrec.recsys.hybrid import language_of as batch_language_of
 
 # Listener and episode ids: letters, digits and a few separators. Anything else — notably a
 # JSON object such as {"$gt": ""} — is refused before it can reach a MongoDB query.

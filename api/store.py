@@ -14,8 +14,8 @@ from typing import Any
 
 from pymongo.database import Database
 
-from podrec.publish import POINTER, collection
-from podrec.recommendations import POPULAR_USER_PREFIX
+from podrec.recsys.scoring import POPULAR_USER_PREFIX
+from podrec.serving.publish import POINTER, collection
 
 
 class NoActiveVersion(LookupError):

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from podrec.als import AlsParams, fit
-from podrec.hybrid import HybridParams, ItemSide
-from podrec.metrics import ndcg_at_k
-from podrec.recommendations import build_catalog, recommend_local, user_frame
+from podrec.recsys.als import AlsParams, fit
+from podrec.recsys.hybrid import HybridParams, ItemSide
+from podrec.recsys.metrics import ndcg_at_k
+from podrec.recsys.scoring import build_catalog, recommend_local, user_frame
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -62,8 +62,8 @@ def mean_ndcg(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
 def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsParams) -> dict:
     from dagster_pyspark.resources import spark_session_from_config
 
+    from podrec.lake.spark import spark_conf
     from podrec.settings import load_settings
-    from podrec.spark import spark_conf
 
     started = time.perf_counter()
     spark = spark_session_from_config(

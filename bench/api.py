@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from podrec import localinfra
-from podrec.ab import ABPolicy
-from podrec.localinfra import free_port
-from podrec.publish import active_version, collection, publish
-from podrec.screenshots import running
+from podrec.recsys.ab import ABPolicy
+from podrec.serving.publish import active_version, collection, publish
 from podrec.settings import load_settings
+from podrec_app import localinfra
+from podrec_app.localinfra import free_port
+from podrec_app.screenshots import running
 from resources import build_resources
 
 BENCH = Path(__file__).parent
@@ -137,7 +137,7 @@ def main() -> None:
             urls.write_text("\n".join(lines))
             env = {**os.environ, "PODREC_MONGO_URI": settings.mongo_uri.get_secret_value(),
                    "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
-            with running([sys.executable, "-m", "podrec.cli", "serve", "--port", str(port)], f"{api}/ready",
+            with running([sys.executable, "-m", "podrec_app.cli", "serve", "--port", str(port)], f"{api}/ready",
                          env=env):  # fmt: skip
                 open_loop = loadgen(urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
                 half_rate = loadgen(urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s")

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from podrec.audio import decode_pcm16k
-from podrec.catalog import sample_catalog_rows
-from podrec.embeddings import embed_texts
-from podrec.sample_audio import generate
-from podrec.similarity import ann_top_k, build, exact_top_k, hnsw_index, recall_at_k
-from podrec.transcripts import vosk_transcribe
+from podrec.content.audio import decode_pcm16k
+from podrec.content.embeddings import embed_texts
+from podrec.content.podcastindex import sample_catalog_rows
+from podrec.content.sample_audio import generate
+from podrec.content.similarity import ann_top_k, build, exact_top_k, hnsw_index, recall_at_k
+from podrec.content.transcripts import vosk_transcribe
 from resources import EmbeddingModelResource, VoskResource
 
 

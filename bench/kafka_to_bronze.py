@@ -22,12 +22,12 @@ import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
-from podrec import localinfra
-from podrec.catalog import sample_snapshot
-from podrec.ingest import run
-from podrec.producer import produce_events
+from podrec.content.podcastindex import sample_snapshot
+from podrec.ingest.kafka_to_bronze import run
+from podrec.ingest.producer import produce_events
+from podrec.ingest.simulator import simulate
 from podrec.settings import load_settings
-from podrec.simulator import simulate
+from podrec_app import localinfra
 from resources import build_resources
 
 
@@ -86,7 +86,7 @@ def main() -> None:
 
         from dagster_pyspark.resources import spark_session_from_config
 
-        from podrec.spark import spark_conf
+        from podrec.lake.spark import spark_conf
 
         t0 = time.perf_counter()
         spark = spark_session_from_config(spark_conf(settings, app_name="podrec-bench"))

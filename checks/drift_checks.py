@@ -21,11 +21,11 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from checks.drift import Drift, column_drift, embedding_drift, save_report
-from podrec.lake import read_delta
-from podrec_assets.gold import gold_episode_embeddings
-from podrec_assets.gold_models import gold_recommendations
-from podrec_assets.partitions import daily_partitions
+from podrec.lake.delta import read_delta
+from podrec.quality.drift import Drift, column_drift, embedding_drift, save_report
+from podrec_assets.calendar import daily_partitions
+from podrec_assets.gold_content import gold_episode_embeddings
+from podrec_assets.gold_recommender import gold_recommendations
 from podrec_assets.silver import silver_daily_engagement, silver_user_events
 from resources import LakeResource, MonitoringResource, RecommenderResource
 

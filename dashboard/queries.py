@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from podrec.lake import duckdb_view, table_uri
+from podrec.lake.delta import duckdb_view, table_uri
 
 TABLES = {
     "events": ("silver", "user_events"),

@@ -45,7 +45,7 @@ class PodrecSettings(BaseSettings):
 
     # Kafka
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    kafka_events_topic: str = Field("podrec.events", description="Topic carrying user events.")
+    kafka_events_topic: str = Field("podrec.ingest.events", description="Topic carrying user events.")
     kafka_consumer_group: str = Field("podrec-bronze", description="Group whose offsets track ingestion.")
     kafka_lag_threshold: int = Field(
         10_000, description="Sensor: request ingestion at this many events behind."

@@ -18,14 +18,14 @@ from dagster import (
 )
 from dagster_pyspark import LazyPySparkResource
 
-from podrec.catalog import EPISODE_COLUMNS
-from podrec.ingest import run as run_ingestion
-from podrec.lake import replace_partition
-from podrec.producer import produce_events
-from podrec.simulator import simulate
-from podrec.spark_schemas import BRONZE_EPISODES
+from podrec.content.podcastindex import EPISODE_COLUMNS
+from podrec.ingest.kafka_to_bronze import run as run_ingestion
+from podrec.ingest.producer import produce_events
+from podrec.ingest.simulator import simulate
+from podrec.lake.delta import replace_partition
+from podrec.lake.schemas import BRONZE_EPISODES
+from podrec_assets.calendar import daily_partitions
 from podrec_assets.metadata import delta_write_metadata
-from podrec_assets.partitions import daily_partitions
 from resources import EpisodeSource, KafkaResource, LakeResource
 
 

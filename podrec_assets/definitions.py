@@ -3,11 +3,11 @@
 from dagster import Definitions, in_process_executor
 
 from checks.drift_checks import drift_checks
-from checks.quality import table_checks
+from checks.expectation_checks import table_checks
 from podrec.settings import load_settings
 from podrec_assets.bronze import bronze_episodes, bronze_user_events, simulated_events
-from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
-from podrec_assets.gold_models import gold_als_factors, gold_evaluation, gold_recommendations
+from podrec_assets.gold_content import gold_episode_embeddings, gold_episode_similarity
+from podrec_assets.gold_recommender import gold_als_factors, gold_evaluation, gold_recommendations
 from podrec_assets.jobs import (
     bronze_daily_job,
     bronze_daily_schedule,

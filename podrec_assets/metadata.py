@@ -6,7 +6,7 @@ from typing import Any
 
 from dagster import MetadataValue
 
-from podrec.lake import WriteResult
+from podrec.lake.delta import WriteResult
 
 
 def delta_write_metadata(result: WriteResult, preview: Any | None = None) -> dict[str, Any]:

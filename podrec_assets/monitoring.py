@@ -6,9 +6,9 @@ import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from deltalake import DeltaTable, write_deltalake
 
-from podrec.ab_analysis import analyse, listener_day
-from podrec.lake import delta_rs_uri, duckdb_view, table_uri
-from podrec_assets.partitions import daily_partitions
+from podrec.lake.delta import delta_rs_uri, duckdb_view, table_uri
+from podrec.recsys.ab_analysis import analyse, listener_day
+from podrec_assets.calendar import daily_partitions
 from podrec_assets.silver import silver_daily_engagement, silver_episodes, silver_user_events
 from resources import LakeResource, RecommenderResource
 

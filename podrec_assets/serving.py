@@ -14,12 +14,12 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import functions as F
 
-from podrec.lake import read_required
-from podrec.publish import publish
-from podrec.serving_docs import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
-from podrec_assets.gold import gold_episode_similarity
-from podrec_assets.gold_models import gold_recommendations
-from podrec_assets.partitions import daily_partitions
+from podrec.lake.delta import read_required
+from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
+from podrec.serving.publish import publish
+from podrec_assets.calendar import daily_partitions
+from podrec_assets.gold_content import gold_episode_similarity
+from podrec_assets.gold_recommender import gold_recommendations
 from podrec_assets.silver import silver_daily_engagement, silver_episodes
 from resources import LakeResource, MongoResource, RecommenderResource
 

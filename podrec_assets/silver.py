@@ -17,14 +17,14 @@ from pydantic import Field
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from podrec.canonical import EpisodeKey, canonical_ids
-from podrec.engagement import clean_events, daily_engagement
-from podrec.lake import read_delta, read_required, replace_partition
-from podrec.spark_schemas import CANONICAL_IDS, SILVER_TRANSCRIPTS
-from podrec.transcripts import Transcript, transcribe
+from podrec.content.canonical import EpisodeKey, canonical_ids
+from podrec.content.transcripts import Transcript, transcribe
+from podrec.lake.delta import read_delta, read_required, replace_partition
+from podrec.lake.schemas import CANONICAL_IDS, SILVER_TRANSCRIPTS
+from podrec.recsys.engagement import clean_events, daily_engagement
 from podrec_assets.bronze import bronze_episodes
+from podrec_assets.calendar import daily_partitions
 from podrec_assets.metadata import delta_write_metadata
-from podrec_assets.partitions import daily_partitions
 from resources import AudioCacheResource, LakeResource, RecommenderResource, VoskResource
 
 

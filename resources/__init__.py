@@ -12,8 +12,8 @@ from typing import Any
 from dagster import EnvVar
 from dagster_pyspark import LazyPySparkResource
 
+from podrec.lake.spark import spark_conf
 from podrec.settings import PodrecSettings
-from podrec.spark import spark_conf
 from resources.audio import AudioCacheResource
 from resources.embedding import EmbeddingModelResource
 from resources.kafka import KafkaResource

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from dagster import ConfigurableResource, get_dagster_logger
 
-from podrec.catalog import ParseReport, episode_rows, sample_snapshot
+from podrec.content.podcastindex import ParseReport, episode_rows, sample_snapshot
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 

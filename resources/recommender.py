@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from podrec.ab import ABPolicy
-from podrec.als import AlsParams
-from podrec.engagement import EngagementWeights
-from podrec.hybrid import HybridParams
+from podrec.recsys.ab import ABPolicy
+from podrec.recsys.als import AlsParams
+from podrec.recsys.engagement import EngagementWeights
+from podrec.recsys.hybrid import HybridParams
 from podrec.settings import PodrecSettings
 
 

@@ -23,7 +23,7 @@ from dagster import (
     sensor,
 )
 
-from podrec.kafka_offsets import PartitionOffsets, group_offsets, oldest_unread_timestamp
+from podrec.ingest.kafka_offsets import PartitionOffsets, group_offsets, oldest_unread_timestamp
 from resources import KafkaResource
 
 ingest_events_job = define_asset_job(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from podrec import localinfra
-from podrec.localinfra import free_port
 from podrec.settings import PodrecSettings, load_settings
+from podrec_app import localinfra
+from podrec_app.localinfra import free_port
 
 
 def settings_env(settings: PodrecSettings) -> dict[str, str]:
@@ -48,7 +48,7 @@ def spark(settings: PodrecSettings):
     """One JVM for the whole run (it takes seconds to start); Dagster's resource reuses it."""
     from dagster_pyspark.resources import spark_session_from_config
 
-    from podrec.spark import spark_conf
+    from podrec.lake.spark import spark_conf
 
     session = spark_session_from_config(spark_conf(settings, app_name="podrec-tests"))
     yield session

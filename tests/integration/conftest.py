@@ -6,11 +6,11 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from podrec.catalog import sample_snapshot
-from podrec.ingest import run as ingest
-from podrec.producer import simulate_to_kafka
+from podrec.content.podcastindex import sample_snapshot
+from podrec.ingest.kafka_to_bronze import run as ingest
+from podrec.ingest.producer import simulate_to_kafka
 from podrec_assets.bronze import bronze_episodes
-from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
+from podrec_assets.gold_content import gold_episode_embeddings, gold_episode_similarity
 from podrec_assets.silver import (
     silver_daily_engagement,
     silver_episodes,

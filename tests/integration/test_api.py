@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from podrec import localinfra
-from podrec.ab import ABPolicy, bucket
-from podrec.publish import publish, rollback
+from podrec.recsys.ab import ABPolicy, bucket
+from podrec.serving.publish import publish, rollback
+from podrec_app import localinfra
 from resources import build_resources
 from tests.conftest import make_settings
 

@@ -24,7 +24,7 @@ ENGAGEMENT = AssetKey(["silver", "daily_engagement"])
 
 def podrec_backfill(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "podrec.cli", "backfill", "engagement", *args],
+        [sys.executable, "-m", "podrec_app.cli", "backfill", "engagement", *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
 

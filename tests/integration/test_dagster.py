@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
-from podrec.lake import duckdb_view
+from podrec.lake.delta import duckdb_view
 from podrec_assets.bronze import bronze_episodes
 from resources import build_resources
 from tests.conftest import free_port, settings_env
@@ -32,8 +32,8 @@ def test_definitions_load_and_validate() -> None:
 
 
 def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
-    from checks.quality import table_check
-    from checks.suites import suite
+    from checks.expectation_checks import table_check
+    from podrec.quality.suites import suite
 
     resources = build_resources(settings)
     instance = DagsterInstance.ephemeral()
@@ -158,8 +158,8 @@ def test_silver_episodes_groups_language_variants(spark, settings, tmp_path: Pat
 def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> None:
     from pyspark.sql import functions as F
 
-    from podrec.catalog import sample_catalog_rows
-    from podrec.sample_audio import generate
+    from podrec.content.podcastindex import sample_catalog_rows
+    from podrec.content.sample_audio import generate
     from podrec_assets.silver import silver_episodes, silver_transcripts
     from tests.integration.test_ingest import isolated
 
@@ -199,7 +199,7 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
 
 
 def test_embeddings_are_incremental_and_similarity_skips_variants(spark, settings, tmp_path: Path) -> None:
-    from podrec_assets.gold import gold_episode_embeddings, gold_episode_similarity
+    from podrec_assets.gold_content import gold_episode_embeddings, gold_episode_similarity
     from podrec_assets.silver import silver_episodes, silver_transcripts
     from tests.integration.test_ingest import isolated
 

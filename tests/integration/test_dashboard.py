@@ -10,8 +10,8 @@ import pytest
 from deltalake import write_deltalake
 
 from dashboard import queries
-from podrec.lake import table_uri
-from podrec.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+from podrec.lake.delta import table_uri
+from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
 
 pytestmark = pytest.mark.integration
 

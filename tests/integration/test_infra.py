@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from podrec import localinfra
+from podrec_app import localinfra
 from tests.conftest import make_settings, settings_env
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_taken_port_names_the_port_and_setting(tmp_path: Path) -> None:
 
 def test_cli_status_reports_the_running_services(local_infra, settings) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "podrec.cli", "infra", "status"],
+        [sys.executable, "-m", "podrec_app.cli", "infra", "status"],
         env=settings_env(settings), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

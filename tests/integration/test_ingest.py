@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from podrec.catalog import sample_snapshot
-from podrec.events import encode
-from podrec.ingest import run
-from podrec.lake import read_delta
-from podrec.producer import produce_events
+from podrec.content.podcastindex import sample_snapshot
+from podrec.ingest.events import encode
+from podrec.ingest.kafka_to_bronze import run
+from podrec.ingest.producer import produce_events
+from podrec.ingest.simulator import simulate
+from podrec.lake.delta import read_delta
 from podrec.settings import PodrecSettings
-from podrec.simulator import simulate
 from resources import build_resources
 from tests.conftest import settings_env
 
@@ -150,7 +150,7 @@ def test_sigkill_halfway_then_rerun_gives_the_same_result(
     }
     rejected_log = Path(s.lake_root) / "bronze" / "user_events_rejected" / "_delta_log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "podrec.cli", "ingest"], env=env,
+        [sys.executable, "-m", "podrec_app.cli", "ingest"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 240
@@ -183,7 +183,7 @@ def test_imported_log_lands_in_bronze_once(local_infra, spark, settings, tmp_pat
         )
     )
     env = settings_env(s) | {"PODREC_KAFKA_EVENTS_TOPIC": s.kafka_events_topic}
-    cmd = [sys.executable, "-m", "podrec.cli", "import-events", str(log)]
+    cmd = [sys.executable, "-m", "podrec_app.cli", "import-events", str(log)]
     for _ in range(2):  # importing the same file twice must not count anything twice
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from pyspark.sql import Row
 
-from podrec.lake import duckdb_view, read_delta, replace_partition, table_uri
+from podrec.lake.delta import duckdb_view, read_delta, replace_partition, table_uri
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,15 @@ import uuid
 
 import pytest
 
-from podrec.publish import POINTER, PUBLISHES, PublishError, active_version, collection, publish, rollback
+from podrec.serving.publish import (
+    POINTER,
+    PUBLISHES,
+    PublishError,
+    active_version,
+    collection,
+    publish,
+    rollback,
+)
 from resources import build_resources
 
 pytestmark = pytest.mark.integration

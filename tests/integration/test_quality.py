@@ -22,17 +22,17 @@ from dagster import (
 )
 from pyspark.sql import functions as F
 
-from podrec.lake import read_delta, replace_partition
-from podrec.publish import active_version
-from podrec.screenshots import (
+from podrec.lake.delta import read_delta, replace_partition
+from podrec.serving.publish import active_version
+from podrec_app.screenshots import (
     capture,
     dagster_asset_graph_page,
     dagster_checks_page,
     dagster_ui,
     drift_report_page,
 )
+from podrec_assets.calendar import daily_partitions
 from podrec_assets.definitions import defs
-from podrec_assets.partitions import daily_partitions
 from resources import LakeResource, MongoResource
 from tests.conftest import settings_env
 from tests.integration.conftest import END

@@ -14,12 +14,12 @@ import pytest
 from dagster import materialize
 from pyspark.sql import functions as F
 
-from podrec.ab import ABPolicy
-from podrec.engagement import EngagementWeights, engagement_scores
-from podrec.lake import read_delta
-from podrec.publish import active_version, collection
-from podrec.recommendations import POPULAR_USER_PREFIX
-from podrec_assets.gold_models import (
+from podrec.lake.delta import read_delta
+from podrec.recsys.ab import ABPolicy
+from podrec.recsys.engagement import EngagementWeights, engagement_scores
+from podrec.recsys.scoring import POPULAR_USER_PREFIX
+from podrec.serving.publish import active_version, collection
+from podrec_assets.gold_recommender import (
     gold_als_factors,
     gold_evaluation,
     gold_recommendations,
@@ -180,7 +180,7 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
            "PODREC_KAFKA_CONSUMER_GROUP": own.kafka_consumer_group, "DAGSTER_HOME": str(tmp_path / "dagster"),
            "PODREC_ALS_RANK": "8", "PODREC_ALS_ALPHA": "1"}  # fmt: skip
     (tmp_path / "dagster").mkdir()
-    cli = [sys.executable, "-m", "podrec.cli"]
+    cli = [sys.executable, "-m", "podrec_app.cli"]
     subprocess.run([*cli, "import-events", str(path)], env=env, check=True, capture_output=True, timeout=300)
     out = subprocess.run([*cli, "evaluate", "--protocol", "stratified", "--k", "10", "--json"], env=env,
                          capture_output=True, text=True, timeout=900)  # fmt: skip

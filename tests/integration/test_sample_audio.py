@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from podrec.catalog import sample_catalog_rows
-from podrec.sample_audio import generate
+from podrec.content.podcastindex import sample_catalog_rows
+from podrec.content.sample_audio import generate
 
 pytestmark = pytest.mark.integration
 

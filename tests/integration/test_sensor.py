@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
-from podrec import localinfra
-from podrec.producer import produce_events
+from podrec.ingest.producer import produce_events
+from podrec_app import localinfra
 from resources import KafkaResource, build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor
 from tests.conftest import make_settings

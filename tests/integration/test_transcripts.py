@@ -8,10 +8,10 @@ from typing import ClassVar
 
 import pytest
 
-from podrec.audio import fetch
-from podrec.catalog import sample_catalog_rows
-from podrec.sample_audio import generate
-from podrec.transcripts import transcribe
+from podrec.content.audio import fetch
+from podrec.content.podcastindex import sample_catalog_rows
+from podrec.content.sample_audio import generate
+from podrec.content.transcripts import transcribe
 from resources import VoskResource
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ def test_an_interrupted_download_resumes_where_it_stopped(media: str, tmp_path: 
 
 
 def test_downloads_are_bounded_in_size(media: str, tmp_path: Path) -> None:
-    from podrec.audio import AudioError
+    from podrec.content.audio import AudioError
 
     with pytest.raises(AudioError, match="larger than 100 bytes"):
         fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-10", max_bytes=100)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from podrec.ab import ABPolicy, bucket
+from podrec.recsys.ab import ABPolicy, bucket
 
 
 def test_bucket_is_the_same_in_another_process_with_another_hash_seed() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podrec.ab_analysis import analyse
+from podrec.recsys.ab_analysis import analyse
 
 DAY = date(2026, 11, 20)
 

@@ -1,8 +1,8 @@
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from podrec.canonical import EpisodeKey, canonical_ids
-from podrec.catalog import sample_catalog_rows
+from podrec.content.canonical import EpisodeKey, canonical_ids
+from podrec.content.podcastindex import sample_catalog_rows
 
 T0 = datetime(2026, 11, 1, 8, tzinfo=UTC)
 

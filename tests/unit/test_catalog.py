@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from podrec.catalog import ParseReport, episode_rows, normalize_language, sample_snapshot
+from podrec.content.podcastindex import ParseReport, episode_rows, normalize_language, sample_snapshot
 
 
 @pytest.mark.parametrize(

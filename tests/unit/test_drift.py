@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from checks.drift import column_drift, embedding_drift, save_report
+from podrec.quality.drift import column_drift, embedding_drift, save_report
 
 NUMERIC = ["plays", "listen_seconds", "max_completion", "engagement"]
 

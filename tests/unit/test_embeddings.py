@@ -1,6 +1,6 @@
 import numpy as np
 
-from podrec.embeddings import chunk_words, embed_texts, text_sha256
+from podrec.content.embeddings import chunk_words, embed_texts, text_sha256
 
 
 class BagOfWords:

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from podrec.engagement import EngagementWeights, engagement_scores
+from podrec.recsys.engagement import EngagementWeights, engagement_scores
 
 W = EngagementWeights()  # listen 1, complete 1, like 2, replay 0.25, early skip -1 below 5%
 

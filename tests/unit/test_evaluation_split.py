@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from podrec.evaluation import EvaluationError, choose_cold_start, split
+from podrec.recsys.evaluation import EvaluationError, choose_cold_start, split
 
 
 def daily(users: int = 20, items: int = 12, days: int = 5) -> pd.DataFrame:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from podrec.events import encode, validate
+from podrec.ingest.events import encode, validate
 
 RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 GOOD = {

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from podrec.hybrid import Catalog, HybridParams, ItemSide, _minmax, recommend_block, warm_start
+from podrec.recsys.hybrid import Catalog, HybridParams, ItemSide, _minmax, recommend_block, warm_start
 
 
 def catalog(rows: list[tuple[str, str, str, str, int]], sims: dict[tuple[str, str], float] = {}) -> Catalog:  # noqa: B006

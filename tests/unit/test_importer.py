@@ -3,8 +3,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from podrec.events import encode, validate
-from podrec.importer import ImportFormatError, count_events, log_to_events, read_log
+from podrec.ingest.events import encode, validate
+from podrec.ingest.importer import ImportFormatError, count_events, log_to_events, read_log
 
 
 def test_movielens_style_ratings(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from podrec.kafka_offsets import PartitionOffsets
+from podrec.ingest.kafka_offsets import PartitionOffsets
 from sensors.kafka_lag import assess
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

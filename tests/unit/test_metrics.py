@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from podrec import metrics
+from podrec.recsys import metrics
 
 RECS = ["a", "b", "c", "d"]
 RELEVANT = {"b", "d", "z"}

@@ -5,9 +5,9 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from checks.expectations import validate
-from checks.suites import SUITES, Facts, declared, suite
-from podrec import spark_schemas as schemas
+from podrec.lake import schemas
+from podrec.quality.expectations import validate
+from podrec.quality.suites import SUITES, Facts, declared, suite
 
 DAY = date(2026, 11, 20)
 CATALOG = frozenset({"e1", "e2", "e3", "e1it"})

@@ -1,6 +1,6 @@
 import numpy as np
 
-from podrec.similarity import build, exact_top_k, recall_at_k
+from podrec.content.similarity import build, exact_top_k, recall_at_k
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -49,7 +49,7 @@ def test_ann_path_reports_high_recall_on_clustered_data() -> None:
 
 
 def test_recall_counts_overlap() -> None:
-    from podrec.similarity import Neighbours
+    from podrec.content.similarity import Neighbours
 
     exact = Neighbours(np.array([[1, 2], [0, 2]]), np.zeros((2, 2)))
     approx = Neighbours(np.array([[1, 3], [0, 2]]), np.zeros((2, 2)))

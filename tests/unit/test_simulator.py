@@ -1,9 +1,9 @@
 from collections import Counter
 from datetime import date, timedelta
 
-from podrec.catalog import sample_snapshot
-from podrec.events import validate
-from podrec.simulator import simulate
+from podrec.content.podcastindex import sample_snapshot
+from podrec.ingest.events import validate
+from podrec.ingest.simulator import simulate
 
 DAYS = [date(2026, 11, 10) + timedelta(days=i) for i in range(5)]
 EPOCH = date(2026, 11, 1)
@@ -23,7 +23,7 @@ def test_same_seed_same_events_whether_alone_or_in_a_range() -> None:
 
 
 def test_events_are_valid_wire_format_and_ordered_within_a_play() -> None:
-    from podrec.events import encode
+    from podrec.ingest.events import encode
 
     by_day, _ = run(users=100)
     events = [e for evs in by_day.values() for e in evs]

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from podrec.lake.spark import SetupMissingError, spark_conf
 from podrec.settings import load_settings
-from podrec.spark import SetupMissingError, spark_conf
 
 
 def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:

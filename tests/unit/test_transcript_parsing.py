@@ -1,4 +1,4 @@
-from podrec.transcripts import parse_transcript
+from podrec.content.transcripts import parse_transcript
 
 VTT = """WEBVTT
 Kind: captions

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from podrec.audio import SAMPLE_RATE, AudioError, decode_pcm16k, fetch
+from podrec.content.audio import SAMPLE_RATE, AudioError, decode_pcm16k, fetch
 
 _TIMING = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}\s*-->")
 _TAG = re.compile(r"<[^>]+>")

@@ -25,11 +25,12 @@ from pydantic import Field
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from podrec.als import Factors, fit, window_ratings
-from podrec.evaluation import PROTOCOLS, EvaluationResult, choose_cold_start, evaluate, sweep
-from podrec.hybrid import ItemSide
-from podrec.lake import exists, read_delta, read_required, replace_partition
-from podrec.recommendations import (
+from podrec.lake.delta import exists, read_delta, read_required, replace_partition
+from podrec.lake.schemas import GOLD_ALS_FACTORS, GOLD_EVALUATION, GOLD_RECOMMENDATIONS
+from podrec.recsys.als import Factors, fit, window_ratings
+from podrec.recsys.evaluation import PROTOCOLS, EvaluationResult, choose_cold_start, evaluate, sweep
+from podrec.recsys.hybrid import ItemSide
+from podrec.recsys.scoring import (
     POPULAR_USER_PREFIX,
     build_catalog,
     recommend_in_spark,
@@ -37,10 +38,9 @@ from podrec.recommendations import (
     window_interactions,
 )
 from podrec.settings import load_settings
-from podrec.spark_schemas import GOLD_ALS_FACTORS, GOLD_EVALUATION, GOLD_RECOMMENDATIONS
-from podrec_assets.gold import gold_episode_similarity
+from podrec_assets.calendar import daily_partitions
+from podrec_assets.gold_content import gold_episode_similarity
 from podrec_assets.metadata import delta_write_metadata
-from podrec_assets.partitions import daily_partitions
 from podrec_assets.silver import silver_daily_engagement, silver_episodes
 from resources import LakeResource, RecommenderResource
 

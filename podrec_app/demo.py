@@ -9,7 +9,7 @@ from dagster import ExecuteInProcessResult
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from pymongo.database import Database
 
-from podrec.lake import duckdb_view, table_uri
+from podrec.lake.delta import duckdb_view, table_uri
 from podrec.settings import PodrecSettings
 from resources.monitoring import MonitoringResource
 
@@ -26,9 +26,9 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
     """Land the day's episodes, simulate a week of listening into Kafka, ingest it; summarise."""
     from dagster import DagsterInstance
 
-    from podrec import sample_audio
-    from podrec.catalog import sample_catalog_rows
-    from podrec.producer import simulate_to_kafka
+    from podrec.content import sample_audio
+    from podrec.content.podcastindex import sample_catalog_rows
+    from podrec.ingest.producer import simulate_to_kafka
     from podrec_assets.definitions import defs
 
     resources = defs.resources
@@ -252,7 +252,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
     """Start the API and the dashboard for a moment: ask for two lists, photograph both UIs."""
     import requests
 
-    from podrec.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
+    from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
 
     con = _lake(settings, recs=("gold", "recommendations"))
     italian = con.execute(
@@ -310,7 +310,7 @@ def summarize_ab(settings: PodrecSettings, day: date) -> str:
 
 def show_dagster_ui(settings: PodrecSettings) -> str:
     """Photograph the Dagster UI (asset graph with checks, one asset's checks) and a drift report."""
-    from podrec.screenshots import (
+    from podrec_app.screenshots import (
         capture,
         chromium,
         dagster_asset_graph_page,
@@ -336,7 +336,7 @@ def show_dagster_ui(settings: PodrecSettings) -> str:
 
 
 def summarize_serving(db: Database) -> str:
-    from podrec.publish import PUBLISHES, active_version, collection
+    from podrec.serving.publish import PUBLISHES, active_version, collection
 
     version = active_version(db)
     if version is None:

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from podrec.als import Factors
-from podrec.engagement import COMPLETED_AT
-from podrec.hybrid import OUTPUT_COLUMNS, Catalog, ItemSide, language_of, recommend_block
+from podrec.recsys.als import Factors
+from podrec.recsys.engagement import COMPLETED_AT
+from podrec.recsys.hybrid import OUTPUT_COLUMNS, Catalog, ItemSide, language_of, recommend_block
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

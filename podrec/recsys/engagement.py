@@ -107,7 +107,7 @@ def daily_engagement(events: DataFrame, weights: EngagementWeights) -> DataFrame
     """One row per (user_id, episode_id, event_date) with the signed engagement score."""
     from pyspark.sql import functions as F
 
-    from podrec.spark_schemas import SILVER_DAILY_ENGAGEMENT
+    from podrec.lake.schemas import SILVER_DAILY_ENGAGEMENT
 
     duration = F.col("episode_duration_s")
     fraction = F.when(F.col("event_type") == "complete", F.lit(1.0)).when(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from podrec.settings import PodrecSettings
 
 if TYPE_CHECKING:
-    from podrec.ingest import IngestReport
+    from podrec.ingest.kafka_to_bronze import IngestReport
 
 
 class NothingToEvaluate(RuntimeError):
@@ -25,7 +25,7 @@ def event_date_range(settings: PodrecSettings) -> tuple[date, date]:
     """First and last event_date in bronze.user_events (read through delta-rs, no JVM)."""
     import duckdb
 
-    from podrec.lake import duckdb_view, table_uri
+    from podrec.lake.delta import duckdb_view, table_uri
 
     con = duckdb.connect()
     duckdb_view(con, "events", table_uri(settings.lake_root, "bronze", "user_events"))
@@ -39,8 +39,8 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
     """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date)."""
     from dagster_pyspark.resources import spark_session_from_config
 
-    from podrec import ingest
-    from podrec.spark import spark_conf
+    from podrec.ingest import kafka_to_bronze as ingest
+    from podrec.lake.spark import spark_conf
     from resources import build_resources
 
     resources = build_resources(settings)
@@ -65,8 +65,8 @@ def evaluate(
     if first.isoformat() < settings.partitions_start:
         # An imported log may predate the configured partitions: they begin where the data does.
         os.environ["PODREC_PARTITIONS_START"] = first.isoformat()
+    from podrec_assets.calendar import daily_partitions
     from podrec_assets.definitions import defs
-    from podrec_assets.partitions import daily_partitions
 
     # Today's partition does not exist until the day is over: evaluate the last complete day.
     last = min(last, date.fromisoformat(daily_partitions.get_last_partition_key()))

@@ -9,8 +9,8 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from tqdm import tqdm
 
-from podrec.events import encode
-from podrec.simulator import simulate
+from podrec.ingest.events import encode
+from podrec.ingest.simulator import simulate
 
 
 def produce_events(

@@ -24,10 +24,10 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from checks.expectations import Outcome, validate
-from checks.suites import SUITES, Facts, TableSuite
-from podrec.lake import exists, read_delta
-from podrec_assets.partitions import daily_partitions
+from podrec.lake.delta import exists, read_delta
+from podrec.quality.expectations import Outcome, validate
+from podrec.quality.suites import SUITES, Facts, TableSuite
+from podrec_assets.calendar import daily_partitions
 from resources import LakeResource, MonitoringResource, RecommenderResource
 
 

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from podrec.localinfra import free_port, stop_group
+from podrec_app.localinfra import free_port, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = "podrec_assets.definitions"

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from great_expectations.expectations import Expectation
 
-from podrec import spark_schemas as schemas
-from podrec.events import EVENT_TYPES
+from podrec.ingest.events import EVENT_TYPES
+from podrec.lake import schemas
 
 Suite = dict[str, tuple[pd.DataFrame, list[Expectation]]]
 

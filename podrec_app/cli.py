@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from podrec import localinfra
 from podrec.settings import load_settings
+from podrec_app import localinfra
 
 
 @click.group()
@@ -62,8 +62,8 @@ def infra_status(as_json: bool) -> None:
 @click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: yesterday (UTC).")
 def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
     """Produce simulated listening events into Kafka (the events topic)."""
-    from podrec.demo import last_complete_day
-    from podrec.producer import simulate_to_kafka
+    from podrec.ingest.producer import simulate_to_kafka
+    from podrec_app.demo import last_complete_day
     from resources import build_resources
 
     settings = load_settings()
@@ -85,8 +85,8 @@ def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: d
 @main.command("sample-audio")
 def sample_audio() -> None:
     """Synthesise speech for the sample episodes that have an offline Vosk model (Korean)."""
-    from podrec import sample_audio as audio
-    from podrec.catalog import sample_catalog_rows
+    from podrec.content import sample_audio as audio
+    from podrec.content.podcastindex import sample_catalog_rows
 
     settings = load_settings()
     try:
@@ -102,8 +102,8 @@ def sample_audio() -> None:
 @click.option("--skip-rating", default=2.0, show_default=True, help="Ratings at or below: early skip.")
 def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
     """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka."""
-    from podrec.importer import ImportFormatError, count_events, log_to_events, read_log
-    from podrec.producer import produce_events
+    from podrec.ingest.importer import ImportFormatError, count_events, log_to_events, read_log
+    from podrec.ingest.producer import produce_events
     from resources import build_resources
 
     kafka = build_resources(load_settings())["kafka"]
@@ -123,7 +123,7 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
 )
 def ingest(replay: datetime | None) -> None:
     """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected."""
-    from podrec.runs import ingest_pending
+    from podrec_app.runs import ingest_pending
 
     report = ingest_pending(load_settings(), replay.date() if replay else None)
     click.echo(json.dumps(report.__dict__, default=str))
@@ -136,7 +136,7 @@ def ingest(replay: datetime | None) -> None:
 @click.option("--no-ingest", is_flag=True, help="Evaluate what is in the lake without reading Kafka first.")
 def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     """Offline evaluation of every policy (hybrid, als_only, content_only, popular, random)."""
-    from podrec import runs
+    from podrec_app import runs
 
     try:
         out = runs.evaluate(load_settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
@@ -178,7 +178,7 @@ def tune(
     as_json: bool, no_ingest: bool,
 ) -> None:  # fmt: skip
     """Sweep ALS alpha, regParam and rank; report the evaluation of each and how to apply the best."""
-    from podrec import runs
+    from podrec_app import runs
 
     config = {
         "protocols": [protocol], "k": k, "sweep_alpha": list(alphas), "sweep_reg_param": list(reg_params),
@@ -222,7 +222,7 @@ def publish() -> None:
 @publish.command("status")
 def publish_status() -> None:
     """List the versions, newest first, with their gate result; * marks the one serving."""
-    from podrec.publish import PUBLISHES, active_version
+    from podrec.serving.publish import PUBLISHES, active_version
     from resources import build_resources
 
     db = build_resources(load_settings())["mongo"].db()
@@ -239,7 +239,7 @@ def publish_status() -> None:
 @click.argument("version", required=False)
 def publish_rollback(version: str | None) -> None:
     """Serve VERSION again (default: the newest passed version before the active one)."""
-    from podrec.publish import PublishError, rollback
+    from podrec.serving.publish import PublishError, rollback
     from resources import build_resources
 
     db = build_resources(load_settings())["mongo"].db()
@@ -288,7 +288,7 @@ def dashboard(host: str, port: int) -> None:
 @click.option("--dashboard-port", default=8766, show_default=True, type=int)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
-    from podrec.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+    from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
 
     with api_and_dashboard(api_port=api_port, dashboard_port=dashboard_port) as (api, board):
         shots = capture([dashboard_page(board), api_docs_page(api)], out_dir)
@@ -303,7 +303,7 @@ def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
 @click.option("--partitions", help="Comma-separated days instead of a range (e.g. to re-run failed ones).")
 def backfill_command(job: str, start: str | None, end: str | None, partitions: str | None) -> None:
     """Backfill JOB (e.g. daily) day by day through Dagster and wait for every run; exit 1 if any failed."""
-    from podrec.backfill import backfill
+    from podrec_app.backfill import backfill
 
     if not partitions and not (start and end):
         raise click.UsageError("give --from and --to, or --partitions")
@@ -331,7 +331,7 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
 )  # fmt: skip
 def demo(day: datetime | None) -> None:
     """Run the daily job for one day on local defaults and print a summary."""
-    from podrec.demo import last_complete_day, run_demo
+    from podrec_app.demo import last_complete_day, run_demo
 
     click.echo(run_demo(load_settings(), day.date() if day else last_complete_day()))
 

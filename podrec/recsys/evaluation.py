@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from podrec import metrics
-from podrec.als import AlsParams, fit
-from podrec.hybrid import COLD_START_STRATEGIES, HybridParams, ItemSide
-from podrec.recommendations import build_catalog, recommend_local, user_frame
+from podrec.recsys import metrics
+from podrec.recsys.als import AlsParams, fit
+from podrec.recsys.hybrid import COLD_START_STRATEGIES, HybridParams, ItemSide
+from podrec.recsys.scoring import build_catalog, recommend_local, user_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

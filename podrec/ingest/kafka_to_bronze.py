@@ -26,10 +26,10 @@ from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from podrec.events import FUTURE_TOLERANCE, validate
-from podrec.kafka_offsets import commit, group_offsets
-from podrec.lake import replace_partition
-from podrec.spark_schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
+from podrec.ingest.events import FUTURE_TOLERANCE, validate
+from podrec.ingest.kafka_offsets import commit, group_offsets
+from podrec.lake.delta import replace_partition
+from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
 
 
 class KafkaEndpoint(Protocol):

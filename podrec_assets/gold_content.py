@@ -8,10 +8,10 @@ from dagster_pyspark import LazyPySparkResource
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from podrec.embeddings import embed_texts, text_sha256
-from podrec.lake import read_delta
-from podrec.similarity import build
-from podrec.spark_schemas import GOLD_EPISODE_EMBEDDINGS, GOLD_EPISODE_SIMILARITY
+from podrec.content.embeddings import embed_texts, text_sha256
+from podrec.content.similarity import build
+from podrec.lake.delta import read_delta
+from podrec.lake.schemas import GOLD_EPISODE_EMBEDDINGS, GOLD_EPISODE_SIMILARITY
 from podrec_assets.silver import silver_episodes, silver_transcripts
 from resources import EmbeddingModelResource, LakeResource
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from podrec.localinfra import free_port, stop_group
+from podrec_app.localinfra import free_port, stop_group
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -185,7 +185,7 @@ def api_and_dashboard(
     yields their base URLs."""
     api = f"http://127.0.0.1:{api_port or free_port()}"
     board = f"http://127.0.0.1:{dashboard_port or free_port()}"
-    me = [sys.executable, "-m", "podrec.cli"]
+    me = [sys.executable, "-m", "podrec_app.cli"]
     with (
         running([*me, "serve", "--port", api.rsplit(":", 1)[1]], f"{api}/health", env=env),
         running([*me, "dashboard", "--port", board.rsplit(":", 1)[1]], f"{board}/_stcore/health", env=env),

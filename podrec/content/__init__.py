@@ -1,0 +1,1 @@
+"""What episodes are about: episode sources, language variants, audio, transcripts, embeddings, similarity."""

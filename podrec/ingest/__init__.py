@@ -1,0 +1,1 @@
+"""Events in: the wire format, Kafka → bronze exactly once, producers, the simulator, log import."""

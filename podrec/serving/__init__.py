@@ -1,0 +1,1 @@
+"""Serving: the versioned, gated MongoDB publish and the documents it writes."""

@@ -1,7 +1,7 @@
 """The recommendation API: ``create_app(settings)`` → FastAPI; ``podrec serve`` runs it with uvicorn.
 
 Every list says which A/B arm, bucket, experiment and model produced it. The arm is assigned here
-with the batch side's own function (podrec.ab), so a listener's list and its label cannot disagree:
+with the batch side's own function (podrec.recsys.ab), so a listener's list and its label cannot disagree:
 a stored list made for another arm or experiment is not served (the popular list is, with a note).
 """
 

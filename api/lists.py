@@ -47,7 +47,7 @@ def localise(
 ) -> list[dict[str, Any]]:
     """The first ``k`` items, each shown as its canonical episode's variant for ``language``.
 
-    Items carry their variants (podrec.serving_docs); one without any keeps the episode the batch chose.
+    Items carry their variants (podrec.serving.documents); one without any keeps the episode the batch chose.
     Ranks are renumbered after duplicates (and ``exclude_canonical``) are dropped.
     """
     out: list[dict[str, Any]] = []

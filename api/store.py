@@ -1,7 +1,7 @@
 """The API's read path over MongoDB: the active version, then lists, neighbours and episodes by _id.
 
 One request is one lookup by ``_id`` (the documents carry their items' language variants, see
-podrec.serving_docs), plus the pointer to the active version, re-read at most every
+podrec.serving.documents), plus the pointer to the active version, re-read at most every
 ``version_cache_s`` seconds, so a publish or rollback shows within that time.
 """
 

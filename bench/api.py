@@ -2,7 +2,7 @@
 
 Same run, same FerretDB, same collection: a synthetic version (``--users`` listeners x 10 items over
 ``--episodes`` episodes, a fifth of them with an Italian variant) is published through
-podrec.publish; then
+podrec.serving.publish; then
 
 - floor: ``find_one({"_id": user_id})`` on that version's collection (the API's one read), in a loop;
 - API: ``podrec serve`` (uvicorn, one worker) on loopback, driven by bench/loadgen (Go): an open
@@ -40,7 +40,7 @@ RESULTS = BENCH / "results"
 
 
 def version_docs(users: int, episodes: int, policy: ABPolicy, seed: int = 0) -> tuple[list, list, list]:
-    """Documents shaped as podrec.serving_docs writes them: keyed by _id, items carrying variants."""
+    """Documents shaped as podrec.serving.documents writes them: keyed by _id, items carrying variants."""
     rng = random.Random(seed)
     variants = {}
     for e in range(episodes):

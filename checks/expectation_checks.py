@@ -1,4 +1,4 @@
-"""The Great Expectations suites of ``checks/suites.py`` as Dagster asset checks, one per rule.
+"""The Great Expectations suites of ``podrec/quality/suites.py`` as Dagster asset checks, one per rule.
 
 Each table gets one multi-asset check that reads its rows once (the run's day, or days, for a dated
 table), runs every suite, and reports one result per rule (schema, not_null, ranges, unique_keys,
@@ -120,7 +120,7 @@ def table_check(s: TableSuite) -> AssetChecksDefinition:
     @multi_asset_check(
         name=f"{s.layer}_{s.name}_expectations",
         specs=specs,
-        description=f"Great Expectations suites of {s.key} (checks/suites.py).",
+        description=f"Great Expectations suites of {s.key} (podrec/quality/suites.py).",
     )
     def _check(
         context: AssetCheckExecutionContext,

@@ -23,7 +23,7 @@ from resources import LakeResource, RecommenderResource
     description=(
         "The A/B experiment on a day: per bucket and per policy, engagement rate, completion, session "
         "minutes and catalog diversity with 95% intervals, and hybrid minus als_only with a Welch "
-        "(bootstrap for diversity) interval. Listeners counted in their sticky bucket (podrec.ab)."
+        "(bootstrap for diversity) interval. Listeners counted in their sticky bucket (podrec.recsys.ab)."
     ),
 )
 def monitoring_ab_analysis(

@@ -37,7 +37,7 @@ from resources import AudioCacheResource, LakeResource, RecommenderResource, Vos
     description=(
         "The current episode catalog: each episode's latest bronze snapshot, the day it was first "
         "seen, and its canonical_episode_id — shared by the language variants of one episode "
-        "(same show and content, another language and feed; the rule is in podrec/canonical.py)."
+        "(same show and content, another language and feed; the rule is in podrec/content/canonical.py)."
     ),
 )
 def silver_episodes(

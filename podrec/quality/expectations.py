@@ -1,7 +1,7 @@
 """Great Expectations as a plain function: validate a frame against expectations, summarise failures.
 
 One ephemeral GX context serves the whole process (no project directory, no network: analytics are
-switched off before GX is imported). The Dagster checks in ``checks/quality.py`` turn an
+switched off before GX is imported). The Dagster checks in ``checks/expectation_checks.py`` turn an
 ``Outcome`` into check metadata; the unit tests call ``validate`` directly.
 """
 

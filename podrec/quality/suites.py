@@ -3,7 +3,7 @@
 Each table has a ``TableSuite``: the checks it carries (name, why, whether it blocks the run) and a
 ``build`` function that turns the table's rows (one day for a dated table) plus the ``Facts`` they
 are compared with into the frame and expectations of each check. Plain pandas in, so the rules are
-unit-tested without Spark or Dagster; ``checks/quality.py`` reads the rows and reports to Dagster.
+unit-tested without Spark or Dagster; ``checks/expectation_checks.py`` reads the rows and reports to Dagster.
 
 Checks that guard the serving path are blocking: a failure stops everything downstream in the same
 run, so a bad day never reaches the MongoDB publish.
@@ -45,7 +45,7 @@ def declared(struct: schemas.StructType) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Facts:
-    """What a table is compared with, read once per check run by ``checks/quality.py``."""
+    """What a table is compared with, read once per check run by ``checks/expectation_checks.py``."""
 
     day: date | None = None
     types: dict[str, str] = field(default_factory=dict)  # the table's actual Spark types

@@ -1,6 +1,6 @@
 """A/B analysis of a day: per bucket and per policy, with confidence intervals and the difference.
 
-Listeners are assigned by ``podrec.ab`` (intention to treat: every listener active that day counts in
+Listeners are assigned by ``podrec.recsys.ab`` (intention to treat: every listener active that day counts in
 their bucket, whether or not they opened a list). Per listener and day: engaged (any positive
 engagement), completion (mean furthest point of what they played), session length (mean minutes
 between a session's first and last event). Per group: catalog diversity (distinct canonical

@@ -1,6 +1,6 @@
 """Spark ML ALS on implicit feedback: the ratings window, the fit, and its factors as numpy.
 
-The engagement score is signed (podrec/engagement.py), which is what Spark's implicit ALS
+The engagement score is signed (podrec/recsys/engagement.py), which is what Spark's implicit ALS
 wants: preference = [rating > 0], confidence = 1 + alpha·|rating|, so an early skip is a
 confident "no" rather than a missing value.
 """

@@ -3,7 +3,7 @@
 Two protocols over daily engagement — ``time`` (train before a cutoff date, test after) and
 ``stratified`` (per user, a seeded random 75/25 of their episodes) — plus a share of episodes
 held out as *new* (their training interactions removed), so cold-start recall is measured on
-any data, simulated or imported. The lists come from ``podrec.hybrid.recommend_block``, the
+any data, simulated or imported. The lists come from ``podrec.recsys.hybrid.recommend_block``, the
 function that serves, with everything in a user's training data excluded as published
 protocols do.
 """

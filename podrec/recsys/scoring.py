@@ -1,4 +1,4 @@
-"""Inputs of the rules in podrec/hybrid.py, built from lake tables, and the two ways to run them.
+"""Inputs of the rules in podrec/recsys/hybrid.py, built from lake tables, and the two ways to run them.
 
 The daily asset scores inside Spark (``mapInPandas`` over user blocks, the item side
 broadcast), so a cluster scales it out; the offline evaluation scores in-process with the very

@@ -11,7 +11,7 @@ from podrec.recsys.ab import ABPolicy, bucket
 def test_bucket_is_the_same_in_another_process_with_another_hash_seed() -> None:
     users = [f"user-{i}" for i in range(20)]
     here = [bucket(u, "exp-1") for u in users]
-    code = f"from podrec.ab import bucket; print([bucket(u, 'exp-1') for u in {users!r}])"
+    code = f"from podrec.recsys.ab import bucket; print([bucket(u, 'exp-1') for u in {users!r}])"
     other = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={"PYTHONHASHSEED": "12345", "PATH": ""},

@@ -1,4 +1,4 @@
-"""The recommendation rules of podrec/hybrid.py, on catalogs small enough to check by hand."""
+"""The recommendation rules of podrec/recsys/hybrid.py, on catalogs small enough to check by hand."""
 
 import numpy as np
 import pandas as pd

@@ -20,10 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from api.lists import ID_PATTERN, LOCALE_PATTERN, language_of, localise
+from api.lists import ID_PATTERN, LOCALE_PATTERN, localise, request_language
 from api.schemas import Health, Problem, Ready, RecommendationList, SimilarList
 from api.store import NoActiveVersion, ServingStore
-from podrec.recsys.ab import ABPolicy
+from podrec.recsys.ab import assign
 from podrec.settings import PodrecSettings, load_settings
 
 # Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.
@@ -33,18 +33,18 @@ UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or no
 
 def create_app(settings: PodrecSettings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    timeout = settings.api_mongo_timeout_ms
+    timeout = settings.api.mongo_timeout_ms
     client: MongoClient = MongoClient(
-        settings.mongo_uri.get_secret_value(),
+        settings.mongo.uri.get_secret_value(),
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
         socketTimeoutMS=5 * timeout,
         tz_aware=True,
     )
-    store = ServingStore(client[settings.mongo_database], settings.api_version_cache_s)
-    ab = ABPolicy(settings.experiment_id, settings.ab_hybrid_buckets)
-    fallback_language = settings.fallback_language
-    max_k = settings.recommendations_k
+    store = ServingStore(client[settings.mongo.database], settings.api.version_cache_s)
+    ab = settings.ab
+    fallback_language = settings.hybrid.fallback_language
+    max_k = settings.hybrid.k
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,10 +114,10 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
 
         A listener without a list of their own gets the popular list of their locale's language."""
         version = store.active_version()
-        bucket, policy = ab.assign(user_id)
+        bucket, policy = assign(user_id, ab)
         doc, note = store.user_list(version, user_id), None
         known = doc is not None
-        language = language_of(locale or (doc or {}).get("locale"), fallback_language)
+        language = request_language(locale or (doc or {}).get("locale"), fallback_language)
         if doc is not None and (doc.get("policy"), doc.get("experiment_id")) != (policy, ab.experiment_id):
             note = (
                 f"the stored list is for {doc.get('policy')}/{doc.get('experiment_id')}, not this listener's "
@@ -155,7 +155,7 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         if episode is None:
             raise HTTPException(404, detail=f"no episode {episode_id} in serving version {version}")
         doc = store.similar(version, episode_id) or {"items": []}
-        language = language_of(locale or episode.get("language"), fallback_language)
+        language = request_language(locale or episode.get("language"), fallback_language)
         items = localise(doc["items"], language, fallback_language, k,
                          exclude_canonical=episode["canonical_episode_id"])  # fmt: skip
         return SimilarList(episode_id=episode_id, serving_version=version, language=language, items=items)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from podrec.recsys.hybrid import language_of as batch_language_of
+from podrec.language import UNDETERMINED, language_of, pick_variant
 
 # Listener and episode ids: letters, digits and a few separators. Anything else — notably a
 # JSON object such as {"$gt": ""} — is refused before it can reach a MongoDB query.
@@ -20,22 +20,22 @@ LOCALE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_](?:[A-Za-z]{2}|[0-9]{3}|[A-Za-z]{4}))?$"
 Variant = Mapping[str, Any]
 
 
-def language_of(locale: str | None, default: str) -> str:
+def request_language(locale: str | None, default: str) -> str:
     """The batch side's reading of a locale (``pt-BR`` → ``pt``), or ``default`` without one.
 
     Request locales are validated by LOCALE_PATTERN at the HTTP layer; stored ones (from events)
     are read as leniently as the batch read them, so an odd one never turns into a 500."""
-    language = batch_language_of(locale)
-    return default if language == "und" else language
+    language = language_of(locale)
+    return default if language == UNDETERMINED else language
 
 
 def choose_variant(variants: Iterable[Variant], language: str, fallback_language: str) -> Variant | None:
     variants = list(variants)
-    for wanted in (language, fallback_language):
-        same = [v for v in variants if v.get("language") == wanted]
-        if same:
-            return max(same, key=lambda v: v.get("plays", 0))
-    return max(variants, key=lambda v: v.get("plays", 0), default=None)
+    chosen = pick_variant(
+        [v.get("language") for v in variants], [v.get("plays", 0) for v in variants], language,
+        fallback_language,
+    )  # fmt: skip
+    return None if chosen is None else variants[chosen]
 
 
 def localise(

@@ -113,7 +113,7 @@ def main() -> None:
         localinfra.up(settings, only=["ferretdb"])
         try:
             db = build_resources(settings)["mongo"].db()
-            policy = ABPolicy(settings.experiment_id, settings.ab_hybrid_buckets)
+            policy = ABPolicy(settings.ab.experiment_id, settings.ab.hybrid_buckets)
             lists, similar, episodes = version_docs(args.users, args.episodes, policy)
             started = time.perf_counter()
             outcome = publish(db, "2026-11-20", lists, similar, episodes, k=10)
@@ -135,7 +135,7 @@ def main() -> None:
                 locale = ("", "?locale=it-IT", "?locale=de-DE&k=5")[i % 3]
                 lines.append(f"{api}/users/{who}/recommendations{locale}")
             urls.write_text("\n".join(lines))
-            env = {**os.environ, "PODREC_MONGO_URI": settings.mongo_uri.get_secret_value(),
+            env = {**os.environ, "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
                    "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
             with running([sys.executable, "-m", "podrec_app.cli", "serve", "--port", str(port)], f"{api}/ready",
                          env=env):  # fmt: skip

@@ -13,6 +13,7 @@ import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     MetadataValue,
     asset_check,
@@ -21,32 +22,28 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import read_delta
-from podrec.quality.drift import Drift, column_drift, embedding_drift, save_report
-from podrec_assets.calendar import daily_partitions
-from podrec_assets.gold_content import gold_episode_embeddings
-from podrec_assets.gold_recommender import gold_recommendations
-from podrec_assets.silver import silver_daily_engagement, silver_user_events
-from resources import LakeResource, MonitoringResource, RecommenderResource
+from podrec.lake.delta import read
+from podrec.language import language_sql
+from podrec.quality.drift import Drift, column_drift, embedding_drift, reports_root, save_report
+from podrec.recsys.window import in_window
+from podrec.settings import DriftSettings, PodrecSettings
+from podrec_assets.calendar import Calendar
+from resources import LakeResource
 
 EMBEDDING_DISTANCE = 0.2  # Evidently's default for the cosine distance of mean embeddings
 
 
-def _language(column: str) -> F.Column:
-    return F.lower(F.split(F.coalesce(F.col(column), F.lit("unknown")), "[-_]").getItem(0))
-
-
 def _day_by_day(
     df: DataFrame, day_column: str, days: list[date], numerical: list[str], categorical: list[str],
-    monitoring: MonitoringResource,
+    drift: DriftSettings,
 ) -> list[tuple[str, Drift, object]]:  # fmt: skip
     """Each day against the reference days before it, from one scan of the whole window."""
-    reference_days = timedelta(days=monitoring.reference_days)
+    reference_days = timedelta(days=drift.reference_days)
     rows = df.where(F.col(day_column).between(F.lit(days[0] - reference_days), F.lit(days[-1]))).toPandas()
     on = pd.to_datetime(rows.pop(day_column)).dt.date
     return [
         (day.isoformat(), *column_drift(rows[on == day], rows[(on >= day - reference_days) & (on < day)],
-                                        numerical, categorical, monitoring.drift_share))
+                                        numerical, categorical, drift.share))
         for day in days
     ]  # fmt: skip
 
@@ -58,7 +55,7 @@ def _days(context: AssetCheckExecutionContext) -> list[date]:
 
 def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name: str) -> AssetCheckResult:
     """One result for the run's days: warn if any day drifted; link the newest day's report."""
-    root = MonitoringResource.reports_root(lake.root)
+    root = reports_root(lake.root)
     saved = [
         (day, replace(d, report=save_report(snap, root, day, name)) if snap is not None else d)
         for day, d, snap in findings
@@ -81,113 +78,105 @@ def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name:
     return AssetCheckResult(passed=not warned, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
 
-@asset_check(
-    asset=silver_daily_engagement,
-    partitions_def=daily_partitions,
-    description="Evidently: the day's plays, listening, completion, engagement, languages vs days before.",
-)
-def engagement_drift(
-    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
-    monitoring: MonitoringResource,
-) -> AssetCheckResult:  # fmt: skip
-    df = read_delta(spark.spark_session, lake.table("silver", "daily_engagement")).select(
-        "plays", "listen_seconds", "max_completion", "engagement", _language("locale").alias("language"),
-        "event_date",
-    )  # fmt: skip
-    numerical = ["plays", "listen_seconds", "max_completion", "engagement"]
-    findings = _day_by_day(df, "event_date", _days(context), numerical, ["language"], monitoring)
-    return _result(findings, lake, "engagement")
+def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChecksDefinition]:
+    """The four drift checks, with the deployment's reference window, threshold and model window."""
 
-
-@asset_check(
-    asset=silver_user_events,
-    partitions_def=daily_partitions,
-    description="Evidently: the day's mix of event types, listener languages and devices vs the days before.",
-)
-def event_mix_drift(
-    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
-    monitoring: MonitoringResource,
-) -> AssetCheckResult:  # fmt: skip
-    df = read_delta(spark.spark_session, lake.table("silver", "user_events")).select(
-        "event_type", _language("locale").alias("language"),
-        F.coalesce("device", F.lit("unknown")).alias("device"), "event_date",
-    )  # fmt: skip
-    categorical = ["event_type", "language", "device"]
-    findings = _day_by_day(df, "event_date", _days(context), [], categorical, monitoring)
-    return _result(findings, lake, "event_mix")
-
-
-@asset_check(
-    asset=gold_recommendations,
-    partitions_def=daily_partitions,
-    description=(
-        "Evidently: the day's recommendation scores and the popularity (share of the window's plays) "
-        "of what is recommended vs the days before."
-    ),
-)
-def score_popularity_drift(
-    context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource,
-    monitoring: MonitoringResource, recommender: RecommenderResource,
-) -> AssetCheckResult:  # fmt: skip
-    session = spark.spark_session
-    days = _days(context)
-    start = days[0] - timedelta(days=monitoring.reference_days)
-    recs = read_delta(session, lake.table("gold", "recommendations")).where(
-        F.col("rec_date").between(F.lit(start), F.lit(days[-1])) & (F.col("policy") != "popular")
+    @asset_check(
+        asset=["silver", "daily_engagement"],
+        partitions_def=calendar.daily,
+        description="Evidently: the day's plays, listening, completion, engagement, languages vs days before.",
     )
-    plays = read_delta(session, lake.table("silver", "daily_engagement")).select(
-        "episode_id", "event_date", "plays"
+    def engagement_drift(
+        context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    ) -> AssetCheckResult:
+        df = read(spark.spark_session, lake.table("silver", "daily_engagement")).select(
+            "plays", "listen_seconds", "max_completion", "engagement",
+            F.expr(language_sql("locale")).alias("language"), "event_date",
+        )  # fmt: skip
+        numerical = ["plays", "listen_seconds", "max_completion", "engagement"]
+        findings = _day_by_day(df, "event_date", _days(context), numerical, ["language"], settings.drift)
+        return _result(findings, lake, "engagement")
+
+    @asset_check(
+        asset=["silver", "user_events"],
+        partitions_def=calendar.daily,
+        description="Evidently: the day's mix of event types, listener languages and devices vs the days before.",
     )
-    # Popularity as the lists saw it: plays in the model window ending on the list's day.
-    in_window = (F.col("event_date") <= F.col("rec_date")) & (
-        F.col("event_date") > F.date_sub(F.col("rec_date"), recommender.window_days)
+    def event_mix_drift(
+        context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    ) -> AssetCheckResult:
+        df = read(spark.spark_session, lake.table("silver", "user_events")).select(
+            "event_type", F.expr(language_sql("locale")).alias("language"),
+            F.coalesce("device", F.lit("unknown")).alias("device"), "event_date",
+        )  # fmt: skip
+        categorical = ["event_type", "language", "device"]
+        findings = _day_by_day(df, "event_date", _days(context), [], categorical, settings.drift)
+        return _result(findings, lake, "event_mix")
+
+    @asset_check(
+        asset=["gold", "recommendations"],
+        partitions_def=calendar.daily,
+        description=(
+            "Evidently: the day's recommendation scores and the popularity (share of the window's plays) "
+            "of what is recommended vs the days before."
+        ),
     )
-    # As a share of all the window's plays, so a growing audience is not mistaken for drift.
-    totals = (
-        recs.select("rec_date").distinct().join(plays).where(in_window)
-        .groupBy("rec_date").agg(F.sum("plays").alias("total"))
-    )  # fmt: skip
-    popularity = (
-        recs.select("rec_date", "episode_id").distinct().join(plays, "episode_id").where(in_window)
-        .groupBy("rec_date", "episode_id").agg(F.sum("plays").alias("plays"))
-        .join(totals, "rec_date")
-        .select("rec_date", "episode_id", (F.col("plays") / F.col("total")).alias("popularity"))
-    )  # fmt: skip
-    df = recs.join(popularity, ["rec_date", "episode_id"], "left").select(
-        "score", F.coalesce("popularity", F.lit(0.0)).alias("popularity"), "rec_date"
+    def score_popularity_drift(
+        context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    ) -> AssetCheckResult:
+        session = spark.spark_session
+        days = _days(context)
+        start = days[0] - timedelta(days=settings.drift.reference_days)
+        recs = read(session, lake.table("gold", "recommendations")).where(
+            F.col("rec_date").between(F.lit(start), F.lit(days[-1])) & (F.col("policy") != "popular")
+        )
+        plays = read(session, lake.table("silver", "daily_engagement")).select(
+            "episode_id", "event_date", "plays"
+        )
+        # Popularity as the lists saw it: plays in the model window ending on the list's day.
+        in_model_window = in_window("event_date", F.col("rec_date"), settings.als.window_days)
+        # As a share of all the window's plays, so a growing audience is not mistaken for drift.
+        totals = (
+            recs.select("rec_date").distinct().join(plays).where(in_model_window)
+            .groupBy("rec_date").agg(F.sum("plays").alias("total"))
+        )  # fmt: skip
+        popularity = (
+            recs.select("rec_date", "episode_id").distinct().join(plays, "episode_id").where(in_model_window)
+            .groupBy("rec_date", "episode_id").agg(F.sum("plays").alias("plays"))
+            .join(totals, "rec_date")
+            .select("rec_date", "episode_id", (F.col("plays") / F.col("total")).alias("popularity"))
+        )  # fmt: skip
+        df = recs.join(popularity, ["rec_date", "episode_id"], "left").select(
+            "score", F.coalesce("popularity", F.lit(0.0)).alias("popularity"), "rec_date"
+        )
+        findings = _day_by_day(df, "rec_date", days, ["score", "popularity"], [], settings.drift)
+        return _result(findings, lake, "scores_popularity")
+
+    @asset_check(
+        asset=["gold", "episode_embeddings"],
+        description=(
+            "Evidently: transcript embeddings of the newest episodes (first seen on the catalog's latest "
+            "day) vs the episodes seen before them."
+        ),
     )
-    findings = _day_by_day(df, "rec_date", days, ["score", "popularity"], [], monitoring)
-    return _result(findings, lake, "scores_popularity")
+    def new_episode_embedding_drift(spark: LazyPySparkResource, lake: LakeResource) -> AssetCheckResult:
+        session = spark.spark_session
+        catalog = read(session, lake.table("silver", "episodes")).select("episode_id", "first_seen_date")
+        newest = catalog.agg(F.max("first_seen_date")).collect()[0][0]
+        vectors = (
+            read(session, lake.table("gold", "episode_embeddings"))
+            .join(catalog, "episode_id")
+            .select("vector", (F.col("first_seen_date") == F.lit(newest)).alias("new"))
+            .toPandas()
+        )
 
+        def stack(rows: pd.Series) -> np.ndarray:
+            return np.vstack(rows.to_numpy()) if len(rows) else np.empty((0, 0))
 
-@asset_check(
-    asset=gold_episode_embeddings,
-    description=(
-        "Evidently: transcript embeddings of the newest episodes (first seen on the catalog's latest "
-        "day) vs the episodes seen before them."
-    ),
-)
-def new_episode_embedding_drift(
-    spark: LazyPySparkResource, lake: LakeResource, monitoring: MonitoringResource
-) -> AssetCheckResult:
-    session = spark.spark_session
-    catalog = read_delta(session, lake.table("silver", "episodes")).select("episode_id", "first_seen_date")
-    newest = catalog.agg(F.max("first_seen_date")).collect()[0][0]
-    vectors = (
-        read_delta(session, lake.table("gold", "episode_embeddings"))
-        .join(catalog, "episode_id")
-        .select("vector", (F.col("first_seen_date") == F.lit(newest)).alias("new"))
-        .toPandas()
-    )
+        drift, snapshot = embedding_drift(
+            stack(vectors.loc[vectors["new"], "vector"]), stack(vectors.loc[~vectors["new"], "vector"]),
+            EMBEDDING_DISTANCE,
+        )  # fmt: skip
+        return _result([(str(newest), drift, snapshot)], lake, "new_episode_embeddings")
 
-    def stack(rows: pd.Series) -> np.ndarray:
-        return np.vstack(rows.to_numpy()) if len(rows) else np.empty((0, 0))
-
-    drift, snapshot = embedding_drift(
-        stack(vectors.loc[vectors["new"], "vector"]), stack(vectors.loc[~vectors["new"], "vector"]),
-        EMBEDDING_DISTANCE,
-    )  # fmt: skip
-    return _result([(str(newest), drift, snapshot)], lake, "new_episode_embeddings")
-
-
-drift_checks = [engagement_drift, event_mix_drift, score_popularity_drift, new_episode_embedding_drift]
+    return [engagement_drift, event_mix_drift, score_popularity_drift, new_episode_embedding_drift]

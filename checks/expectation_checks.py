@@ -7,7 +7,7 @@ references, freshness and the serving gates) with what failed, how many rows, an
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 from dagster import (
@@ -24,11 +24,13 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import exists, read_delta
+from podrec.lake.delta import exists, read
 from podrec.quality.expectations import Outcome, validate
 from podrec.quality.suites import SUITES, Facts, TableSuite
-from podrec_assets.calendar import daily_partitions
-from resources import LakeResource, MonitoringResource, RecommenderResource
+from podrec.recsys.window import in_window
+from podrec.settings import PodrecSettings
+from podrec_assets.calendar import Calendar
+from resources import LakeResource
 
 
 def _days(
@@ -38,7 +40,7 @@ def _days(
     if context.has_partition_key_range or context.has_partition_key:
         return list(context.partition_keys)
     if s.partition_column and not s.dagster_partitioned:
-        newest = read_delta(session, uri).agg(F.max(s.partition_column)).collect()[0][0]
+        newest = read(session, uri).agg(F.max(s.partition_column)).collect()[0][0]
         return [newest.isoformat()] if newest else [None]
     return [None]
 
@@ -46,7 +48,7 @@ def _days(
 def _read_rows(
     session: SparkSession, uri: str, s: TableSuite, day: str | None
 ) -> tuple[DataFrame, pd.DataFrame]:
-    df = read_delta(session, uri)
+    df = read(session, uri)
     if day is not None and s.partition_column:
         df = df.where(F.col(s.partition_column) == F.lit(date.fromisoformat(day)))
     derived = df
@@ -55,31 +57,27 @@ def _read_rows(
     return df, derived.drop(*s.drop).toPandas()
 
 
-def _facts(
-    session: SparkSession, lake: LakeResource, s: TableSuite, recommender: RecommenderResource,
-    monitoring: MonitoringResource,
-) -> Facts:  # fmt: skip
+def _facts(session: SparkSession, lake: LakeResource, s: TableSuite, settings: PodrecSettings) -> Facts:
     """What the table is compared with that does not depend on the day: read once per check run."""
     catalog: frozenset[str] = frozenset()
     if "catalog" in s.needs and exists(session, lake.table("silver", "episodes")):
-        rows = read_delta(session, lake.table("silver", "episodes")).select("episode_id").collect()
+        rows = read(session, lake.table("silver", "episodes")).select("episode_id").collect()
         catalog = frozenset(r.episode_id for r in rows)
     bronze_latest = None
     if "bronze_latest" in s.needs:
         bronze_latest = (
-            read_delta(session, lake.table("bronze", "episodes")).agg(F.max("ingest_date")).collect()[0][0]
+            read(session, lake.table("bronze", "episodes")).agg(F.max("ingest_date")).collect()[0][0]
         )
     return Facts(
-        catalog_ids=catalog, bronze_latest=bronze_latest, k=recommender.k,
-        freshness_hours=monitoring.freshness_hours,
+        catalog_ids=catalog, bronze_latest=bronze_latest, k=settings.hybrid.k,
+        freshness_hours=settings.checks.freshness_hours,
     )  # fmt: skip
 
 
 def _active_users(session: SparkSession, lake: LakeResource, day: date, window_days: int) -> frozenset[str]:
     """Listeners with engagement in the model window ending on ``day``: the ones who get a list."""
-    start = day - timedelta(days=window_days - 1)
-    engaged = read_delta(session, lake.table("silver", "daily_engagement")).where(
-        F.col("event_date").between(F.lit(start), F.lit(day))
+    engaged = read(session, lake.table("silver", "daily_engagement")).where(
+        in_window("event_date", day, window_days)
     )
     return frozenset(r.user_id for r in engaged.select("user_id").distinct().collect())
 
@@ -106,10 +104,10 @@ def _result(
     )
 
 
-def table_check(s: TableSuite) -> AssetChecksDefinition:
+def table_check(s: TableSuite, settings: PodrecSettings, calendar: Calendar) -> AssetChecksDefinition:
     """One multi-asset check carrying a table's rules; blocking ones fail with severity ERROR."""
     key = AssetKey([s.layer, s.name])
-    partitions = daily_partitions if s.partition_column and s.dagster_partitioned else None
+    partitions = calendar.daily if s.partition_column and s.dagster_partitioned else None
     specs = [
         AssetCheckSpec(
             c.name, asset=key, description=c.description, blocking=c.blocking, partitions_def=partitions
@@ -123,22 +121,18 @@ def table_check(s: TableSuite) -> AssetChecksDefinition:
         description=f"Great Expectations suites of {s.key} (podrec/quality/suites.py).",
     )
     def _check(
-        context: AssetCheckExecutionContext,
-        spark: LazyPySparkResource,
-        lake: LakeResource,
-        recommender: RecommenderResource,
-        monitoring: MonitoringResource,
+        context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource
     ) -> Iterator[AssetCheckResult]:
         session = spark.spark_session
         uri = lake.table(s.layer, s.name)
         outcomes: dict[str, dict[str | None, Outcome]] = {c.name: {} for c in s.checks}
-        shared = _facts(session, lake, s, recommender, monitoring)
+        shared = _facts(session, lake, s, settings)
         for day in _days(context, session, uri, s):
             table, rows = _read_rows(session, uri, s, day)
             the_day = date.fromisoformat(day) if day else None
             facts = replace(
                 shared, day=the_day, types={f.name: f.dataType.simpleString() for f in table.schema.fields},
-                active_users=_active_users(session, lake, the_day, recommender.window_days)
+                active_users=_active_users(session, lake, the_day, settings.als.window_days)
                 if "active_users" in s.needs and the_day else frozenset(),
             )  # fmt: skip
             built = s.build(rows, facts)
@@ -153,4 +147,6 @@ def table_check(s: TableSuite) -> AssetChecksDefinition:
     return _check
 
 
-table_checks: list[AssetChecksDefinition] = [table_check(s) for s in SUITES]
+def table_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChecksDefinition]:
+    """Every table's expectation suite as Dagster checks."""
+    return [table_check(s, settings, calendar) for s in SUITES]

@@ -22,7 +22,7 @@ st.set_page_config(page_title="podrec dashboard", page_icon="🎧", layout="wide
 @st.cache_resource(ttl=REFRESH_S)
 def lake() -> queries.Lake:
     # Re-opened every REFRESH_S: a view is pinned to the table version it was opened at.
-    return queries.open_lake(load_settings().lake_root)
+    return queries.open_dashboard_lake(load_settings().lake.root)
 
 
 def counts_row(title: str, frame: pd.DataFrame) -> None:

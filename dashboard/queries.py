@@ -6,13 +6,12 @@ dashboard stays light and reads what the last commit of each table holds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
-from podrec.lake.delta import duckdb_view, table_uri
+from podrec.lake.duck import LakeViews, open_lake
+from podrec.lake.paths import table_uri
 
 TABLES = {
     "events": ("silver", "user_events"),
@@ -24,32 +23,12 @@ TABLES = {
 DRIFT_REPORTS = ("monitoring", "drift_reports")
 
 
-@dataclass
-class Lake:
-    con: duckdb.DuckDBPyConnection
-    root: str
-    missing: list[str]
-
-    def has(self, *views: str) -> bool:
-        return not set(views) & set(self.missing)
-
-    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, params or []).df()
+Lake = LakeViews
 
 
-def open_lake(lake_root: str) -> Lake:
-    """A DuckDB connection with one view per table that exists; the others are listed as missing."""
-    from deltalake import DeltaTable
-
-    con = duckdb.connect()
-    missing = []
-    for view, (layer, name) in TABLES.items():
-        uri = table_uri(lake_root, layer, name)
-        if DeltaTable.is_deltatable(uri):
-            duckdb_view(con, view, uri)
-        else:
-            missing.append(view)
-    return Lake(con, lake_root, missing)
+def open_dashboard_lake(lake_root: str) -> Lake:
+    """The dashboard's tables as DuckDB views; the ones not written yet are listed as missing."""
+    return open_lake(lake_root, TABLES, missing_ok=True)
 
 
 def activity(lake: Lake, hours: int) -> pd.DataFrame:

@@ -1,18 +1,21 @@
-"""The one typed settings object podrec reads its deployment from.
+"""The one settings tree podrec reads its deployment and its knobs from.
 
-Every field is an environment variable with the ``PODREC_`` prefix (``lake_uri`` →
-``PODREC_LAKE_URI``) and may also be set in an optional TOML file named by
-``PODREC_CONFIG_FILE`` (default ``podrec.toml`` in the working directory). The
-environment wins over the file. Secrets are ``SecretStr`` so they never print.
+Each section is a model whose fields are the knobs' only names and defaults: ``settings.als.alpha``
+is ``PODREC_ALS_ALPHA`` in the environment, ``[als] alpha`` in the optional TOML file, and
+``als.alpha`` in the code that fits the model. The environment wins over the file
+(``PODREC_CONFIG_FILE``, default ``podrec.toml`` in the working directory). Secrets are
+``SecretStr`` so they never print, and they come from the environment only: the file may not
+hold them. Nothing here is read at import time; ``load_settings()`` reads once, when called.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,132 +23,266 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+PREFIX = "PODREC_"
+COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
 
-def _config_file() -> Path:
-    return Path(os.environ.get("PODREC_CONFIG_FILE", "podrec.toml"))
+
+class Section(BaseModel):
+    """A frozen group of settings; unknown keys are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class PodrecSettings(BaseSettings):
-    """Deployment settings. Defaults run everything on one machine."""
-
-    model_config = SettingsConfigDict(env_prefix="PODREC_", extra="ignore", frozen=True)
-
-    # Lake and Spark
-    lake_uri: str = Field(
+class LakeSettings(Section):
+    uri: str = Field(
         "./data/lakehouse",
         description="Root of the Delta lake: a local path or an object-store URI (s3a://bucket/lake).",
     )
-    spark_master: str = Field("local[*]", description="Spark master URL (spark://host:7077, yarn…).")
-    spark_conf: dict[str, str] = Field(
+
+    @property
+    def root(self) -> str:
+        """The lake URI with local paths made absolute, so every process agrees on it."""
+        if "://" in self.uri:
+            return self.uri.rstrip("/")
+        return str(Path(self.uri).expanduser().resolve())
+
+
+class SparkSettings(Section):
+    master: str = Field("local[*]", description="Spark master URL (spark://host:7077, yarn…).")
+    conf: dict[str, str] = Field(
         default_factory=dict,
         description="Extra Spark settings as JSON, e.g. s3a credentials providers or executor memory.",
     )
-    spark_driver_memory: str = Field("4g", description="Driver memory for local runs.")
-    spark_shuffle_partitions: int = Field(8, description="spark.sql.shuffle.partitions.")
+    driver_memory: str = Field("4g", description="Driver memory for local runs.")
+    shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions.")
 
-    # Kafka
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
-    kafka_events_topic: str = Field("podrec.ingest.events", description="Topic carrying user events.")
-    kafka_consumer_group: str = Field("podrec-bronze", description="Group whose offsets track ingestion.")
-    kafka_lag_threshold: int = Field(
-        10_000, description="Sensor: request ingestion at this many events behind."
+
+class KafkaSettings(Section):
+    bootstrap: str = Field("127.0.0.1:9092", min_length=1, description="Kafka bootstrap servers.")
+    events_topic: str = Field("podrec.events", min_length=1, description="Topic carrying user events.")
+    consumer_group: str = Field("podrec-bronze", description="Group whose offsets track ingestion.")
+    lag_threshold: int = Field(
+        10_000, ge=1, description="Sensor: request ingestion at this many events behind."
     )
-    kafka_max_age_s: int = Field(900, description="Sensor: or when the oldest unread event is this old.")
-    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    max_age_s: int = Field(900, ge=1, description="Sensor: or when the oldest unread event is this old.")
+    controller_port: int = Field(
+        9093, ge=1, le=65535, description="KRaft controller port of the local broker."
+    )
 
-    # MongoDB (serving store)
-    mongo_uri: SecretStr = Field(
+
+class MongoSettings(Section):
+    uri: SecretStr = Field(
         SecretStr("mongodb://127.0.0.1:27017/"),
-        description="MongoDB connection string; may hold credentials, so it is treated as a secret.",
+        description="MongoDB connection string; may hold credentials, so it is a secret (environment only).",
     )
-    mongo_database: str = Field("podrec", description="Database podrec publishes into.")
+    database: str = Field("podrec", min_length=1, description="Database podrec publishes into.")
 
-    # PodcastIndex
-    podcastindex_base_url: str = Field("https://api.podcastindex.org/api/1.0")
-    podcastindex_api_key: SecretStr | None = Field(None, description="Environment only.")
-    podcastindex_api_secret: SecretStr | None = Field(None, description="Environment only.")
 
-    # Models
-    vosk_model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
+class PodcastIndexSettings(Section):
+    base_url: str = Field("https://api.podcastindex.org/api/1.0", description="PodcastIndex API.")
+    api_key: SecretStr | None = Field(None, description="Secret (environment only); unset → sample catalog.")
+    api_secret: SecretStr | None = Field(None, description="Secret (environment only).")
 
-    # Engagement (silver.daily_engagement): score = listen·max_completion + complete·[completed]
-    # + like·[liked] + replay·min(plays - 1, 3); an early skip scores early_skip instead.
-    engagement_listen_weight: float = Field(1.0, description="Per unit of the furthest point reached.")
-    engagement_complete_weight: float = Field(1.0, description="Bonus for reaching 95% or a complete.")
-    engagement_like_weight: float = Field(2.0, description="Bonus for a like that was not taken back.")
-    engagement_replay_weight: float = Field(0.25, description="Per extra play that day (up to 3).")
-    engagement_early_skip_weight: float = Field(
-        -1.0, description="Score of a skip before early_skip_fraction: a confident negative."
+
+class VoskSettings(Section):
+    model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
+
+
+class DataSettings(Section):
+    dir: str = Field("./data", description="Where local services keep their state.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir).expanduser().resolve()
+
+    @property
+    def audio_path(self) -> Path:
+        """Downloaded (or locally synthesised) episode audio, one file per episode id."""
+        return self.path / "audio"
+
+
+class CacheSettings(Section):
+    dir: str = Field(
+        str(Path.home() / ".cache" / "podrec"), description="Jars and binaries fetched by infra/setup.sh."
     )
-    early_skip_fraction: float = Field(0.05, description="A skip before this share of the episode is early.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir).expanduser().resolve()
+
+
+class PartitionsSettings(Section):
+    start: date = Field(date(2026, 11, 1), description="First daily partition.")
+
+
+class EngagementSettings(Section):
+    """score = listen·max_completion + complete·[completed] + like·[liked] + replay·min(plays - 1, 3);
+    an early skip scores ``early_skip_weight`` instead (podrec/recsys/engagement.py)."""
+
+    listen_weight: float = Field(1.0, ge=0, description="Per unit of the furthest point reached.")
+    complete_weight: float = Field(1.0, ge=0, description="Bonus for reaching 95% or a complete.")
+    like_weight: float = Field(2.0, ge=0, description="Bonus for a like that was not taken back.")
+    replay_weight: float = Field(0.25, ge=0, description="Per extra play that day (up to 3).")
+    early_skip_weight: float = Field(
+        -1.0, le=0, description="Score of a skip before early_skip_fraction: a confident negative."
+    )
+    early_skip_fraction: float = Field(
+        0.05, ge=0, lt=1, description="A skip before this share of the episode is early."
+    )
     bot_max_events_per_day: int = Field(
-        3000, description="silver.user_events drops a user's day above this many events as a bot."
+        3000, ge=1, description="silver.user_events drops a user's day above this many events as a bot."
     )
 
-    # ALS (gold.als_factors)
-    als_alpha: float = Field(40.0, description="Confidence scale: c = 1 + alpha·|engagement|.")
-    als_reg_param: float = Field(0.08, description="L2 regularisation.")
-    als_rank: int = Field(32, description="Latent factors.")
-    als_max_iter: int = Field(10, description="Alternations.")
-    als_blocks: int = Field(4, description="User and item blocks (parallelism of a fit).")
-    als_window_days: int = Field(28, description="Trailing days of daily engagement one fit learns from.")
 
-    # Hybrid recommendations (gold.recommendations)
-    hybrid_als_weight: float = Field(0.7, description="w_als; content gets 1 - w_als.")
-    cold_start_strategy: str = Field(
+class AlsSettings(Section):
+    """DESIGN.md: ``ALS(implicitPrefs=True, alpha=40, regParam=0.08)`` on a trailing window."""
+
+    alpha: float = Field(40.0, gt=0, description="Confidence scale: c = 1 + alpha·|engagement|.")
+    reg_param: float = Field(0.08, ge=0, description="L2 regularisation.")
+    rank: int = Field(32, ge=1, le=1024, description="Latent factors.")
+    max_iter: int = Field(10, ge=1, description="Alternations.")
+    blocks: int = Field(4, ge=1, description="User and item blocks (parallelism of a fit).")
+    window_days: int = Field(
+        28, ge=1, description="Trailing days of daily engagement a fit (and its lists) use."
+    )
+    seed: int = Field(42, description="Seed of the factor initialisation: same data, same model.")
+
+
+class HybridSettings(Section):
+    """The list rules of gold.recommendations (DESIGN.md, Hybrid and Cold start)."""
+
+    als_weight: float = Field(0.7, ge=0, le=1, description="w_als; content gets 1 - w_als.")
+    cold_start: Literal["auto", "factor", "literal", "reserved", "fixed"] = Field(
         "auto",
         description=(
-            "factor | literal | reserved | fixed (DESIGN.md, cold start), or auto: the latest evaluation's "
+            "factor | literal | reserved | fixed (DESIGN.md, cold start), or auto: the newest evaluation's "
             "pick (best new-episode recall within 2% NDCG of als_only), factor until one exists."
         ),
     )
-    cold_start_full_weight_listeners: int = Field(
-        20, description="Listeners an episode needs before it is scored on its own factors alone."
+    full_weight_listeners: int = Field(
+        20, ge=1, description="Listeners an episode needs before it is scored on its own factors alone."
     )
-    cold_start_prior_neighbors: int = Field(20, description="Content neighbours a new episode's prior uses.")
-    recommendations_k: int = Field(10, description="Length of each list.")
-    recommendations_candidates: int = Field(200, description="Top ALS candidates joined to content ones.")
-    per_show_cap: int = Field(3, description="At most this many episodes of one show in a list.")
-    fallback_language: str = Field("en", description="Variant language when none is in the user's.")
-
-    # A/B
-    experiment_id: str = Field("hybrid-vs-als-1", description="Salt of the sticky bucket hash.")
-    ab_hybrid_buckets: int = Field(50, description="Buckets 0..N-1 get hybrid, the rest als_only.")
-
-    # Quality checks and drift (checks/)
-    check_freshness_hours: float = Field(
-        6.0, description="A day's events are fresh if the newest is within this many hours of its end."
+    prior_neighbors: int = Field(20, ge=1, description="Content neighbours a new episode's prior uses.")
+    k: int = Field(10, ge=1, le=500, description="Length of each list.")
+    candidates: int = Field(200, ge=1, description="Top ALS candidates joined to content ones.")
+    per_show_cap: int = Field(3, ge=1, description="At most this many episodes of one show in a list.")
+    fallback_language: str = Field(
+        "en", min_length=2, description="Variant language when none is in the user's."
     )
-    drift_reference_days: int = Field(
-        7, description="Days before the checked one that form its drift reference window."
-    )
-    drift_share: float = Field(
-        0.5, description="A drift check warns when at least this share of its columns drifted."
+    reserved_slots: int = Field(
+        2, ge=0, description="New-episode slots of the `reserved` cold-start strategy."
     )
 
-    # Publishing to MongoDB
-    publish_retention: int = Field(
-        3, description="Passed versions kept (besides the active one and its predecessor)."
-    )
-    publish_min_share_of_previous: float = Field(
-        0.5, description="Gate: a version must list at least this share of the active version's users."
+
+class AbSettings(Section):
+    experiment_id: str = Field("hybrid-vs-als-1", min_length=1, description="Salt of the sticky bucket hash.")
+    hybrid_buckets: int = Field(50, ge=0, le=100, description="Buckets 0..N-1 get hybrid, the rest als_only.")
+
+
+class ChecksSettings(Section):
+    freshness_hours: float = Field(
+        6.0, gt=0, description="A day's events are fresh if the newest is within this many hours of its end."
     )
 
-    # Recommendation API (podrec serve)
-    api_mongo_timeout_ms: int = Field(
-        1000, description="How long a request waits for MongoDB before the API answers 503."
+
+class DriftSettings(Section):
+    reference_days: int = Field(7, ge=1, description="Days before the checked one that form its reference.")
+    share: float = Field(0.5, gt=0, le=1, description="A drift check warns at this share of drifted columns.")
+
+
+class PublishSettings(Section):
+    retention: int = Field(
+        3, ge=0, description="Passed versions kept besides the active one and its predecessor."
     )
-    api_version_cache_s: float = Field(
-        1.0, description="How long the API trusts the active version it read; a switch shows within this."
+    min_share_of_previous: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Gate: a version must list at least this share of the active one's users.",
     )
 
-    # Local infrastructure and caches
-    data_dir: str = Field("./data", description="Where local services keep their state.")
-    cache_dir: str = Field(
-        str(Path.home() / ".cache" / "podrec"),
-        description="Jars and binaries fetched by infra/setup.sh.",
+
+class ApiSettings(Section):
+    mongo_timeout_ms: int = Field(
+        1000, ge=1, description="How long a request waits for MongoDB before a 503."
     )
-    partitions_start: str = Field("2026-11-01", description="First daily partition.")
+    version_cache_s: float = Field(
+        1.0,
+        ge=0,
+        description="How long the API trusts the active version it read; a switch shows within this.",
+    )
+
+
+# Secrets, as (section, field): never read from the settings file, never shown.
+SECRETS = (("mongo", "uri"), ("podcastindex", "api_key"), ("podcastindex", "api_secret"))
+# Variables renamed by the settings tree: refused with the new name rather than silently ignored.
+RENAMED = {
+    "PODREC_EARLY_SKIP_FRACTION": "PODREC_ENGAGEMENT_EARLY_SKIP_FRACTION",
+    "PODREC_BOT_MAX_EVENTS_PER_DAY": "PODREC_ENGAGEMENT_BOT_MAX_EVENTS_PER_DAY",
+    "PODREC_COLD_START_STRATEGY": "PODREC_HYBRID_COLD_START",
+    "PODREC_COLD_START_FULL_WEIGHT_LISTENERS": "PODREC_HYBRID_FULL_WEIGHT_LISTENERS",
+    "PODREC_COLD_START_PRIOR_NEIGHBORS": "PODREC_HYBRID_PRIOR_NEIGHBORS",
+    "PODREC_RECOMMENDATIONS_K": "PODREC_HYBRID_K",
+    "PODREC_RECOMMENDATIONS_CANDIDATES": "PODREC_HYBRID_CANDIDATES",
+    "PODREC_PER_SHOW_CAP": "PODREC_HYBRID_PER_SHOW_CAP",
+    "PODREC_FALLBACK_LANGUAGE": "PODREC_HYBRID_FALLBACK_LANGUAGE",
+    "PODREC_EXPERIMENT_ID": "PODREC_AB_EXPERIMENT_ID",
+    "PODREC_CHECK_FRESHNESS_HOURS": "PODREC_CHECKS_FRESHNESS_HOURS",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing, out of range or in the wrong place; the message names the variable."""
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("PODREC_CONFIG_FILE", "podrec.toml"))
+
+
+class _SecretFreeToml(TomlConfigSettingsSource):
+    """The settings file, refusing any secret it holds: secrets belong in the environment."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        found = [f"[{s}] {f}" for s, f in SECRETS if f in (values.get(s) or {})]
+        if found:
+            raise SettingsError(
+                f"{config_file()} holds secret(s) {', '.join(found)}: remove them and set "
+                + ", ".join(f"{PREFIX}{s.upper()}_{f.upper()}" for s, f in SECRETS if f"[{s}] {f}" in found)
+                + " in the environment instead"
+            )
+        return values
+
+
+class PodrecSettings(BaseSettings):
+    """Deployment settings and knobs. Defaults run everything on one machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,  # PODREC_ALS_WINDOW_DAYS → als.window_days
+        extra="ignore",
+        frozen=True,
+    )
+
+    profile: Literal["local", "cluster"] = Field("local", description="Which local stack `infra up` starts.")
+    lake: LakeSettings = LakeSettings()
+    spark: SparkSettings = SparkSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    mongo: MongoSettings = MongoSettings()
+    podcastindex: PodcastIndexSettings = PodcastIndexSettings()
+    vosk: VoskSettings = VoskSettings()
+    data: DataSettings = DataSettings()
+    cache: CacheSettings = CacheSettings()
+    partitions: PartitionsSettings = PartitionsSettings()
+    engagement: EngagementSettings = EngagementSettings()
+    als: AlsSettings = AlsSettings()
+    hybrid: HybridSettings = HybridSettings()
+    ab: AbSettings = AbSettings()
+    checks: ChecksSettings = ChecksSettings()
+    drift: DriftSettings = DriftSettings()
+    publish: PublishSettings = PublishSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -157,34 +294,21 @@ class PodrecSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if _config_file().is_file():
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file()))
+        if config_file().is_file():
+            sources.append(_SecretFreeToml(settings_cls, toml_file=config_file()))
         return tuple(sources)
 
-    @property
-    def lake_root(self) -> str:
-        """The lake URI with local paths made absolute, so every process agrees on it."""
-        if "://" in self.lake_uri:
-            return self.lake_uri.rstrip("/")
-        return str(Path(self.lake_uri).expanduser().resolve())
-
-    @property
-    def data_path(self) -> Path:
-        return Path(self.data_dir).expanduser().resolve()
-
-    @property
-    def audio_path(self) -> Path:
-        """Downloaded (or locally synthesised) episode audio, one file per episode id."""
-        return self.data_path / "audio"
-
-    @property
-    def cache_path(self) -> Path:
-        return Path(self.cache_dir).expanduser().resolve()
+    def with_(self, **sections: dict[str, Any] | str) -> PodrecSettings:
+        """A copy with some knobs changed and validated, e.g. ``settings.with_(als={"rank": 16})``."""
+        data = self.model_dump()
+        for name, update in sections.items():
+            data[name] = {**data[name], **update} if isinstance(update, dict) else update
+        return type(self).model_validate(data)
 
     def public_view(self) -> dict[str, Any]:
-        """Settings safe to print or attach as metadata: secrets are masked."""
-        view = {k: ("**********" if isinstance(v, SecretStr) else v) for k, v in self.model_dump().items()}
-        view["mongo_uri"] = redact_uri(self.mongo_uri.get_secret_value())
+        """Settings safe to print or attach as metadata: secrets masked, the Mongo URI without credentials."""
+        view = self.model_dump(mode="json")  # SecretStr dumps as "**********"
+        view["mongo"]["uri"] = redact_uri(self.mongo.uri.get_secret_value())
         return view
 
 
@@ -196,6 +320,21 @@ def redact_uri(uri: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
+def env_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable of a field: ``("als", "alpha")`` → ``PODREC_ALS_ALPHA``."""
+    return PREFIX + "_".join(str(part).upper() for part in location[:2])
+
+
 def load_settings(**overrides: Any) -> PodrecSettings:
-    """Read settings from the environment (and the optional file), with explicit overrides."""
-    return PodrecSettings(**overrides)
+    """Read settings from the environment (and the optional file), with explicit overrides.
+
+    Errors name the variable to fix: ``PODREC_ALS_ALPHA: Input should be greater than 0``.
+    """
+    renamed = [f"{old} is now {new}" for old, new in RENAMED.items() if old in os.environ and old != new]
+    if renamed:
+        raise SettingsError("renamed setting(s): " + "; ".join(renamed))
+    try:
+        return PodrecSettings(**overrides)
+    except ValidationError as exc:
+        problems = [f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None

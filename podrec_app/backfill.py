@@ -1,28 +1,79 @@
 """``podrec backfill``: Dagster's own partitioned backfill of a job, from the command line, to the end.
 
-``dagster job backfill -m …`` launches one run per day through a code server it starts itself and
-stops when it exits, which kills the runs it just launched. So this starts a long-lived code server
-(``dagster api grpc``), points ``dagster job backfill`` at it and, when the instance queues runs (the
-default ``QueuedRunCoordinator``, which also enforces the concurrency pools), a ``dagster-daemon``
-to dequeue them; waits for every run of the backfill to finish; then stops both. The runs, their
-checks and the backfill are in ``$DAGSTER_HOME`` like any launched from the UI.
+Only public interfaces: it starts ``dagster-webserver`` (which serves the code location) and
+``dagster-daemon`` (which launches the runs a backfill asks for, honouring the concurrency
+pools), creates the backfill with the GraphQL API's ``launchPartitionBackfill`` — what the UI's
+*Launch backfill* button sends — and polls ``partitionBackfillOrError`` until every run has
+finished; then it stops both. The runs, their checks and the backfill live in ``$DAGSTER_HOME``
+like any launched from the UI.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from podrec_app.localinfra import free_port, stop_group
+import requests
+
+from podrec_app.localinfra import free_port, running, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
-MODULE = "podrec_assets.definitions"
+LOCATION = "podrec"  # workspace.yaml's code location, as the UI names it
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { stepKey invalidOutputName }
+    ... on RunConflict { message }
+    ... on ConflictingExecutionParamsError { message }
+    ... on PresetNotFoundError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on NoModeProvidedError { message }
+  }
+}
+"""
+
+STATUS = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      status
+      numPartitions
+      runs { runId status tags { key value } }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+PARTITIONS = """
+query Partitions($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    __typename
+    ... on Pipeline { partitionKeysOrError { __typename ... on PartitionKeys { partitionKeys } } }
+    ... on PythonError { message }
+    ... on PipelineNotFoundError { message }
+  }
+}
+"""
+
+
+class BackfillError(RuntimeError):
+    """Dagster refused the backfill or did not finish it; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -32,62 +83,70 @@ class BackfillRun:
     status: str
 
 
-def _dagster(*args: str, module: str = "dagster") -> list[str]:
-    return [sys.executable, "-m", module, *args]
+class GraphQL:
+    def __init__(self, base_url: str) -> None:
+        self.url = f"{base_url}/graphql"
+
+    def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = requests.post(self.url, json={"query": query, "variables": variables}, timeout=120)
+        body = response.json()
+        if body.get("errors"):
+            raise BackfillError(f"Dagster's GraphQL API refused the request: {body['errors'][0]['message']}")
+        return body["data"]
 
 
-def _wait_healthy(port: int, server: subprocess.Popen, timeout_s: float) -> None:
+def partitions_between(api: GraphQL, job: str, start: str, end: str) -> list[str]:
+    """The job's partition keys from ``start`` to ``end``, as the code location defines them."""
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "pipelineName": job}
+    found = api(PARTITIONS, selector=selector)["pipelineOrError"]
+    if found["__typename"] != "Pipeline":
+        raise BackfillError(f"no job {job!r} in the code location: {found.get('message', found['__typename'])}")
+    keys = found["partitionKeysOrError"].get("partitionKeys") or []
+    chosen = [k for k in keys if start <= k <= end]
+    if not chosen:
+        raise BackfillError(f"job {job!r} has no partition between {start} and {end}")
+    return chosen
+
+
+def launch(api: GraphQL, job: str, partitions: list[str]) -> str:
+    params = {
+        "selector": {
+            "partitionSetName": f"{job}_partition_set",
+            "repositorySelector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__"},
+        },
+        "partitionNames": partitions,
+        "fromFailure": False,
+        "title": f"podrec backfill {job}",
+    }
+    launched = api(LAUNCH, params=params)["launchPartitionBackfill"]
+    if launched["__typename"] != "LaunchBackfillSuccess":
+        raise BackfillError(f"Dagster did not launch the backfill ({launched['__typename']}): {launched}")
+    return launched["backfillId"]
+
+
+def wait(api: GraphQL, backfill_id: str, expected: int, timeout_s: float, poll_s: float = 5.0) -> list[BackfillRun]:
+    """Every run of the backfill, once each partition has a finished run."""
     deadline = time.monotonic() + timeout_s
-    while subprocess.run(
-        _dagster("api", "grpc-health-check", "-p", str(port)), capture_output=True
-    ).returncode:
-        if server.poll() is not None:
-            raise RuntimeError(f"the Dagster code server exited with {server.returncode}")
+    while True:
+        found = api(STATUS, id=backfill_id)["partitionBackfillOrError"]
+        if found["__typename"] != "PartitionBackfill":
+            raise BackfillError(f"backfill {backfill_id}: {found.get('message', found['__typename'])}")
+        runs = [
+            BackfillRun({t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition", ""), r["runId"], r["status"])
+            for r in found["runs"]
+        ]
+        if len(runs) >= expected and all(r.status in FINISHED for r in runs):
+            return sorted(runs, key=lambda r: r.partition)
+        if found["status"] in {"FAILED", "CANCELED"}:
+            raise BackfillError(f"backfill {backfill_id} ended {found['status']} before all its runs")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the Dagster code server did not answer within {timeout_s:.0f}s")
-        time.sleep(2)
+            raise BackfillError(f"backfill {backfill_id} still running after {timeout_s:.0f}s")
+        time.sleep(poll_s)
 
 
-def _runs_are_queued() -> bool:
-    from dagster import DagsterInstance
-    from dagster._core.run_coordinator import QueuedRunCoordinator
-
-    with DagsterInstance.get() as instance:
-        return isinstance(instance.run_coordinator, QueuedRunCoordinator)
-
-
-def launch(job: str, partition_args: list[str], workspace: Path, env: dict[str, str]) -> str:
-    """Create the backfill; returns its id."""
-    out = subprocess.run(
-        _dagster("job", "backfill", "-w", str(workspace), "-j", job, *partition_args, "--noprompt"),
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    found = re.search(r"Launched backfill job `([^`]+)`", out.stdout)
-    if out.returncode or not found:
-        raise RuntimeError(f"dagster job backfill failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    return found.group(1)
-
-
-def wait(backfill_id: str, timeout_s: float, poll_s: float = 5.0) -> list[BackfillRun]:
-    """Every run of the backfill once none is queued, starting or running."""
-    from dagster import DagsterInstance
-    from dagster._core.storage.dagster_run import FINISHED_STATUSES, RunsFilter
-
-    deadline = time.monotonic() + timeout_s
-    with DagsterInstance.get() as instance:
-        while True:
-            runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
-            if runs and all(r.status in FINISHED_STATUSES for r in runs):
-                return sorted(
-                    (
-                        BackfillRun(r.tags.get("dagster/partition", ""), r.run_id, r.status.value)
-                        for r in runs
-                    ),
-                    key=lambda r: r.partition,
-                )
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"backfill {backfill_id} still running after {timeout_s:.0f}s")
-            time.sleep(poll_s)
+def _tool(name: str) -> str:
+    """Dagster's own command, from the environment podrec runs in."""
+    return str(Path(sys.executable).with_name(name))
 
 
 def backfill(
@@ -99,34 +158,18 @@ def backfill(
 ) -> tuple[str, list[BackfillRun]]:
     """Backfill ``job`` over ``start..end`` (or the listed partitions) and wait for the runs."""
     if "DAGSTER_HOME" not in os.environ:
-        raise RuntimeError("set DAGSTER_HOME: the backfill and its runs are kept in that instance")
-    partition_args = ["--partitions", ",".join(partitions)] if partitions else ["--from", start, "--to", end]
+        raise BackfillError("set DAGSTER_HOME: the backfill and its runs are kept in that instance")
     port = free_port()
-    quiet = {
-        "cwd": REPO,
-        "stdout": subprocess.DEVNULL,
-        "stderr": subprocess.DEVNULL,
-        "start_new_session": True,
-    }
-    server = subprocess.Popen(
-        _dagster("api", "grpc", "-m", MODULE, "-d", str(REPO), "-h", "127.0.0.1", "-p", str(port)), **quiet
-    )
-    daemon: subprocess.Popen | None = None
+    quiet = {"cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    workspace = str(REPO / "workspace.yaml")
+    base_url = f"http://127.0.0.1:{port}"
+    webserver = [_tool("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
+    daemon = subprocess.Popen([_tool("dagster-daemon"), "run", "-w", workspace], **quiet)
     try:
-        _wait_healthy(port, server, timeout_s=180)
-        with tempfile.TemporaryDirectory() as tmp:
-            workspace = Path(tmp) / "workspace.yaml"
-            workspace.write_text(
-                "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
-                f"      port: {port}\n      location_name: {MODULE}\n"
-            )
-            if _runs_are_queued():
-                daemon = subprocess.Popen(
-                    _dagster("run", "-w", str(workspace), module="dagster._daemon"), **quiet
-                )
-            backfill_id = launch(job, partition_args, workspace, dict(os.environ))
-            return backfill_id, wait(backfill_id, timeout_s)
+        with running(webserver, f"{base_url}/server_info", timeout_s=300):
+            api = GraphQL(base_url)
+            chosen = partitions or partitions_between(api, job, start or "", end or "9999")
+            backfill_id = launch(api, job, chosen)
+            return backfill_id, wait(api, backfill_id, len(chosen), timeout_s)
     finally:
-        for process in (daemon, server):
-            if process is not None:
-                stop_group(process, timeout_s=60)
+        stop_group(daemon, timeout_s=60)

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
-from podrec.settings import load_settings
+from podrec.settings import PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
 
 
 @click.group()
 def main() -> None:
     """podrec — which podcast episodes next?"""
+
+
+def settings() -> PodrecSettings:
+    """The settings tree, or a one-line error naming the variable to fix."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -28,7 +36,7 @@ def infra() -> None:
 def infra_up(timeout: float) -> None:
     """Start the local services (a no-op for those already running)."""
     try:
-        for st in localinfra.up(load_settings(), timeout_s=timeout):
+        for st in localinfra.up(settings(), timeout_s=timeout):
             click.echo(st.describe())
     except localinfra.InfraError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -37,7 +45,7 @@ def infra_up(timeout: float) -> None:
 @infra.command("down")
 def infra_down() -> None:
     """Stop the local services and wait until no process is left."""
-    stopped = localinfra.down(load_settings())
+    stopped = localinfra.down(settings())
     click.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -45,7 +53,7 @@ def infra_down() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def infra_status(as_json: bool) -> None:
     """Report each local service; exit 1 if any is not running and healthy."""
-    statuses = localinfra.status(load_settings())
+    statuses = localinfra.status(settings())
     if as_json:
         click.echo(json.dumps([st.__dict__ | {"running": st.running} for st in statuses]))
     else:
@@ -66,8 +74,8 @@ def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: d
     from podrec_app.demo import last_complete_day
     from resources import build_resources
 
-    settings = load_settings()
-    resources = build_resources(settings)
+    config = settings()
+    resources = build_resources(config)
     kafka = resources["kafka"]
     end = end_date.date() if end_date else last_complete_day()
     dates = [end - timedelta(days=days - 1 - i) for i in range(days)]
@@ -75,7 +83,7 @@ def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: d
     try:
         sent = simulate_to_kafka(
             kafka.producer(), kafka.events_topic, catalog, dates, users,
-            epoch=date.fromisoformat(settings.partitions_start), seed=seed, n_episodes=episodes,
+            epoch=config.partitions.start, seed=seed, n_episodes=episodes,
         )  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -88,12 +96,12 @@ def sample_audio() -> None:
     from podrec.content import sample_audio as audio
     from podrec.content.podcastindex import sample_catalog_rows
 
-    settings = load_settings()
+    audio_path = settings().data.audio_path
     try:
-        written = audio.generate(sample_catalog_rows(), settings.audio_path)
+        written = audio.generate(sample_catalog_rows(), audio_path)
     except audio.SpeechSynthesisUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(written)} sample episodes have audio in {settings.audio_path}")
+    click.echo(f"{len(written)} sample episodes have audio in {audio_path}")
 
 
 @main.command("import-events")
@@ -106,7 +114,7 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
     from podrec.ingest.producer import produce_events
     from resources import build_resources
 
-    kafka = build_resources(load_settings())["kafka"]
+    kafka = build_resources(settings())["kafka"]
     df = read_log(path)
     try:
         total = count_events(df, like_rating, skip_rating)
@@ -125,7 +133,7 @@ def ingest(replay: datetime | None) -> None:
     """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected."""
     from podrec_app.runs import ingest_pending
 
-    report = ingest_pending(load_settings(), replay.date() if replay else None)
+    report = ingest_pending(settings(), replay.date() if replay else None)
     click.echo(json.dumps(report.__dict__, default=str))
 
 
@@ -139,8 +147,8 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     from podrec_app import runs
 
     try:
-        out = runs.evaluate(load_settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
-    except (runs.NothingToEvaluate, ValueError) as exc:
+        out = runs.evaluate(settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
+    except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     report = out["report"][protocol]
     if as_json:
@@ -185,8 +193,8 @@ def tune(
         "sweep_rank": list(ranks),
     }  # fmt: skip
     try:
-        out = runs.evaluate(load_settings(), config, ingest=not no_ingest)
-    except (runs.NothingToEvaluate, ValueError) as exc:
+        out = runs.evaluate(settings(), config, ingest=not no_ingest)
+    except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     grid = out["sweep"][protocol]
     if as_json:
@@ -225,7 +233,7 @@ def publish_status() -> None:
     from podrec.serving.publish import PUBLISHES, active_version
     from resources import build_resources
 
-    db = build_resources(load_settings())["mongo"].db()
+    db = build_resources(settings())["mongo"].db()
     active = active_version(db)
     rows = []
     for r in db[PUBLISHES].find().sort("_id", -1):
@@ -242,7 +250,7 @@ def publish_rollback(version: str | None) -> None:
     from podrec.serving.publish import PublishError, rollback
     from resources import build_resources
 
-    db = build_resources(load_settings())["mongo"].db()
+    db = build_resources(settings())["mongo"].db()
     try:
         active, replaced = rollback(db, version)
     except PublishError as exc:
@@ -303,11 +311,14 @@ def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
 @click.option("--partitions", help="Comma-separated days instead of a range (e.g. to re-run failed ones).")
 def backfill_command(job: str, start: str | None, end: str | None, partitions: str | None) -> None:
     """Backfill JOB (e.g. daily) day by day through Dagster and wait for every run; exit 1 if any failed."""
-    from podrec_app.backfill import backfill
+    from podrec_app.backfill import BackfillError, backfill
 
     if not partitions and not (start and end):
         raise click.UsageError("give --from and --to, or --partitions")
-    backfill_id, runs = backfill(job, start, end, partitions.split(",") if partitions else None)
+    try:
+        backfill_id, runs = backfill(job, start, end, partitions.split(",") if partitions else None)
+    except BackfillError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"backfill {backfill_id} of {job}:")
     click.echo(_table(["day", "status", "run"], [[r.partition, r.status, r.run_id] for r in runs]))
     failed = [r.partition for r in runs if r.status != "SUCCESS"]
@@ -330,10 +341,13 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
     help="Partition to run (default: yesterday, UTC).",
 )  # fmt: skip
 def demo(day: datetime | None) -> None:
-    """Run the daily job for one day on local defaults and print a summary."""
-    from podrec_app.demo import last_complete_day, run_demo
+    """A week of simulated listening through the daily job on local defaults, then a summary."""
+    from podrec_app.demo import DemoFailed, last_complete_day, run_demo
 
-    click.echo(run_demo(load_settings(), day.date() if day else last_complete_day()))
+    try:
+        click.echo(run_demo(settings(), day.date() if day else last_complete_day()))
+    except DemoFailed as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":

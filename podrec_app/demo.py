@@ -1,20 +1,51 @@
-"""``podrec demo``: one day of the pipeline on local defaults, then what it made, read with DuckDB."""
+"""``podrec demo``: a week of simulated listening through the daily job, on local defaults.
+
+The demo feeds the inputs (simulated listening into Kafka, synthesised speech for the sample's
+Korean episodes) and then asks Dagster for two runs of the code location's own assets:
+1. the week the day's model learns from — every asset upstream of the ``daily`` job (the episode
+   snapshots, the catalog, the content track, Kafka → bronze) and the week's clean events and
+   engagement, in one run over the partition range;
+2. the ``daily`` job's selection for the day, with the evaluation its cold-start pick reads.
+Each asset's step prints one line with its time; Dagster's event log goes to a file (its path is
+printed) and every run is in the Dagster UI (``make dev``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
 
-import duckdb
-from dagster import ExecuteInProcessResult
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from pymongo.database import Database
+from dagster import (
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    define_asset_job,
+)
 
-from podrec.lake.delta import duckdb_view, table_uri
+from podrec.content import sample_audio
+from podrec.content.podcastindex import sample_catalog_rows
+from podrec.ingest.producer import simulate_to_kafka
+from podrec.lake.duck import open_lake
 from podrec.settings import PodrecSettings
-from resources.monitoring import MonitoringResource
+from podrec_app import demo_summary as summary
+from podrec_assets.calendar import partition_range_tags
+from podrec_assets.daily import daily_selection
+from podrec_assets.definitions import build_definitions
 
 DEMO_DAYS = 7
 DEMO_USERS = 2000
+EVALUATION = AssetSelection.assets(["gold", "evaluation"])
+SIMULATOR = AssetSelection.assets(["kafka", "simulated_events"])
 
 
 def last_complete_day() -> date:
@@ -22,230 +53,159 @@ def last_complete_day() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
+class DemoFailed(RuntimeError):
+    """A run of the demo failed; the message names the step and where its log is."""
+
+
+def demo_jobs(defs: Definitions) -> Definitions:
+    """``defs`` plus the demo's two runs as jobs: the week's inputs, then the day."""
+    day_of = daily_selection() | EVALUATION
+    week = (day_of.upstream() - day_of - SIMULATOR) | AssetSelection.assets(
+        ["silver", "user_events"], ["silver", "daily_engagement"]
+    )
+    return Definitions.merge(
+        defs,
+        Definitions(
+            jobs=[
+                define_asset_job("demo_week", selection=week, description="The week the day's model learns from."),
+                define_asset_job("demo_day", selection=day_of, description="The daily job and its evaluation."),
+            ]
+        ),
+    )
+
+
+class Console:
+    """One line per stage on the terminal; everything else (Dagster, Spark) into ``log_path``."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.out: TextIO = sys.stdout
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Point file descriptors 1 and 2 at the log: Python's and the JVM's output alike."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        self.out = os.fdopen(os.dup(saved[0]), "w")
+        with open(self.log_path, "a") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                for fd in saved:
+                    os.close(fd)
+                self.out.close()
+                self.out = sys.stdout
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.say(f"  {name:<44} {time.perf_counter() - started:7.1f} s")
+
+
+def run_job(
+    defs: Definitions, name: str, instance: DagsterInstance, console: Console, **kwargs: object
+) -> ExecuteInProcessResult:
+    """Execute ``name`` in process, printing each step as it finishes (read from the event log)."""
+    run_id = str(uuid.uuid4())
+    job = defs.resolve_job_def(name)
+    outcome: dict[str, ExecuteInProcessResult | BaseException] = {}
+
+    def execute() -> None:
+        try:
+            outcome["result"] = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False, **kwargs)
+        except BaseException as exc:  # surfaced below, in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=execute, name=f"dagster-{name}")
+    worker.start()
+    started: dict[str, float] = {}
+    printed = 0
+    while True:
+        alive = worker.is_alive()
+        records = instance.all_logs(
+            run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        )
+        for record in records[printed:]:
+            event = record.get_dagster_event()
+            if event.event_type == DagsterEventType.STEP_START:
+                started[event.step_key] = record.timestamp
+                continue
+            took = record.timestamp - started.get(event.step_key, record.timestamp)
+            mark = "ok" if event.event_type == DagsterEventType.STEP_SUCCESS else "FAILED"
+            console.say(f"  {event.step_key.replace('__', '/'):<44} {took:7.1f} s  {mark}")
+        printed = len(records)
+        if not alive:
+            break
+        time.sleep(1.0)
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    assert isinstance(result, ExecuteInProcessResult)
+    if not result.success:
+        raise DemoFailed(f"the {name} run failed (run id {result.run_id}); its log is in {console.log_path}")
+    return result
+
+
 def run_demo(settings: PodrecSettings, day: date) -> str:
-    """Land the day's episodes, simulate a week of listening into Kafka, ingest it; summarise."""
-    from dagster import DagsterInstance
-
-    from podrec.content import sample_audio
-    from podrec.content.podcastindex import sample_catalog_rows
-    from podrec.ingest.producer import simulate_to_kafka
-    from podrec_assets.definitions import defs
-
-    resources = defs.resources
-    epoch = date.fromisoformat(settings.partitions_start)
+    """Feed a week into Kafka, run the week and the day through Dagster, then summarise what landed."""
+    console = Console(settings.data.path / "logs" / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}.log")
+    defs = demo_jobs(build_definitions(settings))
+    epoch = settings.partitions.start
     days = [d for d in (day - timedelta(days=DEMO_DAYS - 1 - i) for i in range(DEMO_DAYS)) if d >= epoch]
-    with DagsterInstance.get() as instance:
-        episodes_run = defs.resolve_job_def("bronze_daily").execute_in_process(
-            partition_key=day.isoformat(), instance=instance
+    resources = defs.resources
+    console.say(f"podrec demo for {day}: {DEMO_USERS} listeners over {len(days)} day(s); Dagster's log: {console.log_path}")
+    with console.quiet(), DagsterInstance.get() as instance:
+        with console.stage("simulate listening into Kafka"):
+            catalog, _ = resources["episode_source"].snapshot(day)
+            kafka = resources["kafka"]
+            sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
+        with console.stage("synthesise speech for the Korean episodes"):
+            sample_audio.generate(sample_catalog_rows(), settings.data.audio_path)
+        console.say(f"run 1: the week {days[0]} .. {day} (inputs of the daily job)")
+        week = run_job(
+            defs, "demo_week", instance, console, tags=partition_range_tags(days[0].isoformat(), day.isoformat())
         )
-        _raise_unless(episodes_run, f"bronze_daily for {day}")
-        catalog_run = defs.resolve_job_def("episode_catalog").execute_in_process(instance=instance)
-        _raise_unless(catalog_run, "episode_catalog")
-        # Korean sample episodes get synthesised speech, so Vosk has real audio to transcribe.
-        sample_audio.generate(sample_catalog_rows(), settings.audio_path)
-        content_run = defs.resolve_job_def("content").execute_in_process(instance=instance)
-        _raise_unless(content_run, "content")
-        catalog, _ = resources["episode_source"].snapshot(day)
-        kafka = resources["kafka"]
-        sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
-        ingest_run = defs.resolve_job_def("ingest_events").execute_in_process(instance=instance)
-        _raise_unless(ingest_run, "ingest_events")
-        window = {
-            ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: day.isoformat(),
-        }
-        engagement_run = defs.resolve_job_def("engagement").execute_in_process(instance=instance, tags=window)
-        _raise_unless(engagement_run, "engagement")
-        # Evaluate first: the recommendations' cold-start strategy is the evaluation's pick (auto).
-        evaluation_run = defs.resolve_job_def("evaluation").execute_in_process(
-            instance=instance, partition_key=day.isoformat(),
-            run_config={"ops": {"gold__evaluation": {"config": {"protocols": ["time"]}}}},
-        )  # fmt: skip
-        _raise_unless(evaluation_run, "evaluation")
-        recommendations_run = defs.resolve_job_def("recommendations").execute_in_process(
-            instance=instance, partition_key=day.isoformat()
-        )
-        _raise_unless(recommendations_run, "recommendations")
-        monitoring_run = defs.resolve_job_def("monitoring").execute_in_process(
-            instance=instance, partition_key=day.isoformat()
-        )
-        _raise_unless(monitoring_run, "monitoring")
-    runs = [episodes_run, catalog_run, content_run, ingest_run, engagement_run, evaluation_run,
-            recommendations_run, monitoring_run]  # fmt: skip
+        console.say(f"run 2: the daily job for {day}, with the evaluation its cold-start pick reads")
+        daily = run_job(defs, "demo_day", instance, console, partition_key=day.isoformat())
+        runs = [week, daily]
+        with console.stage("ask the API, photograph the dashboard"):
+            api = show_api_and_dashboard(settings, day)
+        with console.stage("photograph the Dagster UI"):
+            ui = show_dagster_ui(settings)
     return "\n".join(
         [
-            summarize(settings, day),
-            summarize_catalog(settings),
-            summarize_content(settings),
+            "",
+            summary.summarize(settings, day),
+            summary.summarize_catalog(settings),
+            summary.summarize_content(settings),
             f"simulated {sum(sent.values())} events for {len(days)} day(s) ({DEMO_USERS} listeners) → "
             f"{kafka.events_topic}",
-            summarize_events(settings),
-            summarize_evaluation(settings, day),
-            summarize_recommendations(settings, day),
-            summarize_serving(resources["mongo"].db()),
-            show_api_and_dashboard(settings, day),
-            summarize_quality(settings, runs),
-            summarize_ab(settings, day),
-            show_dagster_ui(settings),
+            summary.summarize_events(settings),
+            summary.summarize_evaluation(settings, day),
+            summary.summarize_recommendations(settings, day),
+            summary.summarize_serving(resources["mongo"].db()),
+            api,
+            summary.summarize_quality(settings, runs),
+            summary.summarize_ab(settings, day),
+            ui,
             "Dagster runs: " + ", ".join(r.run_id for r in runs) + " (browse them with `make dev`)",
+            f"Dagster's event log of this demo: {console.log_path}",
         ]
     )
-
-
-def _raise_unless(result: ExecuteInProcessResult, what: str) -> None:
-    if not result.success:
-        raise RuntimeError(f"the {what} run failed (run id {result.run_id})")
-
-
-def _lake(settings: PodrecSettings, **views: tuple[str, str]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with each ``name=(layer, table)`` registered as a view."""
-    con = duckdb.connect()
-    for name, (layer, table) in views.items():
-        duckdb_view(con, name, table_uri(settings.lake_root, layer, table))
-    return con
-
-
-def summarize(settings: PodrecSettings, day: date) -> str:
-    con = _lake(settings, episodes=("bronze", "episodes"))
-    total, feeds = con.execute(
-        "SELECT count(*), count(DISTINCT feed_id) FROM episodes WHERE ingest_date = ?", [day]
-    ).fetchone()
-    by_language = con.execute(
-        "SELECT language, count(*) FROM episodes WHERE ingest_date = ? GROUP BY 1 ORDER BY 2 DESC, 1",
-        [day],
-    ).fetchall()
-    newest = con.execute(
-        "SELECT published_at::DATE, language, feed_title, title FROM episodes "
-        "WHERE ingest_date = ? ORDER BY published_at DESC LIMIT 5",
-        [day],
-    ).fetchall()
-    lines = [
-        f"bronze.episodes for {day}: {total} episodes from {feeds} podcasts (read with DuckDB)",
-        "  by language: " + ", ".join(f"{lang} {n}" for lang, n in by_language),
-        "  newest:",
-        *(f"    {d}  [{lang}] {show} — {title}" for d, lang, show, title in newest),
-        f"  lake: {settings.lake_root}",
-    ]
-    return "\n".join(lines)
-
-
-def summarize_catalog(settings: PodrecSettings) -> str:
-    con = _lake(settings, catalog=("silver", "episodes"))
-    episodes, canonical = con.execute(
-        "SELECT count(*), count(DISTINCT canonical_episode_id) FROM catalog"
-    ).fetchone()
-    example = con.execute(
-        "SELECT string_agg(language || ': ' || title, '  |  ' ORDER BY language) FROM catalog "
-        "GROUP BY canonical_episode_id HAVING count(*) > 1 ORDER BY canonical_episode_id LIMIT 1"
-    ).fetchone()
-    return (
-        f"silver.episodes: {episodes} episodes, {canonical} canonical (language variants merged)\n"
-        f"  e.g. {example[0] if example else 'no variants yet'}"
-    )
-
-
-def summarize_content(settings: PodrecSettings) -> str:
-    con = _lake(
-        settings,
-        transcripts=("silver", "transcripts"),
-        similarity=("gold", "episode_similarity"),
-        catalog=("silver", "episodes"),
-    )
-    sources = con.execute("SELECT source, count(*) FROM transcripts GROUP BY 1 ORDER BY 2 DESC").fetchall()
-    vosk = con.execute(
-        "SELECT episode_id, left(text, 60), audio_seconds FROM transcripts WHERE source = 'vosk' LIMIT 1"
-    ).fetchone()
-    similar = con.execute(
-        "SELECT c.title, n.title, s.similarity FROM similarity s "
-        "JOIN catalog c ON c.episode_id = s.episode_id "
-        "JOIN catalog n ON n.episode_id = s.neighbor_episode_id "
-        "WHERE s.episode_id = (SELECT min(episode_id) FROM catalog) AND s.rank <= 3 ORDER BY s.rank"
-    ).fetchall()
-    lines = ["silver.transcripts by source: " + ", ".join(f"{s} {n}" for s, n in sources)]
-    if vosk:
-        lines.append(f"  vosk heard ({vosk[2]:.0f}s of synthetic Korean speech): {vosk[1]}…")
-    if similar:
-        lines.append(f"gold.episode_similarity: nearest to “{similar[0][0]}”:")
-        lines += [f"    {score:.2f}  {title}" for _, title, score in similar]
-    return "\n".join(lines)
-
-
-def summarize_events(settings: PodrecSettings) -> str:
-    con = _lake(settings, events=("bronze", "user_events"), rejected=("bronze", "user_events_rejected"))
-    per_day = con.execute(
-        "SELECT event_date, count(*), count(DISTINCT user_id) FROM events GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    mix = con.execute("SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC").fetchall()
-    reasons = con.execute(
-        "SELECT split_part(error, ':', 1), count(*) FROM rejected GROUP BY 1 ORDER BY 2 DESC"
-    ).fetchall()
-    top = con.execute(
-        "SELECT e.episode_id, count(*) AS plays FROM events e WHERE event_type = 'complete' "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
-    ).fetchall()
-    lines = [
-        "bronze.user_events (accepted, exactly once):",
-        *(f"    {d}  {n:>7} events  {u:>5} listeners" for d, n, u in per_day),
-        "  event mix: " + ", ".join(f"{t} {n}" for t, n in mix),
-        "bronze.user_events_rejected: " + (", ".join(f"{r} {n}" for r, n in reasons) if reasons else "none"),
-        "  most completed episodes: " + ", ".join(f"{e} ({n})" for e, n in top),
-    ]
-    return "\n".join(lines)
-
-
-def summarize_evaluation(settings: PodrecSettings, day: date) -> str:
-    con = _lake(settings, evaluation=("gold", "evaluation"))
-    rows = con.execute(
-        "SELECT policy, cold_start, metric, value FROM evaluation WHERE eval_date = ? AND protocol = 'time' "
-        "AND metric IN ('ndcg', 'recall', 'cold_recall', 'coverage')",
-        [day],
-    ).fetchall()
-    table: dict[str, dict[str, float | None]] = {}
-    for policy, strategy, metric, value in rows:
-        name = policy if policy != "hybrid" else f"hybrid/{strategy}"
-        table.setdefault(name, {})[metric] = value
-    fmt = lambda v: "  n/a" if v is None else f"{v:.3f}"  # noqa: E731
-    lines = [f"gold.evaluation ({day}, time split, K=10):  NDCG  recall  cold-recall  coverage"]
-    for name, v in sorted(table.items(), key=lambda kv: -(kv[1].get("ndcg") or 0)):
-        lines.append(
-            f"    {name:<18} {fmt(v.get('ndcg'))}  {fmt(v.get('recall'))}  {fmt(v.get('cold_recall'))}"
-            f"        {fmt(v.get('coverage'))}"
-        )
-    return "\n".join(lines)
-
-
-def summarize_recommendations(settings: PodrecSettings, day: date) -> str:
-    con = _lake(settings, recs=("gold", "recommendations"), catalog=("silver", "episodes"))
-    picks = (
-        "policy = 'hybrid' AND starts_with(locale, 'en')",
-        "policy = 'als_only'",
-        "policy = 'hybrid' AND NOT starts_with(locale, 'en')",
-    )
-    users = [
-        con.execute(
-            "SELECT min(user_id) FROM recs WHERE rec_date = ? AND NOT starts_with(user_id, '__') "
-            f"AND {where}",
-            [day],
-        ).fetchone()
-        for where in picks
-    ]
-    lines = [f"gold.recommendations for {day}: a few listeners' lists"]
-    for (user_id,) in users:
-        rows = con.execute(
-            "SELECT r.rank, r.policy, r.bucket, r.locale, c.language, c.title, r.score, r.reason, "
-            "r.model_version FROM recs r JOIN catalog c USING (episode_id) "
-            "WHERE r.rec_date = ? AND r.user_id = ? ORDER BY r.rank LIMIT 5",
-            [day, user_id],
-        ).fetchall()
-        if not rows:
-            continue
-        _, policy, bucket, locale, *_rest = rows[0]
-        lines.append(f"  {user_id} ({locale}, bucket {bucket} → {policy}, model {rows[0][8]}):")
-        lines += [
-            f"    {k}. [{lang}] {title[:48]:<48} {score:.2f}  {reason}"
-            for k, _p, _b, _l, lang, title, score, reason, _m in rows
-        ]
-    return "\n".join(lines)
 
 
 def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
@@ -254,8 +214,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
 
     from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
 
-    con = _lake(settings, recs=("gold", "recommendations"))
-    italian = con.execute(
+    italian = open_lake(settings.lake.root, {"recs": ("gold", "recommendations")}).sql(
         "select user_id from recs where rec_date = ? and locale like 'it%' "
         "and not starts_with(user_id, '__popular__/') order by user_id limit 1",
         [day],
@@ -266,7 +225,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
             response = requests.get(f"{api}/users/{user}/recommendations", params={"locale": locale, "k": 3},
                                     timeout=10)  # fmt: skip
             if response.status_code != 200:
-                raise RuntimeError(f"the API answered {response.status_code}: {response.text}")
+                raise DemoFailed(f"the API answered {response.status_code}: {response.text}")
             body = response.json()
             shown = ", ".join(f"{i['episode_id']} ({i['language']})" for i in body["items"])
             lines.append(f"  GET /users/{user}/recommendations?locale={locale}&k=3 → {body['source']} list, "
@@ -275,36 +234,9 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
             chromium()
         except FileNotFoundError as exc:
             return "\n".join([*lines, f"screenshots skipped: {exc}"])
-        shots = capture([dashboard_page(board), api_docs_page(api)], settings.data_path / "screenshots")
+        shots = capture([dashboard_page(board), api_docs_page(api)], settings.data.path / "screenshots")
     lines += [f"screenshot of the {name}: {shot.path}" for name, shot in shots.items()]
     lines.append("Run them yourself: `podrec serve` (port 8000) and `podrec dashboard` (port 8501).")
-    return "\n".join(lines)
-
-
-def summarize_quality(settings: PodrecSettings, runs: list[ExecuteInProcessResult]) -> str:
-    """How the Great Expectations and Evidently checks of the demo's runs came out."""
-    evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
-    passed = sum(e.passed for e in evaluations)
-    lines = [f"checks: {len(evaluations)} evaluated in the runs above, {passed} passed"]
-    for e in evaluations:
-        if not e.passed:
-            lines.append(f"  not passed ({e.severity.value}): {e.asset_key.to_user_string()} {e.check_name}")
-    from dashboard.queries import drift_reports
-
-    lines.append(f"newest drift reports under {MonitoringResource.reports_root(settings.lake_root)}:")
-    lines += [f"  {p.parent.name}/{p.name}" for p in drift_reports(settings.lake_root, limit=4)]
-    return "\n".join(lines)
-
-
-def summarize_ab(settings: PodrecSettings, day: date) -> str:
-    con = _lake(settings, ab=("monitoring", "ab_analysis"))
-    rows = con.execute(
-        "select metric, value, ci_low, ci_high, listeners from ab where day = ? and level = 'difference' "
-        "order by metric",
-        [day],
-    ).fetchall()
-    lines = [f"A/B hybrid minus als_only on {day} (95% interval), monitoring.ab_analysis:"]
-    lines += [f"  {m:<18} {v:+.4f}  [{lo:+.4f}, {hi:+.4f}]  ({n} listeners)" for m, v, lo, hi, n in rows]
     return "\n".join(lines)
 
 
@@ -325,26 +257,11 @@ def show_dagster_ui(settings: PodrecSettings) -> str:
         return f"Dagster UI screenshots skipped: {exc}"
     from dashboard.queries import drift_reports
 
-    reports = [p for p in drift_reports(settings.lake_root, limit=50) if p.name == "engagement.html"]
+    reports = [p for p in drift_reports(settings.lake.root, limit=50) if p.name == "engagement.html"]
     with dagster_ui() as base:
         pages = [dagster_asset_graph_page(base, "gold"), dagster_asset_graph_page(base, "silver"),
                  dagster_checks_page(base)]  # fmt: skip
         if reports:
             pages.append(drift_report_page(reports[0].as_uri()))  # newest first
-        shots = capture(pages, settings.data_path / "screenshots")
+        shots = capture(pages, settings.data.path / "screenshots")
     return "\n".join(f"screenshot of {name}: {shot.path}" for name, shot in shots.items())
-
-
-def summarize_serving(db: Database) -> str:
-    from podrec.serving.publish import PUBLISHES, active_version, collection
-
-    version = active_version(db)
-    if version is None:
-        return "MongoDB: nothing published yet"
-    record = db[PUBLISHES].find_one({"_id": version}) or {}
-    lists = db[collection("recommendations", version)].count_documents({})
-    kept = db[PUBLISHES].count_documents({"status": {"$in": ["standby", "staged"]}})
-    return (
-        f"MongoDB: serving {version} ({lists} lists, gate passed: {', '.join(record['gate']['checks'])}); "
-        f"{kept} earlier version(s) kept for `podrec publish rollback`"
-    )

@@ -15,9 +15,12 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -140,10 +143,10 @@ def _kafka_cluster_id() -> str:
 
 
 def kafka_service(settings: PodrecSettings) -> Service:
-    host, port = _host_port(settings.kafka_bootstrap.split(",")[0], 9092)
-    controller = settings.kafka_controller_port
-    home = settings.data_path / "kafka"
-    libs = settings.cache_path / "kafka" / "libs"
+    host, port = _host_port(settings.kafka.bootstrap.split(",")[0], 9092)
+    controller = settings.kafka.controller_port
+    home = settings.data.path / "kafka"
+    libs = settings.cache.path / "kafka" / "libs"
     config = home / "server.properties"
     log_dirs = home / "logs"
 
@@ -219,10 +222,10 @@ def kafka_service(settings: PodrecSettings) -> Service:
 
 
 def ferretdb_service(settings: PodrecSettings) -> Service:
-    parts = urlsplit(settings.mongo_uri.get_secret_value())
+    parts = urlsplit(settings.mongo.uri.get_secret_value())
     host, port = parts.hostname or "127.0.0.1", parts.port or 27017
-    home = settings.data_path / "ferretdb"
-    binary = settings.cache_path / "bin" / "ferretdb"
+    home = settings.data.path / "ferretdb"
+    binary = settings.cache.path / "bin" / "ferretdb"
 
     def command() -> list[str]:
         if not binary.exists():
@@ -394,3 +397,37 @@ def down(settings: PodrecSettings, only: Iterable[str] | None = None) -> list[st
     """Stop every local service podrec started (or those named in ``only``); returns the names
     that were running."""
     return [s.name for s in _chosen(settings, only) if _stop(s)]
+
+
+@contextmanager
+def running(
+    command: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 90.0
+) -> Iterator[subprocess.Popen]:
+    """Run a local web process until ``health_url`` answers 200; stop it (and its children) after.
+
+    Its output is kept aside and quoted if it dies before answering, so the error says why."""
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not _answers(health_url):
+                if proc.poll() is not None:
+                    out.seek(0)
+                    tail = out.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{health_url} did not answer within {timeout_s:.0f}s")
+                time.sleep(0.3)
+            yield proc
+        finally:
+            stop_group(proc)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

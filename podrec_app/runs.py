@@ -2,12 +2,13 @@
 
 ``podrec evaluate`` works on a fresh lake: it ingests what waits on the topic, materializes
 silver/user_events and silver/daily_engagement for every day that has events (one run over the
-range), then materializes gold/evaluation for the last day and returns its report.
+range), then materializes gold/evaluation for the last day and returns its report. An imported log
+may predate the configured partitions: the definitions are then built with partitions that begin
+where the data does (a copy of the settings, never the environment).
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -21,15 +22,18 @@ class NothingToEvaluate(RuntimeError):
     """No events in the lake or on the topic."""
 
 
+class RunFailed(RuntimeError):
+    """A Dagster run podrec started did not succeed; the message names it and its run id."""
+
+
 def event_date_range(settings: PodrecSettings) -> tuple[date, date]:
     """First and last event_date in bronze.user_events (read through delta-rs, no JVM)."""
-    import duckdb
+    from podrec.lake.duck import open_lake
 
-    from podrec.lake.delta import duckdb_view, table_uri
-
-    con = duckdb.connect()
-    duckdb_view(con, "events", table_uri(settings.lake_root, "bronze", "user_events"))
-    first, last = con.execute("SELECT min(event_date), max(event_date) FROM events").fetchone()
+    views = open_lake(settings.lake.root, {"events": ("bronze", "user_events")}, missing_ok=True)
+    first, last = (None, None)
+    if views.has("events"):
+        first, last = views.sql("SELECT min(event_date), max(event_date) FROM events").fetchone()
     if first is None:
         raise NothingToEvaluate("bronze.user_events is empty: simulate or import events first")
     return first, last
@@ -39,16 +43,16 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
     """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date)."""
     from dagster_pyspark.resources import spark_session_from_config
 
-    from podrec.ingest import kafka_to_bronze as ingest
+    from podrec.ingest import kafka_to_bronze
+    from podrec.lake.paths import table_uri
     from podrec.lake.spark import spark_conf
     from resources import build_resources
 
-    resources = build_resources(settings)
-    lake = resources["lake"]
+    kafka = build_resources(settings)["kafka"]
     spark = spark_session_from_config(spark_conf(settings, app_name="podrec"))
-    return ingest.run(
-        spark, resources["kafka"], lake.table("bronze", "user_events"),
-        lake.table("bronze", "user_events_rejected"), replay,
+    return kafka_to_bronze.run(
+        spark, kafka, table_uri(settings.lake.root, "bronze", "user_events"),
+        table_uri(settings.lake.root, "bronze", "user_events_rejected"), replay,
     )  # fmt: skip
 
 
@@ -57,36 +61,34 @@ def evaluate(
 ) -> dict[str, Any]:
     """Ingest, build engagement for every event day, evaluate as of the last; the asset's report."""
     from dagster import DagsterInstance
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from podrec_assets.calendar import partition_range_tags
+    from podrec_assets.definitions import build_definitions
 
     if ingest:
         ingest_pending(settings)
     first, last = event_date_range(settings)
-    if first.isoformat() < settings.partitions_start:
-        # An imported log may predate the configured partitions: they begin where the data does.
-        os.environ["PODREC_PARTITIONS_START"] = first.isoformat()
-    from podrec_assets.calendar import daily_partitions
-    from podrec_assets.definitions import defs
-
+    if first < settings.partitions.start:
+        settings = settings.with_(partitions={"start": first})
+    defs = build_definitions(settings)
     # Today's partition does not exist until the day is over: evaluate the last complete day.
-    last = min(last, date.fromisoformat(daily_partitions.get_last_partition_key()))
+    last_key = defs.resolve_job_def("evaluation").partitions_def.get_last_partition_key()
+    last = min(last, date.fromisoformat(last_key))
     if last < first:
         raise NothingToEvaluate(f"every event is from {first}, a day that is not over yet")
     with DagsterInstance.get() as instance:
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
-            ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
-        }
-        engagement = defs.resolve_job_def("engagement").execute_in_process(instance=instance, tags=tags)
+        engagement = defs.resolve_job_def("engagement").execute_in_process(
+            instance=instance, tags=partition_range_tags(first.isoformat(), last.isoformat())
+        )
         if not engagement.success:
-            raise RuntimeError(f"the engagement run failed (run id {engagement.run_id})")
+            raise RunFailed(f"the engagement run failed (run id {engagement.run_id})")
         run = defs.resolve_job_def("evaluation").execute_in_process(
             instance=instance,
             partition_key=last.isoformat(),
             run_config={"ops": {"gold__evaluation": {"config": evaluation_config}}},
         )
         if not run.success:
-            raise RuntimeError(f"the evaluation run failed (run id {run.run_id})")
+            raise RunFailed(f"the evaluation run failed (run id {run.run_id})")
     (event,) = run.get_asset_materialization_events()
     metadata = event.materialization.metadata
     return {"report": metadata["report"].value, "sweep": metadata["sweep"].value, "run_id": run.run_id}

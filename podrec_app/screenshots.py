@@ -7,17 +7,13 @@ drives the system one, with the flags that keep it off a closed network.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from podrec_app.localinfra import free_port, stop_group
+from podrec_app.localinfra import free_port, running
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -113,7 +109,7 @@ _SEEN_DAGSTER_DIALOG = "localStorage.setItem('communityNux', '\"1\"');"
 
 def dagster_asset_graph_page(base_url: str, group: str = "gold") -> Page:
     """One layer's asset graph: each asset's kinds, partitions and its checks' results."""
-    url = f"{base_url}/locations/__repository__@podrec_assets.definitions/asset-groups/{group}"
+    url = f"{base_url}/locations/__repository__@podrec/asset-groups/{group}"
     return Page(f"dagster-asset-graph-{group}", url, ready="foreignObject", min_ready=4,
                 ready_text="Asset checks", init_script=_SEEN_DAGSTER_DIALOG,
                 width=1800, height=1200)  # fmt: skip
@@ -141,40 +137,6 @@ def dagster_ui(env: dict[str, str] | None = None, port: int | None = None) -> It
                "-p", base.rsplit(":", 1)[1]]  # fmt: skip
     with running(command, f"{base}/server_info", env=env, timeout_s=180):
         yield base
-
-
-@contextmanager
-def running(
-    command: list[str], health_url: str, env: dict[str, str] | None = None, timeout_s: float = 90.0
-) -> Iterator[subprocess.Popen]:
-    """Run a local web process until ``health_url`` answers 200; stop it (and its children) after.
-
-    Its output is kept aside and quoted if it dies before answering, so the error says why."""
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + timeout_s
-            while not _answers(health_url):
-                if proc.poll() is not None:
-                    out.seek(0)
-                    tail = out.read().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{tail}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{health_url} did not answer within {timeout_s:.0f}s")
-                time.sleep(0.3)
-            yield proc
-        finally:
-            stop_group(proc)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @contextmanager

@@ -1,71 +1,48 @@
-"""The podrec code location: every asset, check, job, schedule, sensor and resource meets here."""
+"""The podrec code location: every asset, check, job, schedule, sensor and resource meets here.
 
-from dagster import Definitions, in_process_executor
+``build_definitions(settings)`` builds it all from one settings tree: the daily partitions and the
+model window, each asset's knobs, the checks' thresholds, the resources. Dagster loads ``defs``
+lazily, so nothing is read at import time; tests, the demo and the command line call
+``build_definitions`` with the settings they want.
+
+One module per layer, each returning its assets and the jobs (and schedules) that select them:
+bronze → silver → gold_content / gold_recommender → serving → monitoring; ``daily`` is the job
+that spans them. Checks live in ``checks/``, sensors in ``sensors/``, resources in ``resources/``.
+"""
+
+from dagster import Definitions, definitions, in_process_executor
 
 from checks.drift_checks import drift_checks
 from checks.expectation_checks import table_checks
-from podrec.settings import load_settings
-from podrec_assets.bronze import bronze_episodes, bronze_user_events, simulated_events
-from podrec_assets.gold_content import gold_episode_embeddings, gold_episode_similarity
-from podrec_assets.gold_recommender import gold_als_factors, gold_evaluation, gold_recommendations
-from podrec_assets.jobs import (
-    bronze_daily_job,
-    bronze_daily_schedule,
-    content_job,
-    daily_job,
-    daily_schedule,
-    engagement_job,
-    episode_catalog_job,
-    evaluation_job,
-    monitoring_job,
-    recommendations_job,
-    weekly_evaluation_schedule,
-)
-from podrec_assets.monitoring import monitoring_ab_analysis
-from podrec_assets.serving import mongo_serving_version
-from podrec_assets.silver import (
-    silver_daily_engagement,
-    silver_episodes,
-    silver_transcripts,
-    silver_user_events,
-)
+from podrec.settings import PodrecSettings, load_settings
+from podrec_assets import bronze, daily, gold_content, gold_recommender, monitoring, serving, silver
+from podrec_assets.calendar import Calendar
 from resources import build_resources
-from sensors.kafka_lag import build_kafka_lag_sensor, ingest_events_job
+from sensors.kafka_lag import build_kafka_lag_sensor
+from sensors.new_episodes import build_new_episodes_sensor
 
-settings = load_settings()
 
-defs = Definitions(
-    assets=[
-        bronze_episodes,
-        bronze_user_events,
-        simulated_events,
-        silver_episodes,
-        silver_transcripts,
-        gold_episode_embeddings,
-        gold_episode_similarity,
-        silver_user_events,
-        silver_daily_engagement,
-        gold_als_factors,
-        gold_recommendations,
-        gold_evaluation,
-        mongo_serving_version,
-        monitoring_ab_analysis,
-    ],
-    asset_checks=[*table_checks, *drift_checks],
-    jobs=[
-        bronze_daily_job,
-        episode_catalog_job,
-        content_job,
-        ingest_events_job,
-        engagement_job,
-        recommendations_job,
-        evaluation_job,
-        monitoring_job,
-        daily_job,
-    ],
-    schedules=[bronze_daily_schedule, daily_schedule, weekly_evaluation_schedule],
-    sensors=[build_kafka_lag_sensor(settings.kafka_lag_threshold, settings.kafka_max_age_s)],
-    resources=build_resources(settings),
-    # One process per run: Spark parallelises inside it, and a step per process would start a JVM each.
-    executor=in_process_executor,
-)
+def build_definitions(settings: PodrecSettings) -> Definitions:
+    calendar = Calendar.from_settings(settings)
+    return Definitions.merge(
+        bronze.definitions(settings, calendar),
+        silver.definitions(settings, calendar),
+        gold_content.definitions(),
+        gold_recommender.definitions(settings, calendar),
+        serving.definitions(settings, calendar),
+        monitoring.definitions(settings, calendar),
+        daily.definitions(),
+        Definitions(
+            asset_checks=[*table_checks(settings, calendar), *drift_checks(settings, calendar)],
+            sensors=[build_kafka_lag_sensor(settings.kafka), build_new_episodes_sensor()],
+            resources=build_resources(settings),
+            # One process per run: Spark parallelises inside it, and a step per process would start a JVM each.
+            executor=in_process_executor,
+        ),
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    """What ``dagster dev`` and the code server load: the deployment's settings, read when loaded."""
+    return build_definitions(load_settings())

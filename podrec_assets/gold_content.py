@@ -1,83 +1,98 @@
-"""Gold: model-ready features and model outputs."""
+"""Gold, content track: what episodes are about — transcript embeddings and episode similarity.
+
+The track reacts to new episodes: ``sensors/new_episodes.py`` requests the ``content`` job when
+bronze lands episodes that have no transcript yet, and every step skips the work already done.
+"""
 
 import time
 
 import numpy as np
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSelection,
+    Config,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
 from dagster_pyspark import LazyPySparkResource
-from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from podrec.content.embeddings import embed_texts, text_sha256
-from podrec.content.similarity import build
-from podrec.lake.delta import read_delta
+from podrec.content.embeddings import embed_texts, stale
+from podrec.content.similarity import build, neighbour_rows
+from podrec.lake.delta import exists, overwrite, read, upsert
 from podrec.lake.schemas import GOLD_EPISODE_EMBEDDINGS, GOLD_EPISODE_SIMILARITY
-from podrec_assets.silver import silver_episodes, silver_transcripts
+from podrec_assets.metadata import delta_write_metadata
 from resources import EmbeddingModelResource, LakeResource
 
+CONTENT_ASSETS = (["silver", "transcripts"], ["gold", "episode_embeddings"], ["gold", "episode_similarity"])
 
-@asset(
-    key=["gold", "episode_embeddings"],
-    group_name="gold",
-    kinds={"python", "delta"},
-    owners=["team:podrec"],
-    deps=[silver_transcripts],
-    description=(
-        "One vector per episode and embedding model: the SentenceTransformers embedding of its "
-        "whole transcript (long ones in chunks, averaged), with the hash of the text it came from."
-    ),
-)
-def gold_episode_embeddings(
-    context: AssetExecutionContext,
-    spark: LazyPySparkResource,
-    lake: LakeResource,
-    embedding_model: EmbeddingModelResource,
-) -> MaterializeResult:
-    session = spark.spark_session
-    uri = lake.table("gold", "episode_embeddings")
-    transcripts = {
-        r.episode_id: r.text or "" for r in read_delta(session, lake.table("silver", "transcripts")).collect()
-    }
-    known = {}
-    if DeltaTable.isDeltaTable(session, uri):
-        rows = read_delta(session, uri).where(F.col("model") == embedding_model.model_name).collect()
-        known = {r.episode_id: r.text_sha256 for r in rows}
-    hashes = {e: text_sha256(t) for e, t in transcripts.items()}
-    todo = sorted(e for e, h in hashes.items() if known.get(e) != h)
-    context.log.info(f"episode_embeddings: {len(todo)} new or changed, {len(transcripts) - len(todo)} cached")
-    seconds = 0.0
-    if todo:
+
+def episode_embeddings() -> AssetsDefinition:
+    @asset(
+        key=["gold", "episode_embeddings"],
+        group_name="gold",
+        kinds={"python", "delta"},
+        owners=["team:podrec"],
+        deps=[["silver", "transcripts"]],
+        description=(
+            "One vector per episode and embedding model: the SentenceTransformers embedding of its "
+            "whole transcript (long ones in chunks, averaged), with the hash of the text it came from."
+        ),
+    )
+    def gold_episode_embeddings(
+        context: AssetExecutionContext,
+        spark: LazyPySparkResource,
+        lake: LakeResource,
+        embedding_model: EmbeddingModelResource,
+    ) -> MaterializeResult:
+        session = spark.spark_session
+        uri = lake.table("gold", "episode_embeddings")
+        texts = {
+            r.episode_id: r.text or "" for r in read(session, lake.table("silver", "transcripts")).collect()
+        }
+        known = {}
+        if exists(session, uri):
+            rows = read(session, uri).where(F.col("model") == embedding_model.model_name).collect()
+            known = {r.episode_id: r.text_sha256 for r in rows}
+        todo, hashes = stale(texts, known)
+        context.log.info(f"episode_embeddings: {len(todo)} new or changed, {len(texts) - len(todo)} cached")
+        if not todo:
+            return MaterializeResult(
+                metadata={
+                    "embedded": 0,
+                    "cached": len(texts),
+                    "status": "cached",
+                    "model": embedding_model.model_name,
+                    "texts_per_second": 0.0,
+                    "path": MetadataValue.path(uri),
+                }
+            )
         started = time.perf_counter()
-        vectors = embed_texts(
-            embedding_model.model(), [transcripts[e] for e in todo], embedding_model.batch_size
-        )
+        vectors = embed_texts(embedding_model.model(), [texts[e] for e in todo], embedding_model.batch_size)
         seconds = time.perf_counter() - started
         rows = [
             (e, embedding_model.model_name, hashes[e], v.tolist()) for e, v in zip(todo, vectors, strict=True)
         ]
-        updates = session.createDataFrame(rows, schema=GOLD_EPISODE_EMBEDDINGS)
-        if DeltaTable.isDeltaTable(session, uri):
-            # One commit: an episode's vector for this model is replaced, or added.
-            (
-                DeltaTable.forPath(session, uri)
-                .alias("t")
-                .merge(updates.alias("u"), "t.episode_id = u.episode_id AND t.model = u.model")
-                .whenMatchedUpdateAll()
-                .whenNotMatchedInsertAll()
-                .execute()
-            )
-        else:
-            updates.write.format("delta").save(uri)
-    return MaterializeResult(
-        metadata={
-            "embedded": len(todo),
-            "cached": len(transcripts) - len(todo),
-            "status": "cached" if not todo else "updated",
-            "model": embedding_model.model_name,
-            "texts_per_second": round(len(todo) / seconds, 1) if seconds else 0.0,
-            "path": MetadataValue.path(uri),
-        }
-    )
+        # One commit: an episode's vector for this model is replaced, or added.
+        result = upsert(
+            session.createDataFrame(rows, schema=GOLD_EPISODE_EMBEDDINGS), uri, ["episode_id", "model"]
+        )
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(result),
+                "embedded": len(todo),
+                "cached": len(texts) - len(todo),
+                "status": "updated",
+                "model": embedding_model.model_name,
+                "texts_per_second": round(len(todo) / seconds, 1) if seconds else 0.0,
+            }
+        )
+
+    return gold_episode_embeddings
 
 
 class SimilarityConfig(Config):
@@ -87,57 +102,68 @@ class SimilarityConfig(Config):
     ann_threshold: int = 20_000
 
 
-@asset(
-    key=["gold", "episode_similarity"],
-    group_name="gold",
-    kinds={"python", "delta"},
-    owners=["team:podrec"],
-    deps=[gold_episode_embeddings, silver_episodes],
-    description=(
-        "For each episode, its most similar episodes by transcript content (cosine similarity of "
-        "embeddings), ranked; never the episode's own variants, never two variants of one episode."
-    ),
-)
-def gold_episode_similarity(
-    context: AssetExecutionContext,
-    config: SimilarityConfig,
-    spark: LazyPySparkResource,
-    lake: LakeResource,
-    embedding_model: EmbeddingModelResource,
-) -> MaterializeResult:
-    session = spark.spark_session
-    embeddings = read_delta(session, lake.table("gold", "episode_embeddings")).where(
-        F.col("model") == embedding_model.model_name
+def episode_similarity() -> AssetsDefinition:
+    @asset(
+        key=["gold", "episode_similarity"],
+        group_name="gold",
+        kinds={"python", "delta"},
+        owners=["team:podrec"],
+        deps=[["gold", "episode_embeddings"], ["silver", "episodes"]],
+        description=(
+            "For each episode, its most similar episodes by transcript content (cosine similarity of "
+            "embeddings), ranked; never the episode's own variants, never two variants of one episode."
+        ),
     )
-    catalog = read_delta(session, lake.table("silver", "episodes")).select(
-        "episode_id", "canonical_episode_id"
-    )
-    rows = embeddings.join(catalog, "episode_id").orderBy("episode_id").collect()
-    ids = np.array([r.episode_id for r in rows])
-    canonical = np.array([r.canonical_episode_id for r in rows])
-    vectors = np.array([r.vector for r in rows], dtype=np.float32)
-    started = time.perf_counter()
-    result = build(vectors, canonical, config.k, config.ann_threshold)
-    build_s = time.perf_counter() - started
-    out = [
-        (str(ids[i]), str(ids[j]), float(result.neighbours.score[i, r]), r + 1)
-        for i in range(len(ids))
-        for r, j in enumerate(result.neighbours.index[i])
-        if j >= 0
-    ]
-    uri = lake.table("gold", "episode_similarity")
-    session.createDataFrame(out, schema=GOLD_EPISODE_SIMILARITY).write.format("delta").mode("overwrite").save(
-        uri
-    )
-    context.log.info(f"episode_similarity: {len(ids)} episodes, {result.method}, {build_s:.2f}s")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": len(out),
-            "episodes": len(ids),
-            "method": result.method,
-            f"recall_at_{config.k}": result.recall if result.recall is not None else 1.0,
-            "ef_search": result.ef_search or 0,
-            "build_seconds": round(build_s, 3),
-            "path": MetadataValue.path(uri),
-        }
+    def gold_episode_similarity(
+        context: AssetExecutionContext,
+        config: SimilarityConfig,
+        spark: LazyPySparkResource,
+        lake: LakeResource,
+        embedding_model: EmbeddingModelResource,
+    ) -> MaterializeResult:
+        session = spark.spark_session
+        embeddings = read(session, lake.table("gold", "episode_embeddings")).where(
+            F.col("model") == embedding_model.model_name
+        )
+        catalog = read(session, lake.table("silver", "episodes")).select("episode_id", "canonical_episode_id")
+        # Every vector of the model (10⁶ episodes x 384 floats ≈ 1.5 GB): the index is built in one process.
+        rows = embeddings.join(catalog, "episode_id").orderBy("episode_id").collect()
+        ids = np.array([r.episode_id for r in rows])
+        canonical = np.array([r.canonical_episode_id for r in rows])
+        vectors = np.array([r.vector for r in rows], dtype=np.float32)
+        started = time.perf_counter()
+        built = build(vectors, canonical, config.k, config.ann_threshold)
+        build_s = time.perf_counter() - started
+        result = overwrite(
+            session.createDataFrame(neighbour_rows(ids, built.neighbours), schema=GOLD_EPISODE_SIMILARITY),
+            lake.table("gold", "episode_similarity"),
+        )
+        context.log.info(f"episode_similarity: {len(ids)} episodes, {built.method}, {build_s:.2f}s")
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(result),
+                "episodes": len(ids),
+                "method": built.method,
+                f"recall_at_{config.k}": built.recall if built.recall is not None else 1.0,
+                "ef_search": built.ef_search or 0,
+                "build_seconds": round(build_s, 3),
+            }
+        )
+
+    return gold_episode_similarity
+
+
+def definitions() -> Definitions:
+    return Definitions(
+        assets=[episode_embeddings(), episode_similarity()],
+        jobs=[
+            define_asset_job(
+                "content",
+                selection=AssetSelection.assets(*CONTENT_ASSETS),
+                description=(
+                    "Transcribe what is new, embed what changed, rebuild episode similarity. "
+                    "Requested by new_episodes_sensor when bronze lands episodes without a transcript."
+                ),
+            )
+        ],
     )

@@ -2,58 +2,78 @@
 
 from datetime import date
 
-import duckdb
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
-from deltalake import DeltaTable, write_deltalake
-
-from podrec.lake.delta import delta_rs_uri, duckdb_view, table_uri
-from podrec.recsys.ab_analysis import analyse, listener_day
-from podrec_assets.calendar import daily_partitions
-from podrec_assets.silver import silver_daily_engagement, silver_episodes, silver_user_events
-from resources import LakeResource, RecommenderResource
-
-
-@asset(
-    key=["monitoring", "ab_analysis"],
-    group_name="monitoring",
-    kinds={"duckdb", "delta"},
-    owners=["team:podrec"],
-    partitions_def=daily_partitions,
-    deps=[silver_user_events, silver_daily_engagement, silver_episodes],
-    description=(
-        "The A/B experiment on a day: per bucket and per policy, engagement rate, completion, session "
-        "minutes and catalog diversity with 95% intervals, and hybrid minus als_only with a Welch "
-        "(bootstrap for diversity) interval. Listeners counted in their sticky bucket (podrec.recsys.ab)."
-    ),
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSelection,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
 )
-def monitoring_ab_analysis(
-    context: AssetExecutionContext, lake: LakeResource, recommender: RecommenderResource
-) -> MaterializeResult:
-    day = date.fromisoformat(context.partition_key)
-    con = duckdb.connect()
-    for view, (layer, name) in {
-        "events": ("silver", "user_events"),
-        "engagement": ("silver", "daily_engagement"),
-        "episodes": ("silver", "episodes"),
-    }.items():
-        duckdb_view(con, view, lake.table(layer, name))
-    listeners = listener_day(con, day)
-    (catalog_size,) = con.execute("select count(distinct canonical_episode_id) from episodes").fetchone()
-    ab = recommender.ab_policy()
-    table = analyse(listeners, day, ab.assign, catalog_size)
-    uri = delta_rs_uri(table_uri(lake.root, "monitoring", "ab_analysis"))
-    # One day's partition replaced in one commit: a re-run never duplicates.
-    write_deltalake(
-        uri, table, mode="overwrite", partition_by=["day"], predicate=f"day = '{day.isoformat()}'"
+
+from podrec.lake.delta import replace_partitions_arrow
+from podrec.lake.duck import open_lake
+from podrec.recsys.ab import assign
+from podrec.recsys.ab_analysis import analyse, listener_day
+from podrec.settings import PodrecSettings
+from podrec_assets.calendar import Calendar
+from podrec_assets.metadata import delta_write_metadata
+from resources import LakeResource
+
+INPUTS = {
+    "events": ("silver", "user_events"),
+    "engagement": ("silver", "daily_engagement"),
+    "episodes": ("silver", "episodes"),
+}
+
+
+def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
+    @asset(
+        key=["monitoring", "ab_analysis"],
+        group_name="monitoring",
+        kinds={"duckdb", "delta"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        deps=[list(table) for table in INPUTS.values()],
+        description=(
+            "The A/B experiment on a day: per bucket and per policy, engagement rate, completion, session "
+            "minutes and catalog diversity with 95% intervals, and hybrid minus als_only with a Welch "
+            "(bootstrap for diversity) interval. Listeners counted in their sticky bucket (podrec.recsys.ab)."
+        ),
     )
-    differences = table[table["level"] == "difference"].drop(columns=["day", "level", "bucket"])
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": len(table),
-            "delta_version": DeltaTable(uri).version(),
-            "path": MetadataValue.path(uri),
-            "listeners": len(listeners),
-            "experiment_id": ab.experiment_id,
-            "hybrid_minus_als_only": MetadataValue.md(differences.round(4).to_markdown(index=False)),
-        }
+    def monitoring_ab_analysis(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        day = date.fromisoformat(context.partition_key)
+        views = open_lake(lake.root, INPUTS)
+        listeners = listener_day(views.con, day)
+        (catalog_size,) = views.sql("select count(distinct canonical_episode_id) from episodes").fetchone()
+        table = analyse(listeners, day, lambda user_id: assign(user_id, settings.ab), catalog_size)
+        # One day's partition replaced in one commit: a re-run never duplicates.
+        result = replace_partitions_arrow(
+            table, lake.table("monitoring", "ab_analysis"), "day", [day.isoformat()]
+        )
+        differences = table[table["level"] == "difference"].drop(columns=["day", "level", "bucket"])
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(result),
+                "listeners": len(listeners),
+                "experiment_id": settings.ab.experiment_id,
+                "hybrid_minus_als_only": MetadataValue.md(differences.round(4).to_markdown(index=False)),
+            }
+        )
+
+    return monitoring_ab_analysis
+
+
+def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
+    return Definitions(
+        assets=[ab_analysis(settings, calendar)],
+        jobs=[
+            define_asset_job(
+                "monitoring",
+                selection=AssetSelection.groups("monitoring"),
+                description="A day's A/B analysis (per bucket and policy, with intervals).",
+            )
+        ],
     )

@@ -4,8 +4,10 @@ from datetime import date
 
 from dagster import (
     AssetExecutionContext,
+    AssetsDefinition,
     BackfillPolicy,
     Config,
+    Definitions,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -17,86 +19,97 @@ from pyspark.sql import functions as F
 from podrec.lake.delta import read_required
 from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec.serving.publish import publish
-from podrec_assets.calendar import daily_partitions
-from podrec_assets.gold_content import gold_episode_similarity
-from podrec_assets.gold_recommender import gold_recommendations
-from podrec_assets.silver import silver_daily_engagement, silver_episodes
-from resources import LakeResource, MongoResource, RecommenderResource
+from podrec.settings import PodrecSettings
+from podrec_assets.calendar import Calendar
+from resources import LakeResource, MongoResource
 
 
 class PublishConfig(Config):
-    """Retention and gate threshold for one run; unset means the mongo resource's (PODREC_PUBLISH_*)."""
+    """Retention and gate threshold for one run, under their settings' names (``settings.publish``)."""
 
     retention: int | None = None
     min_share_of_previous: float | None = None
 
 
-@asset(
-    key=["mongo", "serving_version"],
-    group_name="serving",
-    kinds={"mongodb", "python"},
-    owners=["team:podrec"],
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.multi_run(1),
-    deps=[gold_recommendations, gold_episode_similarity, silver_episodes, silver_daily_engagement],
-    description=(
-        "The date's lists, similar episodes and episode metadata (with language variants) written to "
-        "MongoDB as a new version, indexed, checked, and only then made the one serving reads — in one "
-        "atomic pointer switch. A failed gate leaves the previous version serving; older versions are "
-        "kept for `podrec publish rollback` up to the retention."
-    ),
-)
-def mongo_serving_version(
-    context: AssetExecutionContext,
-    config: PublishConfig,
-    spark: LazyPySparkResource,
-    lake: LakeResource,
-    mongo: MongoResource,
-    recommender: RecommenderResource,
-) -> MaterializeResult:
-    session = spark.spark_session
-    day = date.fromisoformat(context.partition_key)
-    recs = (
-        read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
-        .where(F.col("rec_date") == F.lit(day))
-        .toPandas()
+def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
+    @asset(
+        key=["mongo", "serving_version"],
+        group_name="serving",
+        kinds={"mongodb", "python"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        backfill_policy=BackfillPolicy.multi_run(1),
+        deps=[
+            ["gold", "recommendations"],
+            ["gold", "episode_similarity"],
+            ["silver", "episodes"],
+            ["silver", "daily_engagement"],
+        ],
+        description=(
+            "The date's lists, similar episodes and episode metadata (with language variants) written to "
+            "MongoDB as a new version, indexed, checked, and only then made the one serving reads — in one "
+            "atomic pointer switch. A failed gate leaves the previous version serving; older versions are "
+            "kept for `podrec publish rollback` up to the retention."
+        ),
     )
-    episodes = read_required(
-        session, lake.table("silver", "episodes"), "materialize silver/episodes"
-    ).toPandas()
-    engagement = read_required(
-        session, lake.table("silver", "daily_engagement"), "materialize silver/daily_engagement"
-    )
-    plays = dict(
-        engagement.where(F.col("event_date") <= F.lit(day))
-        .groupBy("episode_id")
-        .agg(F.sum("plays").cast("long").alias("plays"))
-        .toPandas()
-        .itertuples(index=False, name=None)
-    )
-    similarity = read_required(
-        session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
-    ).toPandas()
-    variants = variants_by_canonical(episodes, plays)
-    outcome = publish(
-        mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
-        similar_docs(similarity, episodes, variants), episode_docs(episodes, variants), k=recommender.k,
-        min_share_of_previous=config.min_share_of_previous or mongo.publish_min_share_of_previous,
-        retention=config.retention or mongo.publish_retention,
-    )  # fmt: skip
-    metadata = {
-        "version": outcome["version"],
-        "active": outcome["active"] or "none",
-        "previous": outcome["previous"] or "none",
-        "counts": MetadataValue.json(outcome["counts"]),
-        "pruned": ", ".join(outcome["pruned"]) or "none",
-        "database": mongo.database,
-    }
-    if not outcome["passed"]:
-        raise Failure(
-            description=f"version {outcome['version']} failed its gate ({', '.join(outcome['failures'])}); "
-            f"{outcome['active']} keeps serving",
-            metadata=metadata,
+    def mongo_serving_version(
+        context: AssetExecutionContext,
+        config: PublishConfig,
+        spark: LazyPySparkResource,
+        lake: LakeResource,
+        mongo: MongoResource,
+    ) -> MaterializeResult:
+        session = spark.spark_session
+        day = date.fromisoformat(context.partition_key)
+        knobs = settings.publish.model_copy(
+            update={k: v for k, v in config.model_dump().items() if v is not None}
         )
-    context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
-    return MaterializeResult(metadata=metadata)
+        recs = (
+            read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
+            .where(F.col("rec_date") == F.lit(day))
+            .toPandas()
+        )
+        episodes = read_required(
+            session, lake.table("silver", "episodes"), "materialize silver/episodes"
+        ).toPandas()
+        engagement = read_required(
+            session, lake.table("silver", "daily_engagement"), "materialize silver/daily_engagement"
+        )
+        plays = dict(
+            engagement.where(F.col("event_date") <= F.lit(day))
+            .groupBy("episode_id")
+            .agg(F.sum("plays").cast("long").alias("plays"))
+            .toPandas()
+            .itertuples(index=False, name=None)
+        )
+        similarity = read_required(
+            session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
+        ).toPandas()
+        variants = variants_by_canonical(episodes, plays)
+        outcome = publish(
+            mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
+            similar_docs(similarity, episodes, variants), episode_docs(episodes, variants), k=settings.hybrid.k,
+            min_share_of_previous=knobs.min_share_of_previous, retention=knobs.retention,
+        )  # fmt: skip
+        metadata = {
+            "version": outcome["version"],
+            "active": outcome["active"] or "none",
+            "previous": outcome["previous"] or "none",
+            "counts": MetadataValue.json(outcome["counts"]),
+            "pruned": ", ".join(outcome["pruned"]) or "none",
+            "database": mongo.database,
+        }
+        if not outcome["passed"]:
+            raise Failure(
+                description=f"version {outcome['version']} failed its gate ({', '.join(outcome['failures'])}); "
+                f"{outcome['active']} keeps serving",
+                metadata=metadata,
+            )
+        context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
+        return MaterializeResult(metadata=metadata)
+
+    return mongo_serving_version
+
+
+def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
+    return Definitions(assets=[serving_version(settings, calendar)])

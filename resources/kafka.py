@@ -12,12 +12,12 @@ from dagster import ConfigurableResource
 class KafkaResource(ConfigurableResource):
     """A Kafka cluster: the local KRaft broker by default, any cluster by ``PODREC_KAFKA_BOOTSTRAP``."""
 
-    bootstrap_servers: str
+    bootstrap: str
     events_topic: str
-    consumer_group: str = "podrec-bronze"
+    consumer_group: str
 
     def _base(self) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap_servers}
+        return {"bootstrap.servers": self.bootstrap}
 
     def producer(self, **overrides: Any) -> Producer:
         # Idempotent producer: a retried send never lands twice on the topic.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
-from podrec.lake.delta import table_uri
+from podrec.lake.paths import table_uri
 
 
 class LakeResource(ConfigurableResource):

@@ -14,8 +14,6 @@ class MongoResource(ConfigurableResource):
     uri: str
     database: str
     server_selection_timeout_ms: int = 5000
-    publish_retention: int = 3
-    publish_min_share_of_previous: float = 0.5
 
     _client: MongoClient | None = PrivateAttr(default=None)
 

@@ -12,25 +12,18 @@ from datetime import UTC, datetime
 
 from confluent_kafka import KafkaException
 from dagster import (
-    AssetSelection,
     DefaultSensorStatus,
     RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    define_asset_job,
     sensor,
 )
 
 from podrec.ingest.kafka_offsets import PartitionOffsets, group_offsets, oldest_unread_timestamp
+from podrec.settings import KafkaSettings
 from resources import KafkaResource
-
-ingest_events_job = define_asset_job(
-    "ingest_events",
-    selection=AssetSelection.assets(["bronze", "user_events"], ["bronze", "user_events_rejected"]),
-    description="Consume what is new on the events topic into bronze.user_events (exactly once).",
-)
 
 
 @dataclass(frozen=True)
@@ -67,12 +60,14 @@ def watermarks(positions: list[PartitionOffsets]) -> dict[str, int]:
     return {str(p.partition): p.high for p in positions}
 
 
-def build_kafka_lag_sensor(lag_threshold: int, max_age_s: float) -> SensorDefinition:
-    """The sensor with the deployment's thresholds (``PODREC_KAFKA_LAG_THRESHOLD``, ``…_MAX_AGE_S``)."""
+def build_kafka_lag_sensor(settings: KafkaSettings) -> SensorDefinition:
+    """The sensor with the deployment's thresholds (``PODREC_KAFKA_LAG_THRESHOLD``, ``…_MAX_AGE_S``),
+    requesting the ``ingest_events`` job (podrec_assets/bronze.py)."""
+    lag_threshold, max_age_s = settings.lag_threshold, settings.max_age_s
 
     @sensor(
         name="kafka_lag_sensor",
-        job=ingest_events_job,
+        job_name="ingest_events",
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
@@ -86,7 +81,7 @@ def build_kafka_lag_sensor(lag_threshold: int, max_age_s: float) -> SensorDefini
             positions = group_offsets(consumer, kafka.events_topic, timeout_s=5.0)
             oldest = oldest_unread_timestamp(consumer, kafka.events_topic, positions)
         except KafkaException as exc:
-            return SkipReason(f"Kafka unreachable at {kafka.bootstrap_servers}: {exc.args[0].str()}")
+            return SkipReason(f"Kafka unreachable at {kafka.bootstrap}: {exc.args[0].str()}")
         finally:
             consumer.close()
         decision = assess(positions, oldest, datetime.now(UTC), lag_threshold, max_age_s)

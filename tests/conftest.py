@@ -18,11 +18,11 @@ def settings_env(settings: PodrecSettings) -> dict[str, str]:
     """The environment that makes a child process (CLI, webserver) see these settings."""
     return {
         **os.environ,
-        "PODREC_LAKE_URI": settings.lake_uri,
-        "PODREC_DATA_DIR": settings.data_dir,
-        "PODREC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "PODREC_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
-        "PODREC_MONGO_URI": settings.mongo_uri.get_secret_value(),
+        "PODREC_LAKE_URI": settings.lake.uri,
+        "PODREC_DATA_DIR": settings.data.dir,
+        "PODREC_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+        "PODREC_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
+        "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
     }
 
 

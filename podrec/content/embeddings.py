@@ -17,6 +17,13 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def stale(texts: dict[str, str], known: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """Episodes whose text is new or changed since it was embedded (``known``: id → text hash),
+    sorted, and every text's hash: an episode is embedded once per model and text."""
+    hashes = {e: text_sha256(t) for e, t in texts.items()}
+    return sorted(e for e, h in hashes.items() if known.get(e) != h), hashes
+
+
 def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:
     """Overlapping windows of ``size`` words; a short text is one chunk."""
     words = text.split()

@@ -88,7 +88,7 @@ def ann_top_k(index, vectors: np.ndarray, canonical: np.ndarray, k: int, ef_sear
     )
 
 
-def recall_at_k(approx: Neighbours, exact: Neighbours, rows: np.ndarray) -> float:
+def neighbour_recall(approx: Neighbours, exact: Neighbours, rows: np.ndarray) -> float:
     """Share of the exact top-K that the approximate search found, over the sampled ``rows``."""
     hits = total = 0
     for r, i in enumerate(rows):
@@ -127,7 +127,17 @@ def build(
     ef = 128
     while True:
         approx = ann_top_k(index, vectors, canonical, k, ef)
-        recall = recall_at_k(approx, truth, rows)
+        recall = neighbour_recall(approx, truth, rows)
         if recall >= min_recall or ef >= 1024:
             return SimilarityBuild(approx, "faiss-hnsw", recall, ef)
         ef *= 2
+
+
+def neighbour_rows(ids: np.ndarray, neighbours: Neighbours) -> list[tuple[str, str, float, int]]:
+    """``gold.episode_similarity`` rows: (episode, neighbour, similarity, rank from 1)."""
+    return [
+        (str(ids[i]), str(ids[j]), float(neighbours.score[i, r]), r + 1)
+        for i in range(len(ids))
+        for r, j in enumerate(neighbours.index[i])
+        if j >= 0
+    ]

@@ -115,3 +115,41 @@ def transcribe(
         except requests.RequestException as exc:
             problems.append(f"publisher: {type(exc).__name__}")
     return done(" ".join(p for p in (episode.get("title"), episode.get("description")) if p), "description")
+
+
+@dataclass
+class TranscriptionReport:
+    transcribed: int = 0
+    sources: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, list[str]] = field(default_factory=dict)  # episode id → what failed
+
+
+def transcribe_in_batches(
+    episodes: list[dict[str, Any]],
+    transcribe_one: Callable[[dict[str, Any]], Transcript],
+    commit: Callable[[list[Transcript]], None],
+    commit_every: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> TranscriptionReport:
+    """Transcribe ``episodes``, handing every ``commit_every`` to ``commit``: a crash keeps what was
+    already committed, and the re-run skips it."""
+    report = TranscriptionReport()
+    batch: list[Transcript] = []
+    for i, episode in enumerate(episodes, 1):
+        result = transcribe_one(episode)
+        batch.append(result)
+        report.transcribed += 1
+        report.sources[result.source] = report.sources.get(result.source, 0) + 1
+        if result.problems:
+            report.problems[result.episode_id] = result.problems
+        if len(batch) >= commit_every or i == len(episodes):
+            commit(batch)
+            batch = []
+            if progress:
+                progress(i, len(episodes))
+    return report
+
+
+def transcript_rows(batch: list[Transcript]) -> list[dict[str, Any]]:
+    """``silver.transcripts`` rows (what was skipped is reported, not stored)."""
+    return [{k: v for k, v in t.__dict__.items() if k != "skipped"} for t in batch]

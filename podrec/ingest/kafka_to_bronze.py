@@ -28,14 +28,14 @@ from pyspark.sql import functions as F
 
 from podrec.ingest.events import FUTURE_TOLERANCE, validate
 from podrec.ingest.kafka_offsets import commit, group_offsets
-from podrec.lake.delta import replace_partition
+from podrec.lake.delta import append, replace_partitions
 from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
 
 
 class KafkaEndpoint(Protocol):
     """Where events come from: podrec's KafkaResource, or anything shaped like it."""
 
-    bootstrap_servers: str
+    bootstrap: str
     events_topic: str
 
     def consumer(self) -> Consumer: ...
@@ -108,7 +108,9 @@ def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFr
     return df.where(cond).select("kafka_partition", "kafka_offset")
 
 
-def split(validated: DataFrame, existing_events: DataFrame | None) -> tuple[DataFrame, DataFrame]:
+def split_accepted_rejected(
+    validated: DataFrame, existing_events: DataFrame | None
+) -> tuple[DataFrame, DataFrame]:
     """Accepted and rejected rows: an event_id seen before (in this batch or the table) is rejected."""
     order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition", "kafka_offset")
     ranked = validated.withColumn(
@@ -148,15 +150,11 @@ def _split_and_count(
     df: DataFrame, existing_events: DataFrame | None, report: IngestReport
 ) -> tuple[DataFrame, DataFrame]:
     """``split``, cached (it is counted, grouped and written), counts and reasons on ``report``."""
-    accepted, rejected = split(df, existing_events)
+    accepted, rejected = split_accepted_rejected(df, existing_events)
     accepted, rejected = accepted.persist(), rejected.persist()
     report.accepted, report.rejected = accepted.count(), rejected.count()
     report.reasons = _reasons(rejected)
     return accepted, rejected
-
-
-def _write(df: DataFrame, uri: str) -> None:
-    df.write.format("delta").mode("append").partitionBy("event_date").save(uri)
 
 
 def ingest(
@@ -199,9 +197,9 @@ def ingest(
         # An empty append still creates a table that does not exist yet, so readers of
         # either table never meet a missing path after the first ingestion.
         if report.rejected or rejected_table is None:
-            _write(rejected, rejected_uri)
+            append(rejected, rejected_uri, "event_date")
         if report.accepted or events_table is None:
-            _write(accepted, events_uri)
+            append(accepted, events_uri, "event_date")
     finally:
         for df in cached:
             df.unpersist()
@@ -245,8 +243,8 @@ def replay_day(
         report.consumed = validated.count()
         accepted, rejected = _split_and_count(validated, None, report)
         cached += [accepted, rejected]
-        replace_partition(rejected, rejected_uri, "event_date", [day.isoformat()])
-        replace_partition(accepted, events_uri, "event_date", [day.isoformat()])
+        replace_partitions(rejected, rejected_uri, "event_date", [day.isoformat()])
+        replace_partitions(accepted, events_uri, "event_date", [day.isoformat()])
     finally:
         for df in cached:
             df.unpersist()
@@ -263,7 +261,7 @@ def run(
     """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
     consumer = kafka.consumer()
     try:
-        args = (spark, consumer, kafka.bootstrap_servers, kafka.events_topic, events_uri, rejected_uri)
+        args = (spark, consumer, kafka.bootstrap, kafka.events_topic, events_uri, rejected_uri)
         return replay_day(*args, replay) if replay else ingest(*args)
     finally:
         consumer.close()

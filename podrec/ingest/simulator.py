@@ -22,6 +22,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
+from podrec.language import language_of
+from podrec.recsys.engagement import COMPLETED_AT
+
 LOCALES = (
     ("en-US", 0.34), ("en-GB", 0.08), ("it-IT", 0.14), ("pt-BR", 0.11), ("es-ES", 0.10),
     ("de-DE", 0.09), ("fr-FR", 0.08), ("ko-KR", 0.06),
@@ -98,7 +101,7 @@ def make_users(n: int, seed: int, epoch: date) -> list[User]:
             User(
                 user_id=f"user-{seed}-{i:06d}",
                 locale=locale,
-                language=locale.split("-")[0],
+                language=language_of(locale),
                 seed=seed,
                 # Heavy tail: most listen now and then, a few every day, a lot.
                 activity=min(6.0, rng.paretovariate(1.6) * 0.35),
@@ -163,7 +166,7 @@ def _listen(
             emit("play", clock, position)
         next_mark += 0.25
     clock += timedelta(seconds=stop - position)
-    if completion >= 0.95:
+    if completion >= COMPLETED_AT:
         emit("complete", clock, duration)
     else:
         emit("skip", clock, stop)
@@ -240,3 +243,11 @@ def simulate(
     users = make_users(n_users, seed, epoch)
     for day in days:
         yield day, simulate_day(day, users, episodes, seed)
+
+
+def event_type_counts(events: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many events of each type: the mix a simulated day produced."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["event_type"]] = counts.get(event["event_type"], 0) + 1
+    return counts

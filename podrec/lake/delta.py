@@ -1,21 +1,25 @@
-"""The lake's layout and the two ways podrec touches a Delta table.
+"""Every way podrec reads and writes a Delta table through Spark, in one place.
 
-Table ``layer.name`` lives at ``<lake>/<layer>/<name>`` (DESIGN.md). Spark writes; DuckDB
-reads in-process through delta-rs, so analytics never start a JVM.
+Writes are one Delta commit each, so a failed write leaves the previous version intact:
+- ``replace_partitions``: exactly the given partition values (``replaceWhere``); re-running a day
+  replaces it, never duplicates it.
+- ``append``: new rows, partitioned like the table (stream-written bronze).
+- ``upsert``: rows matched on keys are replaced, the rest inserted (``MERGE``).
+- ``overwrite``: the whole table (small, current-state tables such as the catalog).
+- ``delete_where``: rows matching a condition.
+- ``replace_partitions_arrow``: ``replace_partitions`` for a pandas frame, through delta-rs (no Spark),
+  for the assets that compute in DuckDB.
+Reads: ``read`` (optionally a version), ``read_required`` (fails saying what to run first), ``exists``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import duckdb
-    from pyspark.sql import DataFrame, SparkSession
-
-
-def table_uri(lake_root: str, layer: str, name: str) -> str:
-    return f"{lake_root.rstrip('/')}/{layer}/{name}"
+    import pandas as pd
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 
 @dataclass(frozen=True)
@@ -27,39 +31,91 @@ class WriteResult:
     rows_written: int
 
 
-def replace_partition(
-    df: DataFrame,
-    uri: str,
-    partition_column: str,
-    values: list[str],
-) -> WriteResult:
-    """Write ``df`` as exactly the given partition values of a Delta table.
-
-    Delta's ``replaceWhere`` swaps those partitions in one commit, so re-running a day
-    replaces it (never duplicates) and a failed write leaves the previous version intact.
-    """
+def _result(spark: SparkSession, uri: str) -> WriteResult:
     from delta.tables import DeltaTable
 
-    spark = df.sparkSession
+    history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
+    metrics = history["operationMetrics"] or {}
+    rows = metrics.get("numOutputRows") or (
+        int(metrics.get("numTargetRowsInserted", 0)) + int(metrics.get("numTargetRowsUpdated", 0))
+    )
+    return WriteResult(uri=uri, version=int(history["version"]), rows_written=int(rows or 0))
+
+
+def replace_partitions(df: DataFrame, uri: str, partition_column: str, values: list[str]) -> WriteResult:
+    """Write ``df`` as exactly the given values of ``partition_column`` (new columns are added)."""
     quoted = ", ".join(f"'{v}'" for v in values)
-    condition = f"{partition_column} IN ({quoted})"
     (
         df.write.format("delta")
         .mode("overwrite")
-        .option("replaceWhere", condition)
-        # New columns are added to the table (Delta schema evolution); none are dropped.
+        .option("replaceWhere", f"{partition_column} IN ({quoted})")
         .option("mergeSchema", "true")
         .partitionBy(partition_column)
         .save(uri)
     )
-    history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
-    metrics = history["operationMetrics"] or {}
-    return WriteResult(
-        uri=uri, version=int(history["version"]), rows_written=int(metrics.get("numOutputRows", 0))
-    )
+    return _result(df.sparkSession, uri)
 
 
-def read_delta(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
+def append(df: DataFrame, uri: str, partition_column: str | None = None) -> WriteResult:
+    """Add ``df``'s rows; an empty append still creates a table that does not exist yet."""
+    writer = df.write.format("delta").mode("append")
+    if partition_column:
+        writer = writer.partitionBy(partition_column)
+    writer.save(uri)
+    return _result(df.sparkSession, uri)
+
+
+def upsert(df: DataFrame, uri: str, keys: list[str]) -> WriteResult:
+    """Replace the rows whose ``keys`` match, insert the others; creates the table on first use."""
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    if not DeltaTable.isDeltaTable(spark, uri):
+        df.write.format("delta").save(uri)
+    else:
+        on = " AND ".join(f"t.{k} = u.{k}" for k in keys)
+        (
+            DeltaTable.forPath(spark, uri)
+            .alias("t")
+            .merge(df.alias("u"), on)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+    return _result(spark, uri)
+
+
+def overwrite(df: DataFrame, uri: str) -> WriteResult:
+    """The whole table replaced in one commit: readers see the old rows or the new, never a mix."""
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    return _result(df.sparkSession, uri)
+
+
+def delete_where(spark: SparkSession, uri: str, condition: Column) -> None:
+    from delta.tables import DeltaTable
+
+    if DeltaTable.isDeltaTable(spark, uri):
+        DeltaTable.forPath(spark, uri).delete(condition)
+
+
+def replace_partitions_arrow(
+    frame: pd.DataFrame, uri: str, partition_column: str, values: list[str]
+) -> WriteResult:
+    """Write ``frame`` as exactly the given values of ``partition_column``, in one delta-rs commit."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from podrec.lake.paths import delta_rs_uri
+
+    quoted = ", ".join(f"'{v}'" for v in values)
+    target = delta_rs_uri(uri)
+    write_deltalake(
+        target, frame, mode="overwrite", partition_by=[partition_column],
+        predicate=f"{partition_column} IN ({quoted})",
+    )  # fmt: skip
+    return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=len(frame))
+
+
+def read(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -68,37 +124,12 @@ def read_delta(spark: SparkSession, uri: str, version: int | None = None) -> Dat
 
 def read_required(spark: SparkSession, uri: str, hint: str) -> DataFrame:
     """Read a Delta table that must exist, or fail saying what to run first."""
-    from delta.tables import DeltaTable
-
-    if not DeltaTable.isDeltaTable(spark, uri):
+    if not exists(spark, uri):
         raise FileNotFoundError(f"no Delta table at {uri}: {hint}")
-    return read_delta(spark, uri)
+    return read(spark, uri)
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, uri)
-
-
-def duckdb_view(
-    con: duckdb.DuckDBPyConnection,
-    view: str,
-    uri: str,
-    storage_options: dict[str, Any] | None = None,
-) -> None:
-    """Expose the current version of a Delta table to DuckDB as ``view``.
-
-    delta-rs resolves the transaction log to the live Parquet files; DuckDB scans them
-    through Arrow without copying. No Spark, no DuckDB extension download.
-    """
-    from deltalake import DeltaTable
-
-    dataset = DeltaTable(delta_rs_uri(uri), storage_options=storage_options).to_pyarrow_dataset()
-    con.register(view, dataset)
-
-
-def delta_rs_uri(uri: str) -> str:
-    """The same table as delta-rs names it."""
-    # Hadoop's s3a:// scheme is plain s3:// to delta-rs.
-    return "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri

@@ -18,33 +18,39 @@ class SetupMissingError(RuntimeError):
     """A piece infra/setup.sh installs is absent: say what, and how to get it."""
 
 
-def extra_jars(settings: PodrecSettings) -> list[str]:
-    jar_dir = settings.cache_path / "jars" / "spark"
-    jars = sorted(str(p) for p in jar_dir.glob("*.jar"))
+def require_delta_jars(jars: list[str], jar_dir: str) -> None:
     if not any("delta-spark" in Path(j).name for j in jars):
-        raise SetupMissingError(
-            f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first."
-        )
+        raise SetupMissingError(f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first.")
+
+
+def extra_jars(settings: PodrecSettings, required: bool = True) -> list[str]:
+    jar_dir = settings.cache.path / "jars" / "spark"
+    jars = sorted(str(p) for p in jar_dir.glob("*.jar"))
+    if required:
+        require_delta_jars(jars, str(jar_dir))
     return jars
 
 
-def spark_conf(settings: PodrecSettings, app_name: str = "podrec") -> dict[str, str]:
-    """Every Spark setting podrec needs; ``PODREC_SPARK_CONF`` entries override these."""
+def spark_conf(settings: PodrecSettings, app_name: str = "podrec", require_jars: bool = True) -> dict[str, str]:
+    """Every Spark setting podrec needs; ``PODREC_SPARK_CONF`` entries override these.
+
+    ``require_jars=False`` builds the configuration without the jars set-up installs (a Dagster
+    resource checks them when the session starts, so commands without Spark never need them)."""
     # Spark picks the first non-loopback address otherwise, which breaks on hosts whose
     # hostname does not resolve; local runs never need to be reached from outside.
-    if settings.spark_master.startswith("local"):
+    if settings.spark.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # pyspark starts its Python workers with $PYSPARK_PYTHON (not the spark.pyspark.python
         # setting, which only spark-submit reads): make it the driver's own interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {
         "spark.app.name": app_name,
-        "spark.master": settings.spark_master,
-        "spark.jars": ",".join(extra_jars(settings)),
+        "spark.master": settings.spark.master,
+        "spark.jars": ",".join(extra_jars(settings, required=require_jars)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        "spark.driver.memory": settings.spark_driver_memory,
-        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
@@ -52,8 +58,8 @@ def spark_conf(settings: PodrecSettings, app_name: str = "podrec") -> dict[str, 
         # deletion vectors off unless a deployment opts in through PODREC_SPARK_CONF.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     }
-    if settings.spark_master.startswith("local"):
+    if settings.spark.master.startswith("local"):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
-    conf.update(settings.spark_conf)
+    conf.update(settings.spark.conf)
     return conf

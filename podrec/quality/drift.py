@@ -9,7 +9,6 @@ of the mean vectors). Both return a ``Drift`` summary and the Evidently snapshot
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,8 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.legacy.metrics.data_drift.embedding_drift_methods import distance
 from evidently.metrics import EmbeddingsDrift
 from evidently.presets import DataDriftPreset
+
+from podrec.lake.paths import arrow_uri, table_uri
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,11 @@ def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float
     return Drift(column, float(drifted), drifted, len(current), len(reference)), snapshot
 
 
+def reports_root(lake_root: str) -> str:
+    """Drift reports live in the lake, beside the tables they describe."""
+    return table_uri(lake_root, "monitoring", "drift_reports")
+
+
 def save_report(snapshot: Any, reports_root: str, day: str, name: str) -> dict[str, str]:
     """Write the report's HTML and JSON to ``<reports_root>/<day>/<name>.{html,json}``."""
     from pyarrow import fs
@@ -122,16 +128,9 @@ def save_report(snapshot: Any, reports_root: str, day: str, name: str) -> dict[s
     uris = {}
     for kind, text in (("html", snapshot.get_html_str(as_iframe=False)), ("json", snapshot.json())):
         uri = f"{reports_root.rstrip('/')}/{day}/{name}.{kind}"
-        filesystem, path = fs.FileSystem.from_uri(_arrow_uri(uri))
+        filesystem, path = fs.FileSystem.from_uri(arrow_uri(uri))
         filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         with filesystem.open_output_stream(path) as out:
             out.write(text.encode())
         uris[kind] = uri
     return uris
-
-
-def _arrow_uri(uri: str) -> str:
-    # Hadoop's s3a:// is s3:// to Arrow; a bare path is a local file.
-    if uri.startswith("s3a://"):
-        return "s3://" + uri.removeprefix("s3a://")
-    return uri if "://" in uri else "file://" + os.path.abspath(uri)

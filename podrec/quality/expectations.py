@@ -25,7 +25,7 @@ EXAMPLES = 5
 
 
 @dataclass(frozen=True)
-class Failure:
+class ExpectationFailure:
     """One expectation that did not hold: what, where, how many rows, and a few of them."""
 
     expectation: str
@@ -39,7 +39,7 @@ class Failure:
 class Outcome:
     rows: int
     evaluated: int
-    failures: list[Failure] = field(default_factory=list)
+    failures: list[ExpectationFailure] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -97,7 +97,7 @@ def validate(frame: pd.DataFrame, expectations: list[Expectation]) -> Outcome:
         raised = info.get("raised_exception") if isinstance(info, dict) else False
         details = r.result or {}
         failures.append(
-            Failure(
+            ExpectationFailure(
                 expectation=config.type,
                 column=column or "(table)",
                 unexpected=details.get("unexpected_count"),

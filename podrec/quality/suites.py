@@ -151,7 +151,7 @@ def _bronze_episodes(frame: pd.DataFrame, facts: Facts) -> Suite:
             ],
         ),
         "unique_keys": (frame, [unique("episode_id")]),
-        "freshness": (frame, [has_rows()]),
+        "has_rows": (frame, [has_rows()]),
     }
 
 
@@ -174,7 +174,11 @@ def _event_rules(frame: pd.DataFrame, facts: Facts, expected: dict[str, str], si
         "not_null": (frame, not_null("event_id", "user_id", "episode_id", "event_type", "occurred_at")),
         "ranges": (frame, ranges),
         "unique_keys": (frame, [unique("event_id") if silver else unique("kafka_partition", "kafka_offset")]),
-        "freshness": (frame, day_is_complete("occurred_at", facts) if silver else [has_rows()]),
+        **(
+            {"freshness": (frame, day_is_complete("occurred_at", facts))}
+            if silver
+            else {"has_rows": (frame, [has_rows()])}
+        ),
     }
     if silver:
         suite["references"] = (frame, [in_catalog("episode_id", facts)])
@@ -237,7 +241,7 @@ def _silver_daily_engagement(frame: pd.DataFrame, facts: Facts) -> Suite:
         ),
         "unique_keys": (frame, [unique("user_id", "episode_id", "event_date")]),
         "references": (frame, [in_catalog("episode_id", facts)]),
-        "freshness": (frame, [has_rows()]),
+        "has_rows": (frame, [has_rows()]),
     }
 
 
@@ -292,7 +296,7 @@ def _gold_als_factors(frame: pd.DataFrame, facts: Facts) -> Suite:
             ],
         ),
         "unique_keys": (frame, [unique("side", "id")]),
-        "freshness": (frame, [has_rows()]),
+        "has_rows": (frame, [has_rows()]),
     }
 
 
@@ -331,7 +335,7 @@ def _gold_evaluation(frame: pd.DataFrame, facts: Facts) -> Suite:
     return {
         "schema": schema_check(facts, declared(schemas.GOLD_EVALUATION)),
         "not_null": (frame, not_null("protocol", "policy", "metric", "k", "evaluated_at")),
-        "freshness": (frame, [has_rows()]),
+        "has_rows": (frame, [has_rows()]),
     }
 
 
@@ -340,9 +344,9 @@ def _gold_evaluation(frame: pd.DataFrame, facts: Facts) -> Suite:
 _SCHEMA = CheckDef("schema", "Every declared column is present with its declared Spark type.")
 _NULLS = CheckDef("not_null", "Key and required columns hold no nulls.")
 _FRESH_DAY = CheckDef(
-    "freshness", "The day has rows and its newest event is within PODREC_CHECK_FRESHNESS_HOURS of its end."
+    "freshness", "The day has rows and its newest event is within PODREC_CHECKS_FRESHNESS_HOURS of its end."
 )
-_HAS_ROWS = CheckDef("freshness", "The partition was written and holds rows.")
+_HAS_ROWS = CheckDef("has_rows", "The partition was written and holds rows.")
 
 
 def _blocking(check: CheckDef) -> CheckDef:
@@ -366,7 +370,7 @@ SUITES: tuple[TableSuite, ...] = (
             _SCHEMA, _NULLS,
             CheckDef("ranges", "Known event types; positions are not negative."),
             CheckDef("unique_keys", "Each Kafka (partition, offset) landed once: exactly-once ingestion."),
-            CheckDef("freshness", "The newest day in the table holds rows."),
+            CheckDef("has_rows", "The newest day in the table holds rows."),
         ),
         _bronze_user_events, dagster_partitioned=False,
     ),

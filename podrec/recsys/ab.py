@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+
+from podrec.settings import AbSettings
 
 BUCKETS = 100
 
@@ -15,17 +16,7 @@ def bucket(user_id: str, experiment_id: str) -> int:
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-@dataclass(frozen=True)
-class ABPolicy:
-    """Buckets ``0 .. hybrid_buckets-1`` get ``hybrid``, the rest ``als_only``."""
-
-    experiment_id: str = "hybrid-vs-als-1"
-    hybrid_buckets: int = 50
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.hybrid_buckets <= BUCKETS:
-            raise ValueError(f"hybrid_buckets must be within 0..{BUCKETS}, got {self.hybrid_buckets}")
-
-    def assign(self, user_id: str) -> tuple[int, str]:
-        b = bucket(user_id, self.experiment_id)
-        return b, "hybrid" if b < self.hybrid_buckets else "als_only"
+def assign(user_id: str, ab: AbSettings) -> tuple[int, str]:
+    """(bucket, policy): buckets ``0 .. hybrid_buckets-1`` get ``hybrid``, the rest ``als_only``."""
+    b = bucket(user_id, ab.experiment_id)
+    return b, "hybrid" if b < ab.hybrid_buckets else "als_only"

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from podrec.settings import EngagementSettings
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -22,34 +24,22 @@ COMPLETED_AT = 0.95  # the furthest point counts as a completed listen from here
 MAX_REPLAYS = 3
 
 
-@dataclass(frozen=True)
-class EngagementWeights:
-    """Weights of the engagement score; defaults documented in podrec/settings.py and the README."""
-
-    listen: float = 1.0
-    complete: float = 1.0
-    like: float = 2.0
-    replay: float = 0.25
-    early_skip: float = -1.0
-    early_skip_fraction: float = 0.05
-
-
-def engagement_scores(day: pd.DataFrame, weights: EngagementWeights) -> pd.DataFrame:
+def engagement_scores(day: pd.DataFrame, weights: EngagementSettings) -> pd.DataFrame:
     """Add ``engagement`` and ``confidence`` to per-(user, episode, day) aggregates.
 
     Needs columns plays, max_completion, likes and early_skip. An early skip (nothing heard
-    past ``early_skip_fraction``) scores ``weights.early_skip`` whatever else happened;
+    past ``early_skip_fraction``) scores ``weights.early_skip_weight`` whatever else happened;
     otherwise the score grows with how far they got, completion, a like and replays.
     """
     completion = day["max_completion"].fillna(0.0).clip(0.0, 1.0).to_numpy()
     positive = (
-        weights.listen * completion
-        + weights.complete * (completion >= COMPLETED_AT)
-        + weights.like * (day["likes"].to_numpy() > 0)
-        + weights.replay * np.clip(day["plays"].to_numpy() - 1, 0, MAX_REPLAYS)
+        weights.listen_weight * completion
+        + weights.complete_weight * (completion >= COMPLETED_AT)
+        + weights.like_weight * (day["likes"].to_numpy() > 0)
+        + weights.replay_weight * np.clip(day["plays"].to_numpy() - 1, 0, MAX_REPLAYS)
     )
     early = day["early_skip"].to_numpy().astype(bool) & (completion < weights.early_skip_fraction)
-    engagement = np.where(early, weights.early_skip, positive)
+    engagement = np.where(early, weights.early_skip_weight, positive)
     return day.assign(engagement=engagement.astype(float), confidence=np.abs(engagement).astype(float))
 
 
@@ -103,7 +93,7 @@ def clean_events(events: DataFrame, bot_max_events_per_day: int) -> CleanedEvent
     )
 
 
-def daily_engagement(events: DataFrame, weights: EngagementWeights) -> DataFrame:
+def engagement_by_day(events: DataFrame, weights: EngagementSettings) -> DataFrame:
     """One row per (user_id, episode_id, event_date) with the signed engagement score."""
     from pyspark.sql import functions as F
 
@@ -150,3 +140,19 @@ def daily_engagement(events: DataFrame, weights: EngagementWeights) -> DataFrame
             yield engagement_scores(batch, weights)[SILVER_DAILY_ENGAGEMENT.fieldNames()]
 
     return joined.mapInPandas(score, SILVER_DAILY_ENGAGEMENT)
+
+
+def engagement_stats(engagement: DataFrame) -> dict[str, float | int]:
+    """Listeners, and the shares of positive rows and early skips: a day's shape at a glance."""
+    from pyspark.sql import functions as F
+
+    stats = engagement.agg(
+        F.avg((F.col("engagement") > 0).cast("double")).alias("positive"),
+        F.avg(F.col("early_skip").cast("double")).alias("early_skips"),
+        F.countDistinct("user_id").alias("users"),
+    ).first()
+    return {
+        "users": int(stats["users"] or 0),
+        "share_positive": round(float(stats["positive"] or 0.0), 4),
+        "share_early_skip": round(float(stats["early_skips"] or 0.0), 4),
+    }

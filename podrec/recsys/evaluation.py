@@ -13,15 +13,19 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from podrec.recsys import metrics
-from podrec.recsys.als import AlsParams, fit
-from podrec.recsys.hybrid import COLD_START_STRATEGIES, HybridParams, ItemSide
-from podrec.recsys.scoring import build_catalog, recommend_local, user_frame
+from podrec.recsys.als import fit
+from podrec.recsys.cold_start import choose_cold_start
+from podrec.recsys.engagement import COMPLETED_AT
+from podrec.recsys.hybrid import ItemSide, with_cold_start
+from podrec.recsys.scoring import build_episode_index, recommend_local, user_frame
+from podrec.settings import COLD_START_STRATEGIES, AlsSettings, HybridSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,7 +35,6 @@ BASELINES = ("als_only", "content_only", "popular", "random")
 METRICS = (
     "precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty", "diversity", "cold_recall",
 )  # fmt: skip
-NDCG_TOLERANCE = 0.02  # a cold-start strategy may cost at most 2% NDCG@K against als_only
 
 
 class EvaluationError(ValueError):
@@ -72,6 +75,14 @@ class EvaluationResult:
                 out += [("hybrid", strategy, m, v) for m, v in values.items()]
         return out
 
+    def table_rows(self, now: datetime, day: date, tuned: bool = False) -> list[tuple]:
+        """``gold.evaluation`` rows; ``params`` records the ALS setting and whether it was a sweep's."""
+        params = json.dumps({**self.als, "tuning": tuned})
+        return [
+            (self.protocol, policy, strategy, metric, self.k, value, self.users, params, now, day)
+            for policy, strategy, metric, value in self.rows()
+        ]
+
     @property
     def cold_start_default(self) -> str:
         return str(self.als.get("cold_start", "factor"))
@@ -85,12 +96,12 @@ def _aggregate(daily: pd.DataFrame) -> pd.DataFrame:
         .agg(
             rating=("engagement", "sum"), max_completion=("max_completion", "max"), locale=("locale", "last")
         )
-        .assign(completed=lambda d: d["max_completion"] >= 0.95)
+        .assign(completed=lambda d: d["max_completion"] >= COMPLETED_AT)
         .drop(columns="max_completion")
     )
 
 
-def split(
+def split_train_test(
     daily: pd.DataFrame,
     protocol: str,
     seed: int = 42,
@@ -192,8 +203,8 @@ def evaluate(
     daily: pd.DataFrame,
     protocol: str,
     k: int,
-    als: AlsParams,
-    hybrid: HybridParams,
+    als: AlsSettings,
+    hybrid: HybridSettings,
     episodes: pd.DataFrame | None = None,
     similarity: pd.DataFrame | None = None,
     embeddings: dict[str, np.ndarray] | None = None,
@@ -202,29 +213,30 @@ def evaluate(
     seed: int = 42,
 ) -> EvaluationResult:
     """Fit ALS on the training part, then list and score every policy and cold-start strategy."""
-    split_ = split(daily, protocol, seed=seed)
+    split_ = split_train_test(daily, protocol, seed=seed)
     ratings = spark.createDataFrame(split_.train[["user_id", "episode_id", "rating"]])
     _, factors = fit(ratings, als)
-    catalog = build_catalog(split_.train, episodes, similarity)
-    learned = factors.aligned_items(catalog.ids)
-    vectors = embeddings or {e: learned[i] for i, e in enumerate(catalog.ids) if np.abs(learned[i]).sum() > 0}
+    index = build_episode_index(split_.train, episodes, similarity)
+    learned = factors.aligned_items(index.ids)
+    vectors = embeddings or {e: learned[i] for i, e in enumerate(index.ids) if np.abs(learned[i]).sum() > 0}
     users = sorted(split_.test)
-    has_content = catalog.similarity.nnz > 0
+    has_content = index.similarity.nnz > 0
     notes = (
         [] if has_content else ["no content similarity for these episodes: content-based scores are empty"]
     )
 
     # The warm start and the users' frame do not depend on the policy or strategy: built once.
-    base = ItemSide.build(catalog, learned, HybridParams(**{**asdict(hybrid), "k": k}))
-    frame = user_frame(split_.train, catalog, factors, lambda _: "hybrid", exclude="seen", users=users)
+    hybrid = with_cold_start(hybrid).model_copy(update={"k": k})
+    base = ItemSide.build(index, learned, hybrid)
+    frame = user_frame(split_.train, index, factors, lambda _: "hybrid", exclude="seen", users=users)
 
     def lists_for(policy: str, strategy: str) -> dict[str, list[str]]:
-        items = replace(base, params=replace(base.params, cold_start=strategy))
+        items = replace(base, params=base.params.model_copy(update={"cold_start": strategy}))
         out = recommend_local(frame.assign(policy=policy), items)
         return {u: g.sort_values("rank")["episode_id"].tolist() for u, g in out.groupby("user_id")}
 
     def scored(policy: str, strategy: str) -> dict[str, float | None]:
-        return score_lists(lists_for(policy, strategy), split_, k, len(catalog), vectors)
+        return score_lists(lists_for(policy, strategy), split_, k, len(index), vectors)
 
     results = {"hybrid": scored("hybrid", hybrid.cold_start)}
     for policy in policies:
@@ -238,24 +250,11 @@ def evaluate(
             by_strategy[strategy] = scored("hybrid", strategy)
     cold_start = {s: {"ndcg": v["ndcg"], "cold_recall": v["cold_recall"]} for s, v in by_strategy.items()}
     return EvaluationResult(
-        protocol=protocol, k=k, users=len(users), items=len(catalog), cold_items=len(split_.cold_items),
-        als={**asdict(als), "cold_start": hybrid.cold_start}, policies=results, cold_start=cold_start,
+        protocol=protocol, k=k, users=len(users), items=len(index), cold_items=len(split_.cold_items),
+        als={**als.model_dump(), "cold_start": hybrid.cold_start}, policies=results, cold_start=cold_start,
         recommended_cold_start=choose_cold_start(cold_start, results.get("als_only", {}).get("ndcg")),
         notes=notes,
     )  # fmt: skip
-
-
-def choose_cold_start(strategies: dict[str, dict[str, float | None]], als_ndcg: float | None) -> str | None:
-    """DESIGN.md's rule: the highest new-episode recall among strategies losing at most 2% NDCG@K
-    against als_only."""
-    if als_ndcg is None:
-        return None
-    eligible = [
-        (v["cold_recall"] or 0.0, v["ndcg"] or 0.0, s)
-        for s, v in strategies.items()
-        if (v["ndcg"] or 0.0) >= (1 - NDCG_TOLERANCE) * als_ndcg
-    ]
-    return max(eligible)[2] if eligible else None
 
 
 def sweep(
@@ -263,8 +262,8 @@ def sweep(
     daily: pd.DataFrame,
     protocol: str,
     k: int,
-    base: AlsParams,
-    hybrid: HybridParams,
+    base: AlsSettings,
+    hybrid: HybridSettings,
     episodes: pd.DataFrame | None,
     similarity: pd.DataFrame | None,
     alphas: list[float],
@@ -280,7 +279,7 @@ def sweep(
     for alpha in alphas:
         for reg_param in reg_params:
             for rank in ranks:
-                params = AlsParams(**{**asdict(base), "alpha": alpha, "reg_param": reg_param, "rank": rank})
+                params = base.model_copy(update={"alpha": alpha, "reg_param": reg_param, "rank": rank})
                 results.append(
                     evaluate(
                         spark,
@@ -295,3 +294,18 @@ def sweep(
                     )
                 )
     return results
+
+
+def summary_markdown(reports: dict[str, dict[str, Any]]) -> str:
+    """NDCG, recall and cold-start recall per protocol and policy, as a markdown table."""
+
+    def fmt(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    rows = "\n".join(
+        f"| {protocol} | {policy} | {fmt(v['ndcg'])} | {fmt(v['recall'])} | {fmt(v['cold_recall'])} |"
+        for protocol, report in reports.items()
+        for policy, v in report["policies"].items()
+        if v["ndcg"] is not None
+    )
+    return "| protocol | policy | NDCG@K | recall@K | cold recall |\n|---|---|---|---|---|\n" + rows

@@ -17,37 +17,28 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from podrec.language import language_of, pick_variant
+from podrec.settings import COLD_START_STRATEGIES, HybridSettings
+
 POLICIES = ("hybrid", "als_only", "content_only", "popular", "random")
-COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
 OUTPUT_COLUMNS = [
     "user_id", "rank", "episode_id", "canonical_episode_id", "score", "als_score", "content_score",
     "policy", "reason",
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class HybridParams:
-    """Knobs of the rules; defaults mirror podrec/settings.py."""
-
-    k: int = 10
-    als_weight: float = 0.7
-    cold_start: str = "factor"
-    full_weight_listeners: int = 20
-    prior_neighbors: int = 20
-    candidates: int = 200
-    per_show_cap: int = 3
-    fallback_language: str = "en"
-    reserved_slots: int = 2
-
-    def __post_init__(self) -> None:
-        if self.cold_start not in COLD_START_STRATEGIES:
-            raise ValueError(f"cold_start must be one of {COLD_START_STRATEGIES}, got {self.cold_start!r}")
-        if not 0.0 <= self.als_weight <= 1.0:
-            raise ValueError(f"als_weight must be within [0, 1], got {self.als_weight}")
+def with_cold_start(hybrid: HybridSettings, strategy: str | None = None) -> HybridSettings:
+    """The rules with a concrete cold-start strategy: ``strategy``, else the configured one, where
+    ``auto`` (resolved from the evaluation by the recommendations asset) reads as ``factor``."""
+    chosen = strategy or hybrid.cold_start
+    chosen = "factor" if chosen == "auto" else chosen
+    if chosen not in COLD_START_STRATEGIES:
+        raise ValueError(f"cold_start must be one of {COLD_START_STRATEGIES}, got {chosen!r}")
+    return hybrid.model_copy(update={"cold_start": chosen})
 
 
 @dataclass
-class Catalog:
+class EpisodeIndex:
     """The item side: one entry per episode, in a fixed order (index = position)."""
 
     ids: np.ndarray
@@ -81,7 +72,7 @@ def warm_start(
     learned: np.ndarray,
     interactions: np.ndarray,
     similarity: sp.csr_matrix,
-    params: HybridParams,
+    params: HybridSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cold-start schedule applied to factors: ``λ·learned + (1 - λ)·prior``.
 
@@ -107,22 +98,24 @@ def warm_start(
 
 @dataclass
 class ItemSide:
-    """The catalog with the factors each policy scores against, prepared once per model."""
+    """The episodes with the factors each policy scores against, prepared once per model."""
 
-    catalog: Catalog
+    episodes: EpisodeIndex
     learned: np.ndarray  # (n, rank): ALS factors; zeros for episodes the model never saw
     warm: np.ndarray  # (n, rank): after the cold-start schedule
     lam: np.ndarray
-    params: HybridParams
+    params: HybridSettings
     is_new: np.ndarray = field(init=False)
 
     @classmethod
-    def build(cls, catalog: Catalog, learned: np.ndarray, params: HybridParams) -> ItemSide:
-        warm, lam = warm_start(learned, catalog.interactions, catalog.similarity, params)
-        return cls(catalog, learned.astype(np.float32), warm, lam, params)
+    def build(cls, episodes: EpisodeIndex, learned: np.ndarray, params: HybridSettings) -> ItemSide:
+        if params.cold_start not in COLD_START_STRATEGIES:
+            raise ValueError(f"resolve cold_start {params.cold_start!r} first (with_cold_start)")
+        warm, lam = warm_start(learned, episodes.interactions, episodes.similarity, params)
+        return cls(episodes, learned.astype(np.float32), warm, lam, params)
 
     def __post_init__(self) -> None:
-        self.is_new = self.catalog.interactions == 0  # no engagement at all in the window
+        self.is_new = self.episodes.interactions == 0  # no engagement at all in the window
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -162,7 +155,7 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     partial sort); everything else — content candidates, normalisation, the blend, variants,
     the show cap — works on each user's few hundred candidates only.
     """
-    p, cat = items.params, items.catalog
+    p, cat = items.params, items.episodes
     n, b = len(cat), len(users)
     if b == 0 or n == 0:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
@@ -311,23 +304,16 @@ def _reserved(
     return picks
 
 
-def language_of(locale: object) -> str:
-    """``it-IT`` → ``it``; missing → ``und`` (the catalog's unknown language)."""
-    if not isinstance(locale, str) or not locale:
-        return "und"
-    return locale.replace("_", "-").split("-")[0].lower()
-
-
 def _variant(members: np.ndarray, items: ItemSide, language: str) -> int:
-    """The user's language, else the fallback language, else the most-played variant."""
+    """One variant of a canonical episode for the listener (podrec.language.pick_variant)."""
     if len(members) == 1:
         return int(members[0])
-    cat = items.catalog
-    for wanted in (language, items.params.fallback_language):
-        same = members[cat.language[members] == wanted]
-        if len(same):
-            return int(same[np.argmax(cat.interactions[same])])
-    return int(members[np.argmax(cat.interactions[members])])
+    cat = items.episodes
+    chosen = pick_variant(
+        cat.language[members].tolist(), cat.interactions[members].tolist(), language,
+        items.params.fallback_language,
+    )  # fmt: skip
+    return int(members[chosen])
 
 
 def _select(
@@ -335,7 +321,7 @@ def _select(
 ) -> list[tuple[int, int]]:
     """Walk ``order`` best first: one variant per canonical episode, at most ``per_show_cap``
     per show. Returns (episode shown, episode whose score earned the place)."""
-    cat, cap = items.catalog, items.params.per_show_cap
+    cat, cap = items.episodes, items.params.per_show_cap
     picks: list[tuple[int, int]] = []
     groups: set[int] = set()
     shows: dict[str, int] = {}
@@ -360,7 +346,7 @@ def _popular(
     user_id: str, allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
 ) -> list[tuple]:
     """The fallback for listeners without history: what their language's listeners engage with."""
-    cat = items.catalog
+    cat = items.episodes
     popularity, where = cat.popularity.get(language), language
     if popularity is None or popularity.sum() == 0:
         popularity, where = cat.overall_popularity(), "all"
@@ -378,7 +364,7 @@ def _reason(
     items: ItemSide, source: int, history: np.ndarray, policy: str, als_part: float, content_part: float
 ) -> str:
     """Why the row is there, in words a listener (or an engineer) can check."""
-    cat = items.catalog
+    cat = items.episodes
     anchor = ""
     if len(history) and cat.similarity.nnz:
         sims = np.asarray(cat.similarity[history][:, source].todense()).ravel()
@@ -391,7 +377,7 @@ def _reason(
     return "listeners with similar taste engaged with it"
 
 
-def _frame(rows: list[tuple], cat: Catalog) -> pd.DataFrame:
+def _frame(rows: list[tuple], cat: EpisodeIndex) -> pd.DataFrame:
     out = pd.DataFrame(
         rows, columns=["user_id", "rank", "item", "score", "als_score", "content_score", "policy", "reason"]
     )

@@ -8,16 +8,20 @@ same ``recommend_block``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from podrec.language import language_of
+from podrec.recsys.ab import assign
 from podrec.recsys.als import Factors
 from podrec.recsys.engagement import COMPLETED_AT
-from podrec.recsys.hybrid import OUTPUT_COLUMNS, Catalog, ItemSide, language_of, recommend_block
+from podrec.recsys.hybrid import OUTPUT_COLUMNS, EpisodeIndex, ItemSide, recommend_block
+from podrec.recsys.window import in_window
+from podrec.settings import AbSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -32,14 +36,13 @@ def window_interactions(engagement: DataFrame, end: date, days: int) -> pd.DataF
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    start = end - timedelta(days=days - 1)
     latest_locale = F.last("locale", ignorenulls=True).over(
         Window.partitionBy("user_id")
         .orderBy("event_date")
         .rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     )
     return (
-        engagement.where(F.col("event_date").between(F.lit(start), F.lit(end)))
+        engagement.where(in_window("event_date", end, days))
         .withColumn("user_locale", latest_locale)
         .groupBy("user_id", "episode_id")
         .agg(
@@ -51,11 +54,11 @@ def window_interactions(engagement: DataFrame, end: date, days: int) -> pd.DataF
     )
 
 
-def build_catalog(
+def build_episode_index(
     interactions: pd.DataFrame,
     episodes: pd.DataFrame | None = None,
     similarity: pd.DataFrame | None = None,
-) -> Catalog:
+) -> EpisodeIndex:
     """The item side: every catalog episode plus any episode seen in ``interactions``.
 
     An imported log's items need no catalog: they become their own canonical episode, in no
@@ -80,7 +83,7 @@ def build_catalog(
         language: _aligned(group.groupby("episode_id")["user_id"].nunique(), index)
         for language, group in positive.groupby("language")
     }
-    return Catalog(
+    return EpisodeIndex(
         ids=ids,
         canonical_ids=column("canonical_episode_id", as_ids),
         show=column("feed_id", pd.Series("", index=ids)),
@@ -111,7 +114,7 @@ def _similarity_matrix(similarity: pd.DataFrame | None, index: dict[str, int]) -
 
 def user_frame(
     interactions: pd.DataFrame,
-    catalog: Catalog,
+    episodes: EpisodeIndex,
     factors: Factors | None,
     policy_of: Callable[[str], str],
     exclude: str = "completed",
@@ -123,7 +126,7 @@ def user_frame(
     evaluation, as published protocols do) leaves out everything in their training data.
     """
     lookup = factors.user_lookup() if factors is not None else {}
-    data = interactions.assign(item=interactions["episode_id"].map(catalog.index).astype(int))
+    data = interactions.assign(item=interactions["episode_id"].map(episodes.index).astype(int))
     # Serving leaves out what they finished or rejected (an early skip sums below zero).
     if exclude == "completed":
         dropped = data["completed"].astype(bool) | (data["rating"] < 0)
@@ -144,6 +147,27 @@ def user_frame(
     return frame.rename_axis("user_id").reset_index()[
         ["user_id", "locale", "policy", "factors", "history", "weights", "exclude"]
     ]
+
+
+def with_popular_lists(users: pd.DataFrame, languages: list[str]) -> pd.DataFrame:
+    """``users`` plus one ``__popular__/<language>`` row per language: the lists for listeners
+    without history, scored by the same rules (policy ``popular``)."""
+    newcomers = pd.DataFrame(
+        [
+            {"user_id": f"{POPULAR_USER_PREFIX}{lang}", "locale": lang, "policy": "popular", "factors": None,
+             "history": [], "weights": [], "exclude": []}
+            for lang in languages
+        ],
+        columns=users.columns,
+    )  # fmt: skip
+    return pd.concat([users, newcomers], ignore_index=True)
+
+
+def buckets(user_ids: pd.Series, ab: AbSettings) -> pd.Series:
+    """Each listener's sticky A/B bucket; none for the popular lists."""
+    return pd.Series(
+        [None if u.startswith(POPULAR_USER_PREFIX) else assign(u, ab)[0] for u in user_ids], dtype="Int32"
+    )
 
 
 def recommend_local(users: pd.DataFrame, items: ItemSide, block: int = BLOCK_USERS) -> pd.DataFrame:

@@ -166,9 +166,9 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
     own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
     resources = build_resources(own)
     korean = [r for r in sample_catalog_rows() if r["language"] == "ko"][:4]
-    generate(korean[:3], own.audio_path)
+    generate(korean[:3], own.data.audio_path)
     # The fourth has corrupt audio in the cache: recorded, and the run goes on.
-    (own.audio_path / f"{korean[3]['episode_id']}.mp3").write_bytes(b"ID3 not audio" * 100)
+    (own.data.audio_path / f"{korean[3]['episode_id']}.mp3").write_bytes(b"ID3 not audio" * 100)
     instance = DagsterInstance.ephemeral()
     assets = [bronze_episodes, silver_episodes]
     assert materialize(assets, partition_key="2026-11-20", resources=resources, instance=instance).success

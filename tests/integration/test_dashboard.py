@@ -10,7 +10,7 @@ import pytest
 from deltalake import write_deltalake
 
 from dashboard import queries
-from podrec.lake.delta import table_uri
+from podrec.lake.paths import table_uri
 from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_engagement_windows_end_at_the_newest_event(lake_root: str) -> None:
-    lake = queries.open_lake(lake_root)
+    lake = queries.open_dashboard_lake(lake_root)
     assert lake.missing == []
     hour = queries.activity(lake, 1).iloc[0]
     assert hour["newest"] == pd.Timestamp(at(20, 12))
@@ -128,7 +128,7 @@ def test_engagement_windows_end_at_the_newest_event(lake_root: str) -> None:
 
 
 def test_arm_and_bucket_metrics_use_the_newest_lists(lake_root: str) -> None:
-    lake = queries.open_lake(lake_root)
+    lake = queries.open_dashboard_lake(lake_root)
     arms = queries.arm_metrics(lake, days=7).set_index("policy")
     assert arms.loc["hybrid", "listeners"] == 2 and arms.loc["als_only", "listeners"] == 2
     assert arms.loc["hybrid", "engagement_rate"] == 0.5  # u1 engaged, u3 only early-skipped
@@ -147,7 +147,7 @@ def test_arm_and_bucket_metrics_use_the_newest_lists(lake_root: str) -> None:
 
 
 def test_top_episodes_scores_and_evaluation(lake_root: str) -> None:
-    lake = queries.open_lake(lake_root)
+    lake = queries.open_dashboard_lake(lake_root)
     top = queries.top_episodes(lake, per_language=5, days=1)
     assert top[["language", "place", "episode_id", "title"]].values.tolist() == [
         ["en", 1, "e1", "One"], ["it", 1, "e1", "One"], ["it", 2, "e2", "Two"],
@@ -161,7 +161,7 @@ def test_top_episodes_scores_and_evaluation(lake_root: str) -> None:
 
 
 def test_a_lake_without_tables_says_what_is_missing(tmp_path: Path) -> None:
-    lake = queries.open_lake(str(tmp_path / "empty"))
+    lake = queries.open_dashboard_lake(str(tmp_path / "empty"))
     assert sorted(lake.missing) == sorted(queries.TABLES)
     assert queries.drift_reports(str(tmp_path / "empty")) == []
 

@@ -22,7 +22,7 @@ def test_up_twice_is_harmless_and_down_leaves_nothing(tmp_path: Path) -> None:
         again = localinfra.up(settings)
         assert [s.pid for s in again] == [s.pid for s in first]
         assert all(s.healthy for s in localinfra.status(settings))
-        assert (settings.data_path / "kafka" / "logs" / "meta.properties").exists()
+        assert (settings.data.path / "kafka" / "logs" / "meta.properties").exists()
     finally:
         stopped = localinfra.down(settings)
     assert stopped == ["kafka", "ferretdb"]
@@ -34,7 +34,7 @@ def test_up_twice_is_harmless_and_down_leaves_nothing(tmp_path: Path) -> None:
 
 def test_taken_port_names_the_port_and_setting(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    port = int(settings.kafka.bootstrap.rsplit(":", 1)[1])
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen()

@@ -144,11 +144,11 @@ def test_sigkill_halfway_then_rerun_gives_the_same_result(
     bad = bad_records(valid)
     n = produce(s, valid, bad)
     env = settings_env(s) | {
-        "PODREC_KAFKA_EVENTS_TOPIC": s.kafka_events_topic,
-        "PODREC_KAFKA_CONSUMER_GROUP": s.kafka_consumer_group,
+        "PODREC_KAFKA_EVENTS_TOPIC": s.kafka.events_topic,
+        "PODREC_KAFKA_CONSUMER_GROUP": s.kafka.consumer_group,
         "PODREC_SPARK_DRIVER_MEMORY": "1g",
     }
-    rejected_log = Path(s.lake_root) / "bronze" / "user_events_rejected" / "_delta_log"
+    rejected_log = Path(s.lake.root) / "bronze" / "user_events_rejected" / "_delta_log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "podrec_app.cli", "ingest"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -182,7 +182,7 @@ def test_imported_log_lands_in_bronze_once(local_infra, spark, settings, tmp_pat
             for m in range(6)
         )
     )
-    env = settings_env(s) | {"PODREC_KAFKA_EVENTS_TOPIC": s.kafka_events_topic}
+    env = settings_env(s) | {"PODREC_KAFKA_EVENTS_TOPIC": s.kafka.events_topic}
     cmd = [sys.executable, "-m", "podrec_app.cli", "import-events", str(log)]
     for _ in range(2):  # importing the same file twice must not count anything twice
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)

@@ -18,7 +18,7 @@ def _day(spark, day: str, n: int, tag: str):
 
 
 def test_delta_write_read_time_travel_and_replace(spark, settings) -> None:
-    uri = table_uri(settings.lake_root, "test", "replace")
+    uri = table_uri(settings.lake.root, "test", "replace")
     first = replace_partition(_day(spark, "2026-11-01", 3, "a"), uri, "day", ["2026-11-01"])
     replace_partition(_day(spark, "2026-11-02", 4, "a"), uri, "day", ["2026-11-02"])
     # Re-running a day replaces it: same keys, new values, other days untouched.
@@ -37,7 +37,7 @@ def test_delta_write_read_time_travel_and_replace(spark, settings) -> None:
 
 
 def test_replace_rejects_rows_outside_the_partitions(spark, settings) -> None:
-    uri = table_uri(settings.lake_root, "test", "guard")
+    uri = table_uri(settings.lake.root, "test", "guard")
     replace_partition(_day(spark, "2026-11-01", 2, "a"), uri, "day", ["2026-11-01"])
     with pytest.raises(Exception, match=r"(?i)replaceWhere|does not conform|DELTA_REPLACE_WHERE"):
         replace_partition(_day(spark, "2026-11-02", 2, "x"), uri, "day", ["2026-11-01"])
@@ -45,7 +45,7 @@ def test_replace_rejects_rows_outside_the_partitions(spark, settings) -> None:
 
 
 def test_duckdb_reads_the_table_spark_wrote(spark, settings) -> None:
-    uri = table_uri(settings.lake_root, "test", "duck")
+    uri = table_uri(settings.lake.root, "test", "duck")
     replace_partition(_day(spark, "2026-11-01", 5, "a"), uri, "day", ["2026-11-01"])
     replace_partition(_day(spark, "2026-11-01", 6, "b"), uri, "day", ["2026-11-01"])
     con = duckdb.connect()

@@ -176,8 +176,8 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
                          "timestamp": 883_000_000 + int(rng.integers(0, 60 * 86_400))})  # fmt: skip
     path = tmp_path / "ratings.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    env = {**settings_env(own), "PODREC_KAFKA_EVENTS_TOPIC": own.kafka_events_topic,
-           "PODREC_KAFKA_CONSUMER_GROUP": own.kafka_consumer_group, "DAGSTER_HOME": str(tmp_path / "dagster"),
+    env = {**settings_env(own), "PODREC_KAFKA_EVENTS_TOPIC": own.kafka.events_topic,
+           "PODREC_KAFKA_CONSUMER_GROUP": own.kafka.consumer_group, "DAGSTER_HOME": str(tmp_path / "dagster"),
            "PODREC_ALS_RANK": "8", "PODREC_ALS_ALPHA": "1"}  # fmt: skip
     (tmp_path / "dagster").mkdir()
     cli = [sys.executable, "-m", "podrec_app.cli"]

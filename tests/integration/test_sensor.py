@@ -68,4 +68,4 @@ def test_broker_down_is_a_skip_not_a_crash(tmp_path: Path) -> None:
         localinfra.down(own)
     result = tick(sensor, kafka)
     assert isinstance(result, SkipReason)
-    assert f"Kafka unreachable at {own.kafka_bootstrap}" in result.skip_message
+    assert f"Kafka unreachable at {own.kafka.bootstrap}" in result.skip_message

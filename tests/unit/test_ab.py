@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from podrec.recsys.ab import ABPolicy, bucket
+from podrec.recsys.ab import assign, bucket
+from podrec.settings import AbSettings
 
 
 def test_bucket_is_the_same_in_another_process_with_another_hash_seed() -> None:
@@ -28,15 +29,15 @@ def test_a_known_bucket() -> None:
 
 
 def test_ten_thousand_users_split_about_evenly() -> None:
-    policy = ABPolicy(experiment_id="exp-7", hybrid_buckets=50)
-    hybrid = sum(policy.assign(f"user-{i:05d}")[1] == "hybrid" for i in range(10_000))
+    policy = AbSettings(experiment_id="exp-7", hybrid_buckets=50)
+    hybrid = sum(assign(f"user-{i:05d}", policy)[1] == "hybrid" for i in range(10_000))
     assert 4_800 <= hybrid <= 5_200
 
 
 def test_split_boundaries_and_experiment_salt() -> None:
-    assert ABPolicy(hybrid_buckets=0).assign("anyone")[1] == "als_only"
-    assert ABPolicy(hybrid_buckets=100).assign("anyone")[1] == "hybrid"
+    assert assign("anyone", AbSettings(hybrid_buckets=0))[1] == "als_only"
+    assert assign("anyone", AbSettings(hybrid_buckets=100))[1] == "hybrid"
     moved = sum(bucket(f"u{i}", "a") != bucket(f"u{i}", "b") for i in range(1000))
     assert moved > 900  # a new experiment id reshuffles the buckets
     with pytest.raises(ValueError, match="hybrid_buckets"):
-        ABPolicy(hybrid_buckets=101)
+        AbSettings(hybrid_buckets=101)

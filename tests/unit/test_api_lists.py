@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.lists import ID_PATTERN, LOCALE_PATTERN, choose_variant, language_of, localise
+from api.lists import ID_PATTERN, LOCALE_PATTERN, choose_variant, localise, request_language
 
 VARIANTS = [
     {"episode_id": "a-en", "language": "en", "plays": 3},
@@ -14,11 +14,11 @@ VARIANTS = [
 
 
 def test_language_of_locales() -> None:
-    assert [language_of(x, "en") for x in ("pt-BR", "IT", "en_GB", "es-419", None)] == [
+    assert [request_language(x, "en") for x in ("pt-BR", "IT", "en_GB", "es-419", None)] == [
         "pt", "it", "en", "es", "en",
     ]  # fmt: skip
     # a stored locale outside the request pattern is read as the batch side read it, not refused
-    assert language_of("en-US-x-private", "de") == "en"
+    assert request_language("en-US-x-private", "de") == "en"
 
 
 def test_variant_rule_language_then_fallback_then_most_played() -> None:

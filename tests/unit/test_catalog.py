@@ -2,7 +2,8 @@ from datetime import date
 
 import pytest
 
-from podrec.content.podcastindex import ParseReport, episode_rows, normalize_language, sample_snapshot
+from podrec.content.podcastindex import ParseReport, episode_rows, sample_snapshot
+from podrec.language import language_of
 
 
 @pytest.mark.parametrize(
@@ -12,8 +13,8 @@ from podrec.content.podcastindex import ParseReport, episode_rows, normalize_lan
         ("ko", "ko"), ("", "und"), ("  ", "und"), (None, "und"), ("123", "und"),
     ],
 )  # fmt: skip
-def test_normalize_language(raw: str | None, expected: str) -> None:
-    assert normalize_language(raw) == expected
+def test_language_of(raw: str | None, expected: str) -> None:
+    assert language_of(raw) == expected
 
 
 FEED = {

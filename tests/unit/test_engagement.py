@@ -3,9 +3,10 @@
 import pandas as pd
 import pytest
 
-from podrec.recsys.engagement import EngagementWeights, engagement_scores
+from podrec.recsys.engagement import engagement_scores
+from podrec.settings import EngagementSettings
 
-W = EngagementWeights()  # listen 1, complete 1, like 2, replay 0.25, early skip -1 below 5%
+W = EngagementSettings()  # listen 1, complete 1, like 2, replay 0.25, early skip -1 below 5%
 
 
 def score(**row: object) -> tuple[float, float]:
@@ -39,7 +40,7 @@ def test_replays_add_up_to_three() -> None:
 
 
 def test_weights_are_configuration() -> None:
-    custom = EngagementWeights(like=5.0, early_skip=-3.0)
+    custom = EngagementSettings(like_weight=5.0, early_skip_weight=-3.0)
     out = engagement_scores(
         pd.DataFrame(
             [

@@ -5,7 +5,9 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from podrec.recsys.evaluation import EvaluationError, choose_cold_start, split
+from podrec.recsys.cold_start import choose_cold_start
+from podrec.recsys.evaluation import EvaluationError
+from podrec.recsys.evaluation import split_train_test as split
 
 
 def daily(users: int = 20, items: int = 12, days: int = 5) -> pd.DataFrame:

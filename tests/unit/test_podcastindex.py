@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from resources.podcastindex import PodcastIndexError, PodcastIndexResource, auth_headers
+from podrec.content.podcastindex import PodcastIndexClient, PodcastIndexError, auth_headers
 
 KEY, SECRET = "UXKCGDSYGUUEVQJSYDZHAPIKEY", "secret/yzJe$x7Q#"
 
@@ -74,8 +74,8 @@ def api() -> Iterator[str]:
     server.shutdown()
 
 
-def client(base_url: str, **kw: object) -> PodcastIndexResource:
-    return PodcastIndexResource(base_url=base_url, api_key=KEY, api_secret=SECRET, backoff_s=0.01, **kw)
+def client(base_url: str, **kw: object) -> PodcastIndexClient:
+    return PodcastIndexClient(base_url=base_url, api_key=KEY, api_secret=SECRET, backoff_s=0.01, **kw)
 
 
 def test_retries_429_then_succeeds(api: str) -> None:

@@ -4,7 +4,10 @@ from datetime import UTC, datetime
 
 from dagster import DagsterInstance, build_schedule_context
 
-from podrec_assets.definitions import defs
+from podrec.settings import load_settings
+from podrec_assets.definitions import build_definitions
+
+defs = build_definitions(load_settings())
 
 
 def evaluate(name: str, at: datetime) -> list:

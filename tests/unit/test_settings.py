@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from podrec.settings import load_settings, redact_uri
+from podrec.settings import SettingsError, load_settings, redact_uri
 
 
 def test_defaults_run_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -10,21 +10,21 @@ def test_defaults_run_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     for var in ("PODREC_LAKE_URI", "PODREC_SPARK_MASTER", "PODREC_MONGO_URI", "PODREC_CONFIG_FILE"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings()
-    assert s.spark_master == "local[*]"
-    assert s.lake_root == str(tmp_path / "data" / "lakehouse")
-    assert s.kafka_bootstrap == "127.0.0.1:9092"
+    assert s.spark.master == "local[*]"
+    assert s.lake.root == str(tmp_path / "data" / "lakehouse")
+    assert s.kafka.bootstrap == "127.0.0.1:9092"
 
 
 def test_environment_overrides_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "podrec.toml"
-    config.write_text('spark_master = "spark://from-file:7077"\nlake_uri = "s3a://bucket/lake"\n')
+    config.write_text('[spark]\nmaster = "spark://from-file:7077"\n[lake]\nuri = "s3a://bucket/lake"\n')
     monkeypatch.setenv("PODREC_CONFIG_FILE", str(config))
     monkeypatch.setenv("PODREC_SPARK_MASTER", "spark://from-env:7077")
     monkeypatch.setenv("PODREC_SPARK_CONF", '{"spark.executor.memory": "8g"}')
     s = load_settings()
-    assert s.spark_master == "spark://from-env:7077"
-    assert s.lake_root == "s3a://bucket/lake"  # object-store URIs are kept as given
-    assert s.spark_conf == {"spark.executor.memory": "8g"}
+    assert s.spark.master == "spark://from-env:7077"
+    assert s.lake.root == "s3a://bucket/lake"  # object-store URIs are kept as given
+    assert s.spark.conf == {"spark.executor.memory": "8g"}
 
 
 def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,9 +34,9 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = repr(s) + str(s.public_view())
     assert "s3cr3t-value" not in shown
     assert "hunter2" not in shown
-    assert s.public_view()["mongo_uri"] == "mongodb://***@db.example:27017/"
-    assert s.podcastindex_api_secret is not None
-    assert s.podcastindex_api_secret.get_secret_value() == "s3cr3t-value"
+    assert s.public_view()["mongo"]["uri"] == "mongodb://***@db.example:27017/"
+    assert s.podcastindex.api_secret is not None
+    assert s.podcastindex.api_secret.get_secret_value() == "s3cr3t-value"
 
 
 @pytest.mark.parametrize(
@@ -49,3 +49,37 @@ def test_secrets_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_redact_uri(uri: str, shown: str) -> None:
     assert redact_uri(uri) == shown
+
+
+def test_one_knob_one_name_from_the_environment_to_the_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODREC_ALS_ALPHA", "1.5")
+    monkeypatch.setenv("PODREC_ALS_WINDOW_DAYS", "14")
+    monkeypatch.setenv("PODREC_HYBRID_COLD_START", "reserved")
+    s = load_settings()
+    assert (s.als.alpha, s.als.window_days, s.hybrid.cold_start) == (1.5, 14, "reserved")
+    tuned = s.with_(als={"rank": 16})
+    assert (tuned.als.rank, tuned.als.alpha, s.als.rank) == (16, 1.5, 32)  # a copy; the rest kept
+
+
+def test_out_of_range_settings_name_their_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODREC_ALS_ALPHA", "-1")
+    monkeypatch.setenv("PODREC_HYBRID_COLD_START", "sometimes")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "PODREC_ALS_ALPHA: Input should be greater than 0" in str(raised.value)
+    assert "PODREC_HYBRID_COLD_START" in str(raised.value)
+
+
+def test_a_secret_in_the_settings_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "podrec.toml"
+    config.write_text('[mongo]\nuri = "mongodb://alice:hunter2@db:27017/"\n')
+    monkeypatch.setenv("PODREC_CONFIG_FILE", str(config))
+    with pytest.raises(SettingsError, match="PODREC_MONGO_URI in the environment") as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_renamed_variable_says_its_new_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODREC_EXPERIMENT_ID", "exp-2")
+    with pytest.raises(SettingsError, match="PODREC_EXPERIMENT_ID is now PODREC_AB_EXPERIMENT_ID"):
+        load_settings()

@@ -1,6 +1,6 @@
 import numpy as np
 
-from podrec.content.similarity import build, exact_top_k, recall_at_k
+from podrec.content.similarity import build, exact_top_k, neighbour_recall
 
 
 def unit(rows: list[list[float]]) -> np.ndarray:
@@ -53,4 +53,4 @@ def test_recall_counts_overlap() -> None:
 
     exact = Neighbours(np.array([[1, 2], [0, 2]]), np.zeros((2, 2)))
     approx = Neighbours(np.array([[1, 3], [0, 2]]), np.zeros((2, 2)))
-    assert recall_at_k(approx, exact, np.array([0, 1])) == 0.75
+    assert neighbour_recall(approx, exact, np.array([0, 1])) == 0.75

@@ -12,9 +12,11 @@ def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:
     (jars / "delta-spark_4.2_2.13-4.4.0.jar").touch()
     (jars / "spark-sql-kafka-0-10_2.13-4.2.0.jar").touch()
     s = load_settings(
-        cache_dir=str(tmp_path),
-        spark_master="spark://cluster:7077",
-        spark_conf={"spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "200"},
+        cache={"dir": str(tmp_path)},
+        spark={
+            "master": "spark://cluster:7077",
+            "conf": {"spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "200"},
+        },
     )
     conf = spark_conf(s)
     assert conf["spark.master"] == "spark://cluster:7077"
@@ -26,4 +28,4 @@ def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:
 
 def test_missing_jars_say_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SetupMissingError, match="make setup"):
-        spark_conf(load_settings(cache_dir=str(tmp_path)))
+        spark_conf(load_settings(cache={"dir": str(tmp_path)}))

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from podrec.recsys.als import AlsParams, fit
-from podrec.recsys.hybrid import HybridParams, ItemSide
+from podrec.recsys.als import fit
+from podrec.recsys.hybrid import ItemSide
 from podrec.recsys.metrics import ndcg_at_k
-from podrec.recsys.scoring import build_catalog, recommend_local, user_frame
+from podrec.recsys.scoring import build_episode_index, recommend_local, user_frame
+from podrec.settings import AlsSettings, HybridSettings
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -59,7 +60,7 @@ def mean_ndcg(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
     return float(np.mean([ndcg_at_k(lists.get(u, []), relevant, 10) for u, relevant in truth.items()]))
 
 
-def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsParams) -> dict:
+def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsSettings) -> dict:
     from dagster_pyspark.resources import spark_session_from_config
 
     from podrec.lake.spark import spark_conf
@@ -67,7 +68,7 @@ def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsPar
 
     started = time.perf_counter()
     spark = spark_session_from_config(
-        spark_conf(load_settings(spark_master="local[2]"), app_name="bench-als")
+        spark_conf(load_settings(spark={"master": "local[2]"}), app_name="bench-als")
     )
     jvm_s = time.perf_counter() - started
     ratings = spark.createDataFrame(train[["user_id", "episode_id", "rating"]]).cache()
@@ -76,9 +77,10 @@ def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsPar
     model, factors = fit(ratings, params)
     fit_s = time.perf_counter() - started
     started = time.perf_counter()
-    catalog = build_catalog(train)
-    items = ItemSide.build(catalog, factors.aligned_items(catalog.ids), HybridParams(k=10, per_show_cap=10))
-    users = user_frame(train, catalog, factors, lambda _: "als_only", exclude="seen")
+    index = build_episode_index(train)
+    rules = HybridSettings(k=10, per_show_cap=10, cold_start="factor")
+    items = ItemSide.build(index, factors.aligned_items(index.ids), rules)
+    users = user_frame(train, index, factors, lambda _: "als_only", exclude="seen")
     prepare_s = time.perf_counter() - started
     started = time.perf_counter()
     out = recommend_local(users, items, block=1024)
@@ -95,7 +97,7 @@ def bench_podrec(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsPar
     }  # fmt: skip
 
 
-def bench_implicit(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsParams) -> dict:
+def bench_implicit(train: pd.DataFrame, truth: dict[str, set[str]], params: AlsSettings) -> dict:
     from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
@@ -136,7 +138,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--per-user", type=int, default=20)
     args = parser.parse_args()
-    params = AlsParams(rank=32, max_iter=10, reg_param=0.08, alpha=40.0, blocks=4)
+    params = AlsSettings(rank=32, max_iter=10, reg_param=0.08, alpha=40.0, blocks=4)
     data = synthesize(args.users, args.items, args.per_user)
     train, truth = holdout(data)
     print(f"{len(data):,} interactions, {args.users:,} users x {args.items:,} episodes; train {len(train):,}")

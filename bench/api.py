@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from podrec.recsys.ab import ABPolicy
+from podrec.recsys.ab import assign
 from podrec.serving.publish import active_version, collection, publish
-from podrec.settings import load_settings
+from podrec.settings import AbSettings, load_settings
 from podrec_app import localinfra
 from podrec_app.localinfra import free_port
 from podrec_app.screenshots import running
@@ -39,7 +39,7 @@ BENCH = Path(__file__).parent
 RESULTS = BENCH / "results"
 
 
-def version_docs(users: int, episodes: int, policy: ABPolicy, seed: int = 0) -> tuple[list, list, list]:
+def version_docs(users: int, episodes: int, policy: AbSettings, seed: int = 0) -> tuple[list, list, list]:
     """Documents shaped as podrec.serving.documents writes them: keyed by _id, items carrying variants."""
     rng = random.Random(seed)
     variants = {}
@@ -52,7 +52,7 @@ def version_docs(users: int, episodes: int, policy: ABPolicy, seed: int = 0) -> 
     lists = []
     for u in range(users):
         user_id = f"user-{u:06d}"
-        bucket, arm = policy.assign(user_id)
+        bucket, arm = assign(user_id, policy)
         picks = rng.sample(range(episodes), 10)
         lists.append({
             "_id": user_id, "user_id": user_id, "fallback": False, "language": None,
@@ -108,12 +108,12 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=tmp, mongo_uri=f"mongodb://127.0.0.1:{free_port()}/",
-                                 mongo_database="bench", lake_uri=f"{tmp}/lake")  # fmt: skip
+        mongo = {"uri": f"mongodb://127.0.0.1:{free_port()}/", "database": "bench"}
+        settings = load_settings(data={"dir": tmp}, lake={"uri": f"{tmp}/lake"}, mongo=mongo)
         localinfra.up(settings, only=["ferretdb"])
         try:
             db = build_resources(settings)["mongo"].db()
-            policy = ABPolicy(settings.ab.experiment_id, settings.ab.hybrid_buckets)
+            policy = settings.ab
             lists, similar, episodes = version_docs(args.users, args.episodes, policy)
             started = time.perf_counter()
             outcome = publish(db, "2026-11-20", lists, similar, episodes, k=10)
@@ -137,7 +137,8 @@ def main() -> None:
             urls.write_text("\n".join(lines))
             env = {**os.environ, "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
                    "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
-            with running([sys.executable, "-m", "podrec_app.cli", "serve", "--port", str(port)], f"{api}/ready",
+            serve = [sys.executable, "-m", "podrec_app.cli", "serve", "--port", str(port)]
+            with running(serve, f"{api}/ready",
                          env=env):  # fmt: skip
                 open_loop = loadgen(urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
                 half_rate = loadgen(urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s")

@@ -25,7 +25,7 @@ from podrec.content.audio import decode_pcm16k
 from podrec.content.embeddings import embed_texts
 from podrec.content.podcastindex import sample_catalog_rows
 from podrec.content.sample_audio import generate
-from podrec.content.similarity import ann_top_k, build, exact_top_k, hnsw_index, recall_at_k
+from podrec.content.similarity import ann_top_k, build, exact_top_k, hnsw_index, neighbour_recall
 from podrec.content.transcripts import vosk_transcribe
 from resources import EmbeddingModelResource, VoskResource
 
@@ -117,10 +117,12 @@ def bench_similarity(sizes: list[int], k: int = 10, sample: int = 1000) -> list[
                 "exact_seconds": round(exact_s, 2),
                 "exact_recall_at_10": 1.0,
                 "faiss_hnsw_ef128_seconds": round(fixed_s, 2),
-                "faiss_hnsw_ef128_recall_at_10": round(recall_at_k(fixed, exact_sample, rows), 4),
+                "faiss_hnsw_ef128_recall_at_10": round(neighbour_recall(fixed, exact_sample, rows), 4),
                 "podrec_build_seconds": round(adaptive_s, 2),
                 "podrec_build_ef_search": adaptive.ef_search,
-                "podrec_build_recall_at_10": round(recall_at_k(adaptive.neighbours, exact_sample, rows), 4),
+                "podrec_build_recall_at_10": round(
+                    neighbour_recall(adaptive.neighbours, exact_sample, rows), 4
+                ),
                 "ratio_exact_to_podrec_build_time": round(exact_s / adaptive_s, 2),
             }
         )

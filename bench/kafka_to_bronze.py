@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import tempfile
 import time
 import uuid
@@ -28,13 +27,8 @@ from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import simulate
 from podrec.settings import load_settings
 from podrec_app import localinfra
+from podrec_app.localinfra import free_port
 from resources import build_resources
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_events(n: int) -> list[dict]:
@@ -70,10 +64,10 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="podrec-bench-"))
     settings = load_settings(
-        lake_uri=str(root / "lake"), data_dir=str(root / "data"),
-        kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
-        mongo_uri=f"mongodb://127.0.0.1:{_free_port()}/", kafka_events_topic="bench.events",
-        kafka_consumer_group="bench-bronze", spark_shuffle_partitions=4,
+        lake={"uri": str(root / "lake")}, data={"dir": str(root / "data")},
+        kafka={"bootstrap": f"127.0.0.1:{free_port()}", "controller_port": free_port(),
+               "events_topic": "bench.events", "consumer_group": "bench-bronze"},
+        mongo={"uri": f"mongodb://127.0.0.1:{free_port()}/"}, spark={"shuffle_partitions": 4},
     )  # fmt: skip
     localinfra.up(settings)
     try:

@@ -84,7 +84,7 @@ def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChec
     @asset_check(
         asset=["silver", "daily_engagement"],
         partitions_def=calendar.daily,
-        description="Evidently: the day's plays, listening, completion, engagement, languages vs days before.",
+        description="Evidently: a day's plays, listening, completion, engagement, languages vs days before.",
     )
     def engagement_drift(
         context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource
@@ -100,7 +100,7 @@ def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChec
     @asset_check(
         asset=["silver", "user_events"],
         partitions_def=calendar.daily,
-        description="Evidently: the day's mix of event types, listener languages and devices vs the days before.",
+        description="Evidently: a day's mix of event types, listener languages and devices vs days before.",
     )
     def event_mix_drift(
         context: AssetCheckExecutionContext, spark: LazyPySparkResource, lake: LakeResource

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -31,6 +31,10 @@ class Section(BaseModel):
     """A frozen group of settings; unknown keys are errors, so a typo never passes silently."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def updated(self, **changes: Any) -> Self:
+        """A validated copy with ``changes`` (a run's overrides go through the same range checks)."""
+        return self.model_validate({**self.model_dump(), **changes})
 
 
 class LakeSettings(Section):

@@ -100,7 +100,9 @@ def partitions_between(api: GraphQL, job: str, start: str, end: str) -> list[str
     selector = {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", "pipelineName": job}
     found = api(PARTITIONS, selector=selector)["pipelineOrError"]
     if found["__typename"] != "Pipeline":
-        raise BackfillError(f"no job {job!r} in the code location: {found.get('message', found['__typename'])}")
+        raise BackfillError(
+            f"no job {job!r} in the code location: {found.get('message', found['__typename'])}"
+        )
     keys = found["partitionKeysOrError"].get("partitionKeys") or []
     chosen = [k for k in keys if start <= k <= end]
     if not chosen:
@@ -124,7 +126,9 @@ def launch(api: GraphQL, job: str, partitions: list[str]) -> str:
     return launched["backfillId"]
 
 
-def wait(api: GraphQL, backfill_id: str, expected: int, timeout_s: float, poll_s: float = 5.0) -> list[BackfillRun]:
+def wait(
+    api: GraphQL, backfill_id: str, expected: int, timeout_s: float, poll_s: float = 5.0
+) -> list[BackfillRun]:
     """Every run of the backfill, once each partition has a finished run."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -132,7 +136,11 @@ def wait(api: GraphQL, backfill_id: str, expected: int, timeout_s: float, poll_s
         if found["__typename"] != "PartitionBackfill":
             raise BackfillError(f"backfill {backfill_id}: {found.get('message', found['__typename'])}")
         runs = [
-            BackfillRun({t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition", ""), r["runId"], r["status"])
+            BackfillRun(
+                {t["key"]: t["value"] for t in r["tags"]}.get("dagster/partition", ""),
+                r["runId"],
+                r["status"],
+            )
             for r in found["runs"]
         ]
         if len(runs) >= expected and all(r.status in FINISHED for r in runs):
@@ -160,7 +168,12 @@ def backfill(
     if "DAGSTER_HOME" not in os.environ:
         raise BackfillError("set DAGSTER_HOME: the backfill and its runs are kept in that instance")
     port = free_port()
-    quiet = {"cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    quiet = {
+        "cwd": REPO,
+        "stdout": subprocess.DEVNULL,
+        "stderr": subprocess.DEVNULL,
+        "start_new_session": True,
+    }
     workspace = str(REPO / "workspace.yaml")
     base_url = f"http://127.0.0.1:{port}"
     webserver = [_tool("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]

@@ -67,8 +67,12 @@ def demo_jobs(defs: Definitions) -> Definitions:
         defs,
         Definitions(
             jobs=[
-                define_asset_job("demo_week", selection=week, description="The week the day's model learns from."),
-                define_asset_job("demo_day", selection=day_of, description="The daily job and its evaluation."),
+                define_asset_job(
+                    "demo_week", selection=week, description="The week the day's model learns from."
+                ),
+                define_asset_job(
+                    "demo_day", selection=day_of, description="The daily job and its evaluation."
+                ),
             ]
         ),
     )
@@ -125,7 +129,9 @@ def run_job(
 
     def execute() -> None:
         try:
-            outcome["result"] = job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False, **kwargs)
+            outcome["result"] = job.execute_in_process(
+                instance=instance, run_id=run_id, raise_on_error=False, **kwargs
+            )
         except BaseException as exc:  # surfaced below, in the caller's thread
             outcome["error"] = exc
 
@@ -136,7 +142,12 @@ def run_job(
     while True:
         alive = worker.is_alive()
         records = instance.all_logs(
-            run_id, of_type={DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+            run_id,
+            of_type={
+                DagsterEventType.STEP_START,
+                DagsterEventType.STEP_SUCCESS,
+                DagsterEventType.STEP_FAILURE,
+            },
         )
         for record in records[printed:]:
             event = record.get_dagster_event()
@@ -167,17 +178,26 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
     epoch = settings.partitions.start
     days = [d for d in (day - timedelta(days=DEMO_DAYS - 1 - i) for i in range(DEMO_DAYS)) if d >= epoch]
     resources = defs.resources
-    console.say(f"podrec demo for {day}: {DEMO_USERS} listeners over {len(days)} day(s); Dagster's log: {console.log_path}")
+    console.say(
+        f"podrec demo for {day}: {DEMO_USERS} listeners over {len(days)} day(s); "
+        f"Dagster's log: {console.log_path}"
+    )
     with console.quiet(), DagsterInstance.get() as instance:
         with console.stage("simulate listening into Kafka"):
             catalog, _ = resources["episode_source"].snapshot(day)
             kafka = resources["kafka"]
-            sent = simulate_to_kafka(kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch)
+            sent = simulate_to_kafka(
+                kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch
+            )
         with console.stage("synthesise speech for the Korean episodes"):
             sample_audio.generate(sample_catalog_rows(), settings.data.audio_path)
         console.say(f"run 1: the week {days[0]} .. {day} (inputs of the daily job)")
         week = run_job(
-            defs, "demo_week", instance, console, tags=partition_range_tags(days[0].isoformat(), day.isoformat())
+            defs,
+            "demo_week",
+            instance,
+            console,
+            tags=partition_range_tags(days[0].isoformat(), day.isoformat()),
         )
         console.say(f"run 2: the daily job for {day}, with the evaluation its cold-start pick reads")
         daily = run_job(defs, "demo_day", instance, console, partition_key=day.isoformat())
@@ -214,11 +234,15 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
 
     from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
 
-    italian = open_lake(settings.lake.root, {"recs": ("gold", "recommendations")}).sql(
-        "select user_id from recs where rec_date = ? and locale like 'it%' "
-        "and not starts_with(user_id, '__popular__/') order by user_id limit 1",
-        [day],
-    ).fetchone()
+    italian = (
+        open_lake(settings.lake.root, {"recs": ("gold", "recommendations")})
+        .sql(
+            "select user_id from recs where rec_date = ? and locale like 'it%' "
+            "and not starts_with(user_id, '__popular__/') order by user_id limit 1",
+            [day],
+        )
+        .fetchone()
+    )
     lines = ["API (`podrec serve`; OpenAPI docs at /docs):"]
     with api_and_dashboard() as (api, board):
         for user, locale in ((italian[0] if italian else "someone", "it-IT"), ("a-new-listener", "pt-BR")):

@@ -32,4 +32,6 @@ def definitions() -> Definitions:
         ),
     )
     # After the episodes have landed (00:30) and the Kafka sensor has drained the night's events.
-    return Definitions(jobs=[job], schedules=[build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=30)])
+    return Definitions(
+        jobs=[job], schedules=[build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=30)]
+    )

@@ -36,7 +36,7 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
             asset_checks=[*table_checks(settings, calendar), *drift_checks(settings, calendar)],
             sensors=[build_kafka_lag_sensor(settings.kafka), build_new_episodes_sensor()],
             resources=build_resources(settings),
-            # One process per run: Spark parallelises inside it, and a step per process would start a JVM each.
+            # One process per run: Spark parallelises inside it; a process per step would start a JVM each.
             executor=in_process_executor,
         ),
     )

@@ -90,7 +90,7 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        als = settings.als.model_copy(update=config.overrides())
+        als = settings.als.updated(**config.overrides())
         engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
         ratings = window_ratings(engagement, day, als.window_days).persist()
         n_ratings = ratings.count()
@@ -296,7 +296,7 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
             .toPandas()
         )
         episodes, similarity = content_inputs(session, lake)
-        als = settings.als.model_copy(update=config.als_overrides())
+        als = settings.als.updated(**config.als_overrides())
         now = datetime.now(UTC)
         rows, reports, sweeps = [], {}, {}
         for protocol in config.protocols:
@@ -310,7 +310,8 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
                 grid = sweep(
                     session, daily, protocol, config.k, als, settings.hybrid, episodes, similarity,
                     alphas=config.sweep_alpha or [als.alpha],
-                    reg_params=config.sweep_reg_param or [als.reg_param], ranks=config.sweep_rank or [als.rank],
+                    reg_params=config.sweep_reg_param or [als.reg_param],
+                    ranks=config.sweep_rank or [als.rank],
                 )  # fmt: skip
                 sweeps[protocol] = [json.loads(r.to_json()) for r in grid]
                 rows += [row for r in grid for row in r.table_rows(now, day, tuned=True)]

@@ -61,9 +61,7 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        knobs = settings.publish.model_copy(
-            update={k: v for k, v in config.model_dump().items() if v is not None}
-        )
+        knobs = settings.publish.updated(**{k: v for k, v in config.model_dump().items() if v is not None})
         recs = (
             read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
             .where(F.col("rec_date") == F.lit(day))
@@ -88,7 +86,8 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         variants = variants_by_canonical(episodes, plays)
         outcome = publish(
             mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
-            similar_docs(similarity, episodes, variants), episode_docs(episodes, variants), k=settings.hybrid.k,
+            similar_docs(similarity, episodes, variants), episode_docs(episodes, variants),
+            k=settings.hybrid.k,
             min_share_of_previous=knobs.min_share_of_previous, retention=knobs.retention,
         )  # fmt: skip
         metadata = {
@@ -101,7 +100,8 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         }
         if not outcome["passed"]:
             raise Failure(
-                description=f"version {outcome['version']} failed its gate ({', '.join(outcome['failures'])}); "
+                description=f"version {outcome['version']} failed its gate "
+                f"({', '.join(outcome['failures'])}); "
                 f"{outcome['active']} keeps serving",
                 metadata=metadata,
             )

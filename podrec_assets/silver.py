@@ -161,7 +161,8 @@ def user_events(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         result = replace_partitions(cleaned.kept, lake.table("silver", "user_events"), "event_date", days)
         cleaned.release()
         context.log.info(
-            f"silver.user_events: kept {result.rows_written} for {len(days)} day(s), dropped {cleaned.dropped}"
+            f"silver.user_events: kept {result.rows_written} for {len(days)} day(s), "
+            f"dropped {cleaned.dropped}"
         )
         return MaterializeResult(
             metadata={

@@ -56,7 +56,8 @@ class PodcastIndexResource(EpisodeSource):
 
     def client(self) -> PodcastIndexClient:
         return PodcastIndexClient(
-            base_url=self.base_url, api_key=self.api_key, api_secret=self.api_secret, timeout_s=self.timeout_s,
+            base_url=self.base_url, api_key=self.api_key, api_secret=self.api_secret,
+            timeout_s=self.timeout_s,
             max_retries=self.max_retries, backoff_s=self.backoff_s, warn=get_dagster_logger().warning,
         )  # fmt: skip
 

@@ -14,6 +14,17 @@ from podrec_app import localinfra
 from podrec_app.localinfra import free_port
 
 
+def assets(settings: PodrecSettings, *tables: str) -> list:
+    """The code location's assets (and, with ``checks=`` names, checks) by table, e.g.
+    ``assets(settings, "silver/user_events")``, built from ``settings`` as Dagster would."""
+    from dagster import AssetKey
+
+    from podrec_assets.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    return [defs.get_assets_def(AssetKey(table.split("/"))) for table in tables]
+
+
 def settings_env(settings: PodrecSettings) -> dict[str, str]:
     """The environment that makes a child process (CLI, webserver) see these settings."""
     return {
@@ -28,13 +39,11 @@ def settings_env(settings: PodrecSettings) -> dict[str, str]:
 
 def make_settings(root: Path) -> PodrecSettings:
     return load_settings(
-        lake_uri=str(root / "lake"),
-        data_dir=str(root / "data"),
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        mongo_uri=f"mongodb://127.0.0.1:{free_port()}/",
-        spark_driver_memory="2g",
-        spark_shuffle_partitions=2,
+        lake={"uri": str(root / "lake")},
+        data={"dir": str(root / "data")},
+        kafka={"bootstrap": f"127.0.0.1:{free_port()}", "controller_port": free_port()},
+        mongo={"uri": f"mongodb://127.0.0.1:{free_port()}/"},
+        spark={"driver_memory": "2g", "shuffle_partitions": 2},
     )
 
 

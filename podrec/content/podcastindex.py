@@ -236,7 +236,6 @@ class PodcastIndexClient:
         return rows, report
 
 
-
 def _retry_after(response: requests.Response) -> float | None:
     try:
         return max(0.0, float(response.headers["Retry-After"]))

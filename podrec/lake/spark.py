@@ -20,7 +20,9 @@ class SetupMissingError(RuntimeError):
 
 def require_delta_jars(jars: list[str], jar_dir: str) -> None:
     if not any("delta-spark" in Path(j).name for j in jars):
-        raise SetupMissingError(f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first.")
+        raise SetupMissingError(
+            f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first."
+        )
 
 
 def extra_jars(settings: PodrecSettings, required: bool = True) -> list[str]:
@@ -31,7 +33,9 @@ def extra_jars(settings: PodrecSettings, required: bool = True) -> list[str]:
     return jars
 
 
-def spark_conf(settings: PodrecSettings, app_name: str = "podrec", require_jars: bool = True) -> dict[str, str]:
+def spark_conf(
+    settings: PodrecSettings, app_name: str = "podrec", require_jars: bool = True
+) -> dict[str, str]:
     """Every Spark setting podrec needs; ``PODREC_SPARK_CONF`` entries override these.
 
     ``require_jars=False`` builds the configuration without the jars set-up installs (a Dagster

@@ -226,12 +226,12 @@ def evaluate(
     )
 
     # The warm start and the users' frame do not depend on the policy or strategy: built once.
-    hybrid = with_cold_start(hybrid).model_copy(update={"k": k})
+    hybrid = with_cold_start(hybrid).updated(k=k)
     base = ItemSide.build(index, learned, hybrid)
     frame = user_frame(split_.train, index, factors, lambda _: "hybrid", exclude="seen", users=users)
 
     def lists_for(policy: str, strategy: str) -> dict[str, list[str]]:
-        items = replace(base, params=base.params.model_copy(update={"cold_start": strategy}))
+        items = replace(base, params=base.params.updated(cold_start=strategy))
         out = recommend_local(frame.assign(policy=policy), items)
         return {u: g.sort_values("rank")["episode_id"].tolist() for u, g in out.groupby("user_id")}
 
@@ -279,7 +279,7 @@ def sweep(
     for alpha in alphas:
         for reg_param in reg_params:
             for rank in ranks:
-                params = base.model_copy(update={"alpha": alpha, "reg_param": reg_param, "rank": rank})
+                params = base.updated(alpha=alpha, reg_param=reg_param, rank=rank)
                 results.append(
                     evaluate(
                         spark,

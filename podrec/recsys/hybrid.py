@@ -34,7 +34,7 @@ def with_cold_start(hybrid: HybridSettings, strategy: str | None = None) -> Hybr
     chosen = "factor" if chosen == "auto" else chosen
     if chosen not in COLD_START_STRATEGIES:
         raise ValueError(f"cold_start must be one of {COLD_START_STRATEGIES}, got {chosen!r}")
-    return hybrid.model_copy(update={"cold_start": chosen})
+    return hybrid.updated(cold_start=chosen)
 
 
 @dataclass

@@ -7,8 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from podrec.recsys.ab import ABPolicy, bucket
+from podrec.recsys.ab import assign, bucket
 from podrec.serving.publish import publish, rollback
+from podrec.settings import AbSettings
 from podrec_app import localinfra
 from resources import build_resources
 from tests.conftest import make_settings
@@ -16,7 +17,7 @@ from tests.conftest import make_settings
 pytestmark = pytest.mark.integration
 
 EXPERIMENT = "exp-api"
-POLICY = ABPolicy(EXPERIMENT, 50)
+POLICY = AbSettings(experiment_id=EXPERIMENT, hybrid_buckets=50)
 # canonical → (episode, language, plays) for each variant
 CATALOG = {
     "c1": [("e1en", "en", 10), ("e1it", "it", 5)],
@@ -45,9 +46,9 @@ def a_list(user_id: str, policy: str, fallback: bool = False, tag: str = "m1") -
 
 
 def version_docs(tag: str = "m1") -> tuple[list[dict], list[dict], list[dict]]:
-    lists = [a_list(f"u{i}", POLICY.assign(f"u{i}")[1], tag=tag) for i in range(40)]
+    lists = [a_list(f"u{i}", assign(f"u{i}", POLICY)[1], tag=tag) for i in range(40)]
     stale = "u-stale"
-    lists.append(a_list(stale, "als_only" if POLICY.assign(stale)[1] == "hybrid" else "hybrid", tag=tag))
+    lists.append(a_list(stale, "als_only" if assign(stale, POLICY)[1] == "hybrid" else "hybrid", tag=tag))
     for language in ("en", "it"):
         popular = a_list(f"__popular__/{language}", "popular", fallback=True, tag=tag)
         popular.update(language=language, bucket=None, items=[item(1, "c2", "e2en"), item(2, "c4", "e4en")])
@@ -73,9 +74,9 @@ def publish_version(db, tag: str, version: str) -> None:
 
 @pytest.fixture(scope="module")
 def client(local_infra, settings) -> Iterator[TestClient]:
-    api_settings = settings.model_copy(
-        update={"mongo_database": f"api_{uuid.uuid4().hex[:8]}", "experiment_id": EXPERIMENT,
-                "api_version_cache_s": 0.0}
+    api_settings = settings.with_(
+        mongo={"database": f"api_{uuid.uuid4().hex[:8]}"}, ab={"experiment_id": EXPERIMENT},
+        api={"version_cache_s": 0.0},
     )  # fmt: skip
     db = build_resources(api_settings)["mongo"].db()
     publish_version(db, "m1", "v20261120T000000Z-1")
@@ -89,7 +90,7 @@ def test_buckets_are_sticky_and_match_the_batch_side(client: TestClient) -> None
     for i in range(40):
         first = client.get(f"/users/u{i}/recommendations").json()
         again = client.get(f"/users/u{i}/recommendations").json()
-        expected_bucket, expected_policy = POLICY.assign(f"u{i}")
+        expected_bucket, expected_policy = assign(f"u{i}", POLICY)
         assert first["bucket"] == again["bucket"] == expected_bucket
         assert first["policy"] == ("hybrid" if first["bucket"] < 50 else "als_only") == expected_policy
         assert first["experiment_id"] == EXPERIMENT and first["source"] == "personal" and first["known"]
@@ -101,7 +102,7 @@ def test_buckets_are_sticky_and_match_the_batch_side(client: TestClient) -> None
 def test_a_list_made_for_the_other_arm_is_not_served(client: TestClient) -> None:
     body = client.get("/users/u-stale/recommendations").json()
     assert body["known"] and body["source"] == "popular"
-    assert body["policy"] == POLICY.assign("u-stale")[1] and "not this listener's arm" in body["note"]
+    assert body["policy"] == assign("u-stale", POLICY)[1] and "not this listener's arm" in body["note"]
 
 
 def test_locale_picks_one_variant_per_canonical_episode(client: TestClient) -> None:
@@ -169,7 +170,7 @@ def test_a_new_version_or_a_rollback_shows_on_the_next_request(client: TestClien
 
 
 def test_mongodb_down_is_503_and_the_api_recovers_by_itself(tmp_path) -> None:
-    own = make_settings(tmp_path).model_copy(update={"experiment_id": EXPERIMENT})
+    own = make_settings(tmp_path).with_(ab={"experiment_id": EXPERIMENT})
     localinfra.up(own, only=["ferretdb"])
     try:
         publish_version(build_resources(own)["mongo"].db(), "m1", "v20261120T000000Z-1")
@@ -188,7 +189,7 @@ def test_mongodb_down_is_503_and_the_api_recovers_by_itself(tmp_path) -> None:
 
 
 def test_nothing_published_is_503_with_a_hint(local_infra, settings) -> None:
-    empty = settings.model_copy(update={"mongo_database": f"api_empty_{uuid.uuid4().hex[:8]}"})
+    empty = settings.with_(mongo={"database": f"api_empty_{uuid.uuid4().hex[:8]}"})
     with TestClient(create_app(empty)) as c:
         response = c.get("/users/u1/recommendations")
     assert response.status_code == 503 and "run the recommendations job" in response.json()["detail"]

@@ -1,5 +1,5 @@
-"""A partitioned backfill through Dagster's own machinery (``podrec backfill`` → ``dagster job
-backfill`` against a code server, runs queued and launched by the daemon, checks in every run),
+"""A partitioned backfill through Dagster's own machinery (``podrec backfill`` → the GraphQL API's
+launchPartitionBackfill on the webserver, runs queued and launched by the daemon, checks in every run),
 and the day that fails its blocking check re-run alone once its data is fixed."""
 
 import shutil
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance
-from dagster._core.storage.dagster_run import RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 from delta.tables import DeltaTable
 
 from tests.conftest import settings_env
@@ -31,7 +30,7 @@ def podrec_backfill(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.timeout(1500)  # two backfills of real Spark runs, after the shared lake is built
 def test_backfill_of_several_days_and_a_failed_day_rerun_alone(lake, settings, spark, tmp_path: Path) -> None:
-    resources, _ = lake
+    resources = lake.resources
     root = tmp_path / "lake"
     shutil.copytree(resources["lake"].root, root)
     days = [d.isoformat() for d in DAYS[-3:]]

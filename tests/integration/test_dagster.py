@@ -10,22 +10,21 @@ import urllib.request
 from itertools import pairwise
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
-from podrec.lake.delta import duckdb_view
-from podrec_assets.bronze import bronze_episodes
+from podrec.lake.duck import open_lake
+from podrec.settings import load_settings
+from podrec_assets.definitions import build_definitions
 from resources import build_resources
-from tests.conftest import free_port, settings_env
+from tests.conftest import assets, free_port, settings_env
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_load_and_validate() -> None:
-    from podrec_assets.definitions import defs
-
+    defs = build_definitions(load_settings())
     Definitions.validate_loadable(defs)
     assert AssetKey(["bronze", "episodes"]) in {s.key for s in defs.resolve_all_asset_specs()}
     assert defs.resolve_job_def("bronze_daily") is not None
@@ -34,13 +33,18 @@ def test_definitions_load_and_validate() -> None:
 def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
     from checks.expectation_checks import table_check
     from podrec.quality.suites import suite
+    from podrec_assets.calendar import Calendar
 
     resources = build_resources(settings)
+    bronze_episodes, checks = (
+        assets(settings, "bronze/episodes")[0],
+        table_check(suite("bronze/episodes"), settings, Calendar.from_settings(settings)),
+    )
     instance = DagsterInstance.ephemeral()
     counts = []
     for _ in range(2):
         result = materialize(
-            [bronze_episodes, table_check(suite("bronze/episodes"))],
+            [bronze_episodes, checks],
             partition_key="2026-11-20",
             resources=resources,
             instance=instance,
@@ -48,12 +52,11 @@ def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
         assert result.success
         meta = result.asset_materializations_for_node("bronze__episodes")[0].metadata
         counts.append(meta["dagster/row_count"].value)
-        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-        assert checks == dict.fromkeys(["schema", "not_null", "ranges", "unique_keys", "freshness"], True)
+        outcome = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        assert outcome == dict.fromkeys(["schema", "not_null", "ranges", "unique_keys", "has_rows"], True)
     assert counts[0] == counts[1] > 100
 
-    con = duckdb.connect()
-    duckdb_view(con, "episodes", resources["lake"].table("bronze", "episodes"))
+    con = open_lake(resources["lake"].root, {"episodes": ("bronze", "episodes")}).con
     (n, days, langs) = con.execute(
         "SELECT count(*), count(DISTINCT ingest_date), count(DISTINCT language) FROM episodes"
     ).fetchone()
@@ -98,10 +101,12 @@ def test_simulate_then_ingest_through_dagster(local_infra, spark, settings, tmp_
     """A day simulated into Kafka and ingested by the assets; re-simulating the day adds nothing."""
     from dagster import RunConfig
 
-    from podrec_assets.bronze import SimulationConfig, bronze_user_events, simulated_events
+    from podrec_assets.bronze import SimulationConfig
     from tests.integration.test_ingest import isolated
 
-    resources = build_resources(isolated(settings, tmp_path))
+    own = isolated(settings, tmp_path)
+    resources = build_resources(own)
+    simulated_events, bronze_user_events = assets(own, "kafka/simulated_events", "bronze/user_events")
     instance = DagsterInstance.ephemeral()
     sim_config = RunConfig({"kafka__simulated_events": SimulationConfig(users=40, seed=9)})
 
@@ -129,10 +134,11 @@ def test_simulate_then_ingest_through_dagster(local_infra, spark, settings, tmp_
 
 
 def test_silver_episodes_groups_language_variants(spark, settings, tmp_path: Path) -> None:
-    from podrec_assets.silver import silver_episodes
     from tests.integration.test_ingest import isolated
 
-    resources = build_resources(isolated(settings, tmp_path))
+    own = isolated(settings, tmp_path)
+    resources = build_resources(own)
+    bronze_episodes, silver_episodes = assets(own, "bronze/episodes", "silver/episodes")
     instance = DagsterInstance.ephemeral()
     for day in ("2026-11-10", "2026-11-20"):
         assert materialize(
@@ -160,18 +166,20 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
 
     from podrec.content.podcastindex import sample_catalog_rows
     from podrec.content.sample_audio import generate
-    from podrec_assets.silver import silver_episodes, silver_transcripts
     from tests.integration.test_ingest import isolated
 
-    own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
+    own = isolated(settings, tmp_path).with_(data={"dir": str(tmp_path / "data")})
     resources = build_resources(own)
+    catalog_assets = assets(own, "bronze/episodes", "silver/episodes")
+    (silver_transcripts,) = assets(own, "silver/transcripts")
     korean = [r for r in sample_catalog_rows() if r["language"] == "ko"][:4]
     generate(korean[:3], own.data.audio_path)
     # The fourth has corrupt audio in the cache: recorded, and the run goes on.
     (own.data.audio_path / f"{korean[3]['episode_id']}.mp3").write_bytes(b"ID3 not audio" * 100)
     instance = DagsterInstance.ephemeral()
-    assets = [bronze_episodes, silver_episodes]
-    assert materialize(assets, partition_key="2026-11-20", resources=resources, instance=instance).success
+    assert materialize(
+        catalog_assets, partition_key="2026-11-20", resources=resources, instance=instance
+    ).success
 
     def run() -> dict:
         result = materialize([silver_transcripts], resources=resources, instance=instance)
@@ -199,14 +207,15 @@ def test_silver_transcripts_is_incremental(spark, settings, tmp_path: Path) -> N
 
 
 def test_embeddings_are_incremental_and_similarity_skips_variants(spark, settings, tmp_path: Path) -> None:
-    from podrec_assets.gold_content import gold_episode_embeddings, gold_episode_similarity
-    from podrec_assets.silver import silver_episodes, silver_transcripts
     from tests.integration.test_ingest import isolated
 
-    own = isolated(settings, tmp_path).model_copy(update={"data_dir": str(tmp_path / "data")})
+    own = isolated(settings, tmp_path).with_(data={"dir": str(tmp_path / "data")})
     resources = build_resources(own)
     instance = DagsterInstance.ephemeral()
-    upstream = [bronze_episodes, silver_episodes, silver_transcripts]
+    upstream = assets(own, "bronze/episodes", "silver/episodes", "silver/transcripts")
+    gold_episode_embeddings, gold_episode_similarity = assets(
+        own, "gold/episode_embeddings", "gold/episode_similarity"
+    )
     assert materialize(upstream, partition_key="2026-11-20", resources=resources, instance=instance).success
 
     def embed() -> dict:

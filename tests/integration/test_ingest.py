@@ -17,7 +17,7 @@ from podrec.ingest.events import encode
 from podrec.ingest.kafka_to_bronze import run
 from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import simulate
-from podrec.lake.delta import read_delta
+from podrec.lake.delta import read as read_delta
 from podrec.settings import PodrecSettings
 from resources import build_resources
 from tests.conftest import settings_env
@@ -29,12 +29,9 @@ DAYS = [date(2026, 11, 20), date(2026, 11, 21)]
 def isolated(settings: PodrecSettings, tmp_path: Path) -> PodrecSettings:
     """Same services, own topic, consumer group and lake."""
     tag = uuid.uuid4().hex[:8]
-    return settings.model_copy(
-        update={
-            "kafka_events_topic": f"events-{tag}",
-            "kafka_consumer_group": f"bronze-{tag}",
-            "lake_uri": str(tmp_path / "lake"),
-        }
+    return settings.with_(
+        kafka={"events_topic": f"events-{tag}", "consumer_group": f"bronze-{tag}"},
+        lake={"uri": str(tmp_path / "lake")},
     )
 
 

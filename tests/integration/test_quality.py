@@ -4,8 +4,10 @@ publish, a good day passes every gate and is published, a shifted day is flagged
 
 import shutil
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,8 +24,10 @@ from dagster import (
 )
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import read_delta, replace_partition
+from podrec.lake.delta import read as read_delta
+from podrec.lake.delta import replace_partitions
 from podrec.serving.publish import active_version
+from podrec.settings import PodrecSettings
 from podrec_app.screenshots import (
     capture,
     dagster_asset_graph_page,
@@ -31,10 +35,10 @@ from podrec_app.screenshots import (
     dagster_ui,
     drift_report_page,
 )
-from podrec_assets.calendar import daily_partitions
-from podrec_assets.definitions import defs
+from podrec_assets.calendar import Calendar
+from podrec_assets.definitions import build_definitions
 from resources import LakeResource, MongoResource
-from tests.conftest import settings_env
+from tests.conftest import assets, settings_env
 from tests.integration.conftest import END
 
 pytestmark = pytest.mark.integration
@@ -45,25 +49,36 @@ SILVER_EVENTS, SILVER_ENGAGEMENT = (
 )
 
 
+@dataclass(frozen=True)
+class OwnLake:
+    settings: PodrecSettings
+    resources: dict[str, Any]
+
+
 @pytest.fixture
-def own_lake(lake, tmp_path: Path) -> dict:
+def own_lake(lake, tmp_path: Path) -> OwnLake:
     """The shared week-long lake, copied, so planting faults never touches other tests."""
-    resources, _ = lake
     root = tmp_path / "lake"
-    shutil.copytree(resources["lake"].root, root)
-    return {**resources, "lake": LakeResource(root=str(root))}
+    shutil.copytree(lake.resources["lake"].root, root)
+    return OwnLake(
+        lake.settings.with_(lake={"uri": str(root)}), {**lake.resources, "lake": LakeResource(root=str(root))}
+    )
 
 
 def run(
-    resources: dict, selection: AssetSelection, day: str = DAY, instance: DagsterInstance | None = None
-) -> ExecuteInProcessResult:
+    lake: OwnLake, selection: AssetSelection, day: str = DAY, instance: DagsterInstance | None = None,
+    resources: dict[str, Any] | None = None,
+) -> ExecuteInProcessResult:  # fmt: skip
     """One partition of a job over ``selection`` (assets bring their checks), as Dagster runs it."""
-    job = define_asset_job("under_test", selection=selection, partitions_def=daily_partitions)
+    defs = build_definitions(lake.settings)
+    job = define_asset_job(
+        "under_test", selection=selection, partitions_def=Calendar.from_settings(lake.settings).daily
+    )
     definitions = Definitions(
         assets=defs.assets,
         asset_checks=defs.asset_checks,
         jobs=[job],
-        resources=resources,
+        resources=resources or lake.resources,
         executor=defs.executor,
     )
     return definitions.resolve_job_def("under_test").execute_in_process(
@@ -89,7 +104,7 @@ def day_rows(spark, uri: str, column: str) -> pd.DataFrame:
 
 
 def test_planted_bad_rows_fail_the_right_checks(own_lake, spark) -> None:
-    lake = own_lake["lake"]
+    lake = own_lake.resources["lake"]
     engagement_uri = lake.table("silver", "daily_engagement")
     good = day_rows(spark, engagement_uri, "event_date")
     first = good.iloc[[0]]
@@ -133,7 +148,7 @@ def test_planted_bad_rows_fail_the_right_checks(own_lake, spark) -> None:
 def test_a_blocking_failure_stops_the_publish(own_lake, spark) -> None:
     """A client bug reuses an event id: silver keeps both, its blocking key check fails, and nothing
     downstream of silver/user_events runs — engagement is not rebuilt, MongoDB gets no version."""
-    lake = own_lake["lake"]
+    lake = own_lake.resources["lake"]
     bronze_uri = lake.table("bronze", "user_events")
     event = day_rows(spark, bronze_uri, "event_date").iloc[[0]]
     at = event["occurred_at"].iloc[0]
@@ -145,12 +160,16 @@ def test_a_blocking_failure_stops_the_publish(own_lake, spark) -> None:
     )
     append(spark, bronze_uri, twins)
     database = f"gate_{uuid.uuid4().hex[:8]}"
-    resources = {**own_lake, "mongo": MongoResource(uri=own_lake["mongo"].uri, database=database)}
+    resources = {
+        **own_lake.resources,
+        "mongo": MongoResource(uri=own_lake.resources["mongo"].uri, database=database),
+    }
     engagement_before = read_delta(spark, lake.table("silver", "daily_engagement")).count()
     try:
         result = run(
-            resources, AssetSelection.assets(SILVER_EVENTS, SILVER_ENGAGEMENT, ["mongo", "serving_version"])
-        )
+            own_lake, AssetSelection.assets(SILVER_EVENTS, SILVER_ENGAGEMENT, ["mongo", "serving_version"]),
+            resources=resources,
+        )  # fmt: skip
         assert not result.success
         check = evaluations(result)[("silver/user_events", "unique_keys")]
         assert not check.passed and check.severity == AssetCheckSeverity.ERROR
@@ -167,7 +186,10 @@ def test_a_good_day_passes_every_gate_and_is_published(own_lake, settings, tmp_p
     """The day's model and lists pass every gate and reach MongoDB; the Dagster UI then shows the asset
     graph with the checks' results, and the drift report opens from its check's link (Chromium)."""
     database = f"gate_{uuid.uuid4().hex[:8]}"
-    resources = {**own_lake, "mongo": MongoResource(uri=own_lake["mongo"].uri, database=database)}
+    resources = {
+        **own_lake.resources,
+        "mongo": MongoResource(uri=own_lake.resources["mongo"].uri, database=database),
+    }
     home = tmp_path / "dagster_home"
     home.mkdir()
     selection = AssetSelection.assets(
@@ -175,7 +197,7 @@ def test_a_good_day_passes_every_gate_and_is_published(own_lake, settings, tmp_p
     ) | AssetSelection.checks(AssetCheckKey(SILVER_ENGAGEMENT, "engagement_drift"))
     try:
         with DagsterInstance.from_config(str(home)) as instance:
-            result = run(resources, selection, instance=instance)
+            result = run(own_lake, selection, instance=instance, resources=resources)
         assert result.success
         found = evaluations(result)
         gates = {name for asset, name in found if asset == "gold/recommendations"}
@@ -187,7 +209,10 @@ def test_a_good_day_passes_every_gate_and_is_published(own_lake, settings, tmp_p
         resources["mongo"].client().drop_database(database)
 
     report = found[("silver/daily_engagement", "engagement_drift")].metadata["report"].value
-    env = settings_env(settings) | {"PODREC_LAKE_URI": own_lake["lake"].root, "DAGSTER_HOME": str(home)}
+    env = settings_env(settings) | {
+        "PODREC_LAKE_URI": own_lake.resources["lake"].root,
+        "DAGSTER_HOME": str(home),
+    }
     with dagster_ui(env=env) as base:
         shots = capture(
             [dagster_asset_graph_page(base, "gold"), dagster_checks_page(base), drift_report_page(report)],
@@ -201,7 +226,7 @@ def test_a_good_day_passes_every_gate_and_is_published(own_lake, settings, tmp_p
 
 
 def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:
-    lake = own_lake["lake"]
+    lake = own_lake.resources["lake"]
     selection = AssetSelection.checks(AssetCheckKey(SILVER_ENGAGEMENT, "engagement_drift"))
     calm = evaluations(run(own_lake, selection))[("silver/daily_engagement", "engagement_drift")]
     assert calm.passed and calm.metadata["drifted_columns"].value == "none"
@@ -219,7 +244,7 @@ def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:
         .withColumn("listen_seconds", F.col("listen_seconds") * 0.5)
         .withColumn("locale", F.when(korean, F.lit("ko-KR")).otherwise(F.col("locale")))
     )
-    replace_partition(shifted.localCheckpoint(), uri, "event_date", [DAY])
+    replace_partitions(shifted.localCheckpoint(), uri, "event_date", [DAY])
     before = report.stat().st_mtime
     flagged = evaluations(run(own_lake, selection))[("silver/daily_engagement", "engagement_drift")]
     assert not flagged.passed and flagged.severity == AssetCheckSeverity.WARN
@@ -231,12 +256,13 @@ def test_a_shifted_day_is_flagged_and_its_report_kept(own_lake, spark) -> None:
 def test_the_ab_analysis_of_a_day_reruns_in_place(own_lake) -> None:
     from deltalake import DeltaTable
 
-    from podrec_assets.monitoring import monitoring_ab_analysis
-
+    ab_analysis = assets(own_lake.settings, "monitoring/ab_analysis")
     tables = []
     for _ in range(2):
-        assert materialize([monitoring_ab_analysis], partition_key=DAY, resources=own_lake).success
-        tables.append(DeltaTable(str(Path(own_lake["lake"].root) / "monitoring" / "ab_analysis")).to_pandas())
+        assert materialize(ab_analysis, partition_key=DAY, resources=own_lake.resources).success
+        tables.append(
+            DeltaTable(str(Path(own_lake.resources["lake"].root) / "monitoring" / "ab_analysis")).to_pandas()
+        )
     first, second = tables
     assert len(first) == len(second) and set(second["day"].astype(str)) == {DAY}  # replaced, not appended
     diff = second[second["level"] == "difference"].set_index("metric")

@@ -14,19 +14,14 @@ import pytest
 from dagster import materialize
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import read_delta
-from podrec.recsys.ab import ABPolicy
-from podrec.recsys.engagement import EngagementWeights, engagement_scores
+from podrec.lake.delta import read as read_delta
+from podrec.recsys.ab import assign
+from podrec.recsys.engagement import engagement_scores
 from podrec.recsys.scoring import POPULAR_USER_PREFIX
 from podrec.serving.publish import active_version, collection
-from podrec_assets.gold_recommender import (
-    gold_als_factors,
-    gold_evaluation,
-    gold_recommendations,
-)
-from podrec_assets.serving import mongo_serving_version
+from podrec.settings import AbSettings, EngagementSettings
 from resources import MongoResource
-from tests.conftest import settings_env
+from tests.conftest import assets, settings_env
 from tests.integration.conftest import DAYS, END
 from tests.integration.test_ingest import isolated
 
@@ -34,11 +29,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:
-    resources, _ = lake
+    resources = lake.resources
     table = read_delta(spark, resources["lake"].table("silver", "daily_engagement")).toPandas()
     assert sorted(table["event_date"].unique()) == DAYS
     assert not table.duplicated(["user_id", "episode_id", "event_date"]).any()
-    rescored = engagement_scores(table.drop(columns=["engagement", "confidence"]), EngagementWeights())
+    rescored = engagement_scores(table.drop(columns=["engagement", "confidence"]), EngagementSettings())
     assert np.allclose(rescored["engagement"], table["engagement"])
     early = table[table["early_skip"] & (table["max_completion"] < 0.05)]
     assert len(early) > 0 and (early["engagement"] == -1.0).all()  # confident negatives
@@ -47,8 +42,9 @@ def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:
 
 
 def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) -> None:
-    resources, instance = lake
+    resources, instance = lake.resources, lake.instance
     key = END.isoformat()
+    gold_als_factors, gold_recommendations = assets(lake.settings, "gold/als_factors", "gold/recommendations")
     assert materialize([gold_als_factors, gold_recommendations], partition_key=key, resources=resources,
                        instance=instance).success  # fmt: skip
     uri = resources["lake"].table("gold", "recommendations")
@@ -62,13 +58,13 @@ def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) ->
     finished_canonical = set(
         zip(finished["user_id"], catalog.loc[finished["episode_id"], "canonical_episode_id"], strict=True)
     )
-    ab = ABPolicy()
+    ab = AbSettings()
     for user_id, lst in people.groupby("user_id"):
         assert lst["rank"].tolist() == list(range(1, len(lst) + 1)) and len(lst) <= 10
         assert not lst["canonical_episode_id"].duplicated().any()
         assert catalog.loc[lst["episode_id"], "feed_id"].value_counts().max() <= 3
         assert not {(user_id, c) for c in lst["canonical_episode_id"]} & finished_canonical
-        bucket, policy = ab.assign(user_id)
+        bucket, policy = assign(user_id, ab)
         assert set(lst["bucket"]) == {bucket} and set(lst["experiment_id"]) == {ab.experiment_id}
         assert set(lst["policy"]) <= {policy, "popular"}
         assert lst["reason"].str.len().min() > 0
@@ -105,9 +101,10 @@ def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) ->
 
 def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
     """After the lists test: gold.recommendations of END becomes the serving version in FerretDB."""
-    resources, instance = lake
+    resources, instance = lake.resources, lake.instance
     db = resources["mongo"].client()[f"serving_{uuid.uuid4().hex[:8]}"]
     mongo = MongoResource(uri=resources["mongo"].uri, database=db.name)
+    (mongo_serving_version,) = assets(lake.settings, "mongo/serving_version")
     try:
         result = materialize(
             [mongo_serving_version], partition_key=END.isoformat(), resources={**resources, "mongo": mongo},
@@ -123,7 +120,7 @@ def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
         assert served.find_one({"user_id": f"{POPULAR_USER_PREFIX}en", "fallback": True}) is not None
         doc = served.find_one({"fallback": False})
         assert [i["rank"] for i in doc["items"]] == list(range(1, len(doc["items"]) + 1))
-        assert doc["bucket"] == ABPolicy().assign(doc["user_id"])[0]
+        assert doc["bucket"] == assign(doc["user_id"], AbSettings())[0]
         # read by _id, with each item's variants on board (one lookup per API request)
         assert served.find_one({"_id": doc["user_id"]})["items"] == doc["items"]
         assert all(i["variants"] and i["canonical_episode_id"] for i in doc["items"])
@@ -135,10 +132,10 @@ def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
 
 
 def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> None:
-    resources, instance = lake
+    resources, instance = lake.resources, lake.instance
     config = {"ops": {"gold__evaluation": {"config": {"protocols": ["stratified"]}}}}
     result = materialize(
-        [gold_evaluation],
+        assets(lake.settings, "gold/evaluation"),
         partition_key=END.isoformat(),
         resources=resources,
         instance=instance,

@@ -6,6 +6,7 @@ import pytest
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from podrec.ingest.producer import produce_events
+from podrec.settings import KafkaSettings
 from podrec_app import localinfra
 from resources import KafkaResource, build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor
@@ -24,7 +25,7 @@ def tick(sensor, kafka: KafkaResource, cursor: str | None = None):
 def test_lag_requests_a_run_then_skips_once_consumed(local_infra, spark, settings, tmp_path: Path) -> None:
     s = isolated(settings, tmp_path)
     kafka = build_resources(s)["kafka"]
-    sensor = build_kafka_lag_sensor(lag_threshold=100, max_age_s=3600)
+    sensor = build_kafka_lag_sensor(KafkaSettings(lag_threshold=100, max_age_s=3600))
 
     first = tick(sensor, kafka)
     assert isinstance(first, SkipReason) and "caught up" in first.skip_message
@@ -49,9 +50,9 @@ def test_age_threshold_requests_small_but_old_backlogs(local_infra, settings, tm
     s = isolated(settings, tmp_path)
     kafka = build_resources(s)["kafka"]
     produce_events(kafka.producer(), kafka.events_topic, simulated(users=5)[:3], progress=False)
-    result = tick(build_kafka_lag_sensor(lag_threshold=1000, max_age_s=0), kafka)
+    result = tick(build_kafka_lag_sensor(KafkaSettings(lag_threshold=1000, max_age_s=0)), kafka)
     assert len(result.run_requests) == 1
-    small = tick(build_kafka_lag_sensor(lag_threshold=1000, max_age_s=3600), kafka)
+    small = tick(build_kafka_lag_sensor(KafkaSettings(lag_threshold=1000, max_age_s=3600)), kafka)
     assert isinstance(small, SkipReason) and "lag 3 < 1000" in small.skip_message
 
 
@@ -62,7 +63,7 @@ def test_broker_down_is_a_skip_not_a_crash(tmp_path: Path) -> None:
     try:
         kafka = build_resources(own)["kafka"]
         produce_events(kafka.producer(), kafka.events_topic, simulated(users=5)[:20], progress=False)
-        sensor = build_kafka_lag_sensor(lag_threshold=1, max_age_s=1)
+        sensor = build_kafka_lag_sensor(KafkaSettings(lag_threshold=1, max_age_s=1))
         assert len(tick(sensor, kafka).run_requests) == 1
     finally:
         localinfra.down(own)

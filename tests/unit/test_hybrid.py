@@ -14,7 +14,10 @@ def rules(**knobs: object) -> HybridSettings:
     return with_cold_start(HybridSettings(**knobs))
 
 
-def catalog(rows: list[tuple[str, str, str, str, int]], sims: dict[tuple[str, str], float] = {}) -> EpisodeIndex:  # noqa: B006
+def catalog(
+    rows: list[tuple[str, str, str, str, int]],
+    sims: dict[tuple[str, str], float] = {},  # noqa: B006
+) -> EpisodeIndex:
     """rows: (episode, canonical, show, language, listeners)."""
     ids = np.array([r[0] for r in rows], dtype=object)
     index = {e: i for i, e in enumerate(ids)}

@@ -7,25 +7,34 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup demo test bench lint dev dagster-home infra-up infra-down lock
+.PHONY: setup python demo test unit bench lint dev dagster-home infra-up infra-down lock
 
 ## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
 setup:
 	@bash infra/setup.sh
+
+## python: only the virtualenv (what `make unit` needs)
+python:
+	@bash infra/setup.sh --python-only
 
 ## demo: fresh clone → local services up → the main job materialized → a printed summary
 demo: setup dagster-home
 	$(BIN)/podrec infra up
 	$(BIN)/podrec demo
 
-## test: lint, then the whole pytest suite (unit + integration against the real services)
+## test: lint, the layering contracts, then the whole pytest suite (unit + integration, real services)
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
+## unit: the fast lane — unit tests only: no Spark jars, no Kafka, no FerretDB, no JVM
+unit: python
+	$(BIN)/pytest tests/unit -q
+
 lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: setup dagster-home

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 from dagster import (
+    PartitionsDefinition,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
@@ -27,7 +28,6 @@ from podrec.language import language_sql
 from podrec.quality.drift import Drift, column_drift, embedding_drift, reports_root, save_report
 from podrec.recsys.window import in_window
 from podrec.settings import DriftSettings, PodrecSettings
-from podrec_assets.calendar import Calendar
 from resources import LakeResource
 
 EMBEDDING_DISTANCE = 0.2  # Evidently's default for the cosine distance of mean embeddings
@@ -78,12 +78,12 @@ def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name:
     return AssetCheckResult(passed=not warned, severity=AssetCheckSeverity.WARN, metadata=metadata)
 
 
-def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChecksDefinition]:
+def drift_checks(settings: PodrecSettings, daily: PartitionsDefinition) -> list[AssetChecksDefinition]:
     """The four drift checks, with the deployment's reference window, threshold and model window."""
 
     @asset_check(
         asset=["silver", "daily_engagement"],
-        partitions_def=calendar.daily,
+        partitions_def=daily,
         description="Evidently: a day's plays, listening, completion, engagement, languages vs days before.",
     )
     def engagement_drift(
@@ -99,7 +99,7 @@ def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChec
 
     @asset_check(
         asset=["silver", "user_events"],
-        partitions_def=calendar.daily,
+        partitions_def=daily,
         description="Evidently: a day's mix of event types, listener languages and devices vs days before.",
     )
     def event_mix_drift(
@@ -115,7 +115,7 @@ def drift_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChec
 
     @asset_check(
         asset=["gold", "recommendations"],
-        partitions_def=calendar.daily,
+        partitions_def=daily,
         description=(
             "Evidently: the day's recommendation scores and the popularity (share of the window's plays) "
             "of what is recommended vs the days before."

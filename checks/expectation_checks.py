@@ -11,6 +11,7 @@ from datetime import date
 
 import pandas as pd
 from dagster import (
+    PartitionsDefinition,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
@@ -29,7 +30,6 @@ from podrec.quality.expectations import Outcome, validate
 from podrec.quality.suites import SUITES, Facts, TableSuite
 from podrec.recsys.window import in_window
 from podrec.settings import PodrecSettings
-from podrec_assets.calendar import Calendar
 from resources import LakeResource
 
 
@@ -104,10 +104,10 @@ def _result(
     )
 
 
-def table_check(s: TableSuite, settings: PodrecSettings, calendar: Calendar) -> AssetChecksDefinition:
+def table_check(s: TableSuite, settings: PodrecSettings, daily: PartitionsDefinition) -> AssetChecksDefinition:
     """One multi-asset check carrying a table's rules; blocking ones fail with severity ERROR."""
     key = AssetKey([s.layer, s.name])
-    partitions = calendar.daily if s.partition_column and s.dagster_partitioned else None
+    partitions = daily if s.partition_column and s.dagster_partitioned else None
     specs = [
         AssetCheckSpec(
             c.name, asset=key, description=c.description, blocking=c.blocking, partitions_def=partitions
@@ -147,6 +147,6 @@ def table_check(s: TableSuite, settings: PodrecSettings, calendar: Calendar) -> 
     return _check
 
 
-def table_checks(settings: PodrecSettings, calendar: Calendar) -> list[AssetChecksDefinition]:
+def table_checks(settings: PodrecSettings, daily: PartitionsDefinition) -> list[AssetChecksDefinition]:
     """Every table's expectation suite as Dagster checks."""
-    return [table_check(s, settings, calendar) for s in SUITES]
+    return [table_check(s, settings, daily) for s in SUITES]

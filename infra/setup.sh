@@ -9,6 +9,9 @@ cache=${PODREC_CACHE_DIR:-$HOME/.cache/podrec}
 venv=$root/.venv
 mkdir -p "$cache/stamps"
 
+python_only=false
+[ "${1:-}" = "--python-only" ] && python_only=true
+
 log() { printf '[setup] %s\n' "$*"; }
 recipe_hash() { cat "$@" | sha256sum | cut -c1-16; }
 # done_before NAME HASH: true when step NAME last succeeded with this recipe.
@@ -20,7 +23,7 @@ mark_done() { rm -f "$cache/stamps/$1"-*; touch "$cache/stamps/$1-$2"; }
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v chromium >/dev/null || missing+=(chromium)
-if [ ${#missing[@]} -gt 0 ]; then
+if [ ${#missing[@]} -gt 0 ] && ! $python_only; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "system: installing ${missing[*]} (apt)"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -41,6 +44,11 @@ if [ ! -f "$venv/.podrec-$py_hash" ]; then
   rm -f "$venv"/.podrec-*; touch "$venv/.podrec-$py_hash"
 else
   log "python: .venv up to date"
+fi
+
+if $python_only; then
+  log "done (python only)"
+  exit 0
 fi
 
 # --- Spark jars: Delta Lake and the Kafka connector, minus what pyspark already bundles ---

@@ -33,7 +33,7 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
         monitoring.definitions(settings, calendar),
         daily.definitions(),
         Definitions(
-            asset_checks=[*table_checks(settings, calendar), *drift_checks(settings, calendar)],
+            asset_checks=[*table_checks(settings, calendar.daily), *drift_checks(settings, calendar.daily)],
             sensors=[build_kafka_lag_sensor(settings.kafka), build_new_episodes_sensor()],
             resources=build_resources(settings),
             # One process per run: Spark parallelises inside it; a process per step would start a JVM each.

@@ -38,7 +38,7 @@ def test_bronze_episodes_materializes_idempotently(spark, settings) -> None:
     resources = build_resources(settings)
     bronze_episodes, checks = (
         assets(settings, "bronze/episodes")[0],
-        table_check(suite("bronze/episodes"), settings, Calendar.from_settings(settings)),
+        table_check(suite("bronze/episodes"), settings, Calendar.from_settings(settings).daily),
     )
     instance = DagsterInstance.ephemeral()
     counts = []

@@ -104,7 +104,9 @@ def _result(
     )
 
 
-def table_check(s: TableSuite, settings: PodrecSettings, daily: PartitionsDefinition) -> AssetChecksDefinition:
+def table_check(
+    s: TableSuite, settings: PodrecSettings, daily: PartitionsDefinition
+) -> AssetChecksDefinition:
     """One multi-asset check carrying a table's rules; blocking ones fail with severity ERROR."""
     key = AssetKey([s.layer, s.name])
     partitions = daily if s.partition_column and s.dagster_partitioned else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dagster import (
+    AssetKey,
     AssetSelection,
     DefaultSensorStatus,
     RunRequest,
@@ -27,12 +28,12 @@ from podrec.lake.paths import delta_rs_uri
 from resources import LakeResource
 
 # The catalog first, then transcripts → embeddings → similarity; each skips what is already done.
-CONTENT_TRACK = AssetSelection.assets(
-    ["silver", "episodes"],
-    ["silver", "transcripts"],
-    ["gold", "episode_embeddings"],
-    ["gold", "episode_similarity"],
-)
+CONTENT_TRACK = [
+    AssetKey(["silver", "episodes"]),
+    AssetKey(["silver", "transcripts"]),
+    AssetKey(["gold", "episode_embeddings"]),
+    AssetKey(["gold", "episode_similarity"]),
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def table_version(uri: str) -> int | None:
 def build_new_episodes_sensor() -> SensorDefinition:
     @sensor(
         name="new_episodes_sensor",
-        asset_selection=CONTENT_TRACK,
+        asset_selection=AssetSelection.assets(*CONTENT_TRACK),
         minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.STOPPED,
         description=(
@@ -97,6 +98,7 @@ def build_new_episodes_sensor() -> SensorDefinition:
             run_requests=[
                 RunRequest(
                     run_key=f"content-{found.fingerprint}",
+                    asset_selection=CONTENT_TRACK,
                     tags={"podrec/new_episodes": str(found.untranscribed)},
                 )
             ],

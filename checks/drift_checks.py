@@ -11,12 +11,12 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 from dagster import (
-    PartitionsDefinition,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
     MetadataValue,
+    PartitionsDefinition,
     asset_check,
 )
 from dagster_pyspark import LazyPySparkResource

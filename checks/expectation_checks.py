@@ -11,7 +11,6 @@ from datetime import date
 
 import pandas as pd
 from dagster import (
-    PartitionsDefinition,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
@@ -19,6 +18,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     MetadataValue,
+    PartitionsDefinition,
     multi_asset_check,
 )
 from dagster_pyspark import LazyPySparkResource

@@ -1,10 +1,11 @@
 """``podrec backfill``: Dagster's own partitioned backfill of a job, from the command line, to the end.
 
 Only public interfaces: it starts ``dagster-webserver`` (which serves the code location) and
-``dagster-daemon`` (which launches the runs a backfill asks for, honouring the concurrency
-pools), creates the backfill with the GraphQL API's ``launchPartitionBackfill`` — what the UI's
-*Launch backfill* button sends — and polls ``partitionBackfillOrError`` until every run has
-finished; then it stops both. The runs, their checks and the backfill live in ``$DAGSTER_HOME``
+``dagster-daemon`` (which launches queued runs, honouring the concurrency pools), asks the GraphQL
+API's ``launchPartitionBackfill`` — what the UI's *Launch backfill* button sends — for one run
+per day (``forceSynchronousSubmission``: a day that fails can be re-run alone, even for jobs whose
+assets could read a range in one run), and polls the runs tagged with the backfill's id until
+every one has finished; then it stops both. The runs and their checks live in ``$DAGSTER_HOME``
 like any launched from the UI.
 """
 
@@ -46,15 +47,11 @@ mutation Launch($params: LaunchBackfillParams!) {
 }
 """
 
-STATUS = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
+RUNS = """
+query Runs($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
     __typename
-    ... on PartitionBackfill {
-      status
-      numPartitions
-      runs { runId status tags { key value } }
-    }
+    ... on Runs { results { runId status tags { key value } } }
     ... on PythonError { message }
   }
 }
@@ -118,6 +115,7 @@ def launch(api: GraphQL, job: str, partitions: list[str]) -> str:
         },
         "partitionNames": partitions,
         "fromFailure": False,
+        "forceSynchronousSubmission": True,
         "title": f"podrec backfill {job}",
     }
     launched = api(LAUNCH, params=params)["launchPartitionBackfill"]
@@ -129,11 +127,11 @@ def launch(api: GraphQL, job: str, partitions: list[str]) -> str:
 def wait(
     api: GraphQL, backfill_id: str, expected: int, timeout_s: float, poll_s: float = 5.0
 ) -> list[BackfillRun]:
-    """Every run of the backfill, once each partition has a finished run."""
+    """Every run of the backfill, once each of its ``expected`` runs has finished."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = api(STATUS, id=backfill_id)["partitionBackfillOrError"]
-        if found["__typename"] != "PartitionBackfill":
+        found = api(RUNS, id=backfill_id)["runsOrError"]
+        if found["__typename"] != "Runs":
             raise BackfillError(f"backfill {backfill_id}: {found.get('message', found['__typename'])}")
         runs = [
             BackfillRun(
@@ -141,12 +139,10 @@ def wait(
                 r["runId"],
                 r["status"],
             )
-            for r in found["runs"]
+            for r in found["results"]
         ]
         if len(runs) >= expected and all(r.status in FINISHED for r in runs):
             return sorted(runs, key=lambda r: r.partition)
-        if found["status"] in {"FAILED", "CANCELED"}:
-            raise BackfillError(f"backfill {backfill_id} ended {found['status']} before all its runs")
         if time.monotonic() > deadline:
             raise BackfillError(f"backfill {backfill_id} still running after {timeout_s:.0f}s")
         time.sleep(poll_s)

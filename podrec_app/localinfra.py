@@ -192,7 +192,8 @@ def kafka_service(settings: PodrecSettings) -> Service:
             # A KRaft node's storage is formatted once, before its first start.
             cmd = java_cmd(
                 "kafka.tools.StorageTool", "format", "--standalone",
-                "-t", _kafka_cluster_id(), "-c", str(config),
+                # One token, so an id that starts with "-" (1 in 32) is never read as an option.
+                f"--cluster-id={_kafka_cluster_id()}", "-c", str(config),
             )  # fmt: skip
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:

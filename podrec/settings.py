@@ -68,7 +68,7 @@ class KafkaSettings(Section):
     lag_threshold: int = Field(
         10_000, ge=1, description="Sensor: request ingestion at this many events behind."
     )
-    max_age_s: int = Field(900, ge=1, description="Sensor: or when the oldest unread event is this old.")
+    max_age_s: int = Field(900, ge=0, description="Sensor: or when the oldest unread event is this old.")
     controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )

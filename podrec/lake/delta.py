@@ -102,17 +102,20 @@ def replace_partitions_arrow(
     frame: pd.DataFrame, uri: str, partition_column: str, values: list[str]
 ) -> WriteResult:
     """Write ``frame`` as exactly the given values of ``partition_column``, in one delta-rs commit."""
+    import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
     from podrec.lake.paths import delta_rs_uri
 
     quoted = ", ".join(f"'{v}'" for v in values)
     target = delta_rs_uri(uri)
+    # The frame's index is never a column, whatever it is (a slice's index would otherwise be kept).
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     write_deltalake(
-        target, frame, mode="overwrite", partition_by=[partition_column],
+        target, table, mode="overwrite", partition_by=[partition_column],
         predicate=f"{partition_column} IN ({quoted})",
     )  # fmt: skip
-    return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=len(frame))
+    return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
 
 
 def read(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:

@@ -93,10 +93,18 @@ def column_drift(
     return Drift(found, share, share >= drift_share, len(current), len(reference)), snapshot
 
 
+# A day with one or two new episodes says nothing about a shift (and Evidently's density plots need more).
+MIN_VECTORS = 5
+
+
 def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float) -> tuple[Drift, Any]:
     """Cosine distance between the mean vector of the new episodes and of the reference ones."""
-    if len(current) == 0 or len(reference) == 0:
-        note = "No earlier episodes to compare with yet." if len(reference) == 0 else "No new episodes."
+    if len(current) < MIN_VECTORS or len(reference) < MIN_VECTORS:
+        note = (
+            f"Too few new episodes to compare ({len(current)}, at least {MIN_VECTORS})."
+            if len(reference) >= MIN_VECTORS
+            else "No earlier episodes to compare with yet."
+        )
         return Drift({}, 0.0, False, len(current), len(reference), note=note), None
     names = [f"d{i}" for i in range(current.shape[1])]
     definition = DataDefinition(numerical_columns=names, embeddings={"transcript": names})

@@ -41,7 +41,11 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         socketTimeoutMS=5 * timeout,
         tz_aware=True,
     )
-    store = ServingStore(client[settings.mongo.database], settings.api.version_cache_s)
+    store = ServingStore(
+        client[settings.mongo.database],
+        settings.api.version_cache_s,
+        cache_bytes=settings.api.cache_mb * 2**20,
+    )
     ab = settings.ab
     fallback_language = settings.hybrid.fallback_language
     max_k = settings.hybrid.k

@@ -11,6 +11,10 @@ up keys of the version it resolved as active, so the cache cannot answer from an
 when the pointer moves (a publish, a rollback, even back to the same version) the cache is dropped.
 FerretDB decodes a stored document on every read (≈ 1 to 3 ms for a 10-item list with variants); a hit
 costs one BSON decode in the client (≈ 30 µs).
+
+Every read takes ``memory_only``: with it, a read that would need MongoDB (a cache miss, or a pointer
+due to be re-read) raises ``NotInMemory`` instead, so the API answers from memory on its event loop
+and moves only the requests that must wait for MongoDB to a worker thread.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import bson
@@ -41,6 +46,10 @@ def _size(raw: bytes | None) -> int:
 
 class NoActiveVersion(LookupError):
     """Nothing has been published yet (or the pointer was removed)."""
+
+
+class NotInMemory(Exception):
+    """A ``memory_only`` read that needs MongoDB."""
 
 
 class DocumentCache:
@@ -110,9 +119,11 @@ class ServingStore:
     def ping(self) -> None:
         self._db.command("ping")
 
-    def active_version(self) -> str:
+    def active_version(self, memory_only: bool = False) -> str:
         now = self._clock()
         if self._version is None or now - self._read_at >= self._version_cache_s:
+            if memory_only:
+                raise NotInMemory("the active version is due to be re-read")
             pointer = self._db[POINTER].find_one({"_id": "active"}, {"version": 1, "since": 1})
             if not pointer:
                 raise NoActiveVersion("no MongoDB version is active yet: run the recommendations job")
@@ -125,38 +136,41 @@ class ServingStore:
         return self._version
 
     def _document(
-        self, version: str, kind: str, key: str, read: Callable[[], RawBSONDocument | None]
+        self, version: str, kind: str, key: str, read: Callable[[], RawBSONDocument | None], memory_only: bool
     ) -> dict[str, Any] | None:
         """The document under ``key``, from the cache or, on a miss, from ``read`` (then kept)."""
         cache_key = (version, kind, key)
         found, raw = self.cache.get(cache_key)
         if not found:
+            if memory_only:
+                raise NotInMemory(f"{kind} {key} of {version} is not in memory")
             document = read()
             raw = None if document is None else bytes(document.raw)
             self.cache.put(cache_key, raw)
         return None if raw is None else bson.decode(raw, codec_options=self._codec)
 
-    def _by_id(self, version: str, kind: str, _id: str) -> dict[str, Any] | None:
+    def _by_id(self, version: str, kind: str, _id: str, memory_only: bool) -> dict[str, Any] | None:
         # Every read is by _id: the one lookup MongoDB and FerretDB both answer from an index.
         coll = self._raw_db[collection(kind, version)]
-        return self._document(version, kind, _id, lambda: coll.find_one({"_id": _id}))
+        return self._document(version, kind, _id, partial(coll.find_one, {"_id": _id}), memory_only)
 
-    def user_list(self, version: str, user_id: str) -> dict[str, Any] | None:
-        return self._by_id(version, "recommendations", user_id)
+    def user_list(self, version: str, user_id: str, memory_only: bool = False) -> dict[str, Any] | None:
+        return self._by_id(version, "recommendations", user_id, memory_only)
 
-    def popular_list(self, version: str, languages: Iterable[str]) -> dict[str, Any] | None:
+    def popular_list(
+        self, version: str, languages: Iterable[str], memory_only: bool = False
+    ) -> dict[str, Any] | None:
         """The first language's popular list that exists, else any popular list."""
         for language in languages:
-            doc = self._by_id(version, "recommendations", f"{POPULAR_USER_PREFIX}{language}")
+            doc = self._by_id(version, "recommendations", f"{POPULAR_USER_PREFIX}{language}", memory_only)
             if doc is not None:
                 return doc
         recs = self._raw_db[collection("recommendations", version)]
-        return self._document(
-            version, "recommendations", _ANY_POPULAR, lambda: recs.find_one({"fallback": True})
-        )
+        read_any = partial(recs.find_one, {"fallback": True})
+        return self._document(version, "recommendations", _ANY_POPULAR, read_any, memory_only)
 
-    def episode(self, version: str, episode_id: str) -> dict[str, Any] | None:
-        return self._by_id(version, "episodes", episode_id)
+    def episode(self, version: str, episode_id: str, memory_only: bool = False) -> dict[str, Any] | None:
+        return self._by_id(version, "episodes", episode_id, memory_only)
 
-    def similar(self, version: str, episode_id: str) -> dict[str, Any] | None:
-        return self._by_id(version, "similar", episode_id)
+    def similar(self, version: str, episode_id: str, memory_only: bool = False) -> dict[str, Any] | None:
+        return self._by_id(version, "similar", episode_id, memory_only)

@@ -7,12 +7,17 @@ Time is a hand-moved clock given to the store, so "within version_cache_s" is ch
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+from fastapi.testclient import TestClient
+from pymongo import MongoClient
 from pymongo.database import Database
 
+from api.app import create_app
 from api.store import ServingStore
 from podrec.serving.publish import collection, publish, rollback
+from podrec.settings import PodrecSettings
 from podrec_app import localinfra
 from resources import build_resources
 from tests.conftest import make_settings
@@ -52,22 +57,28 @@ class Clock:
         return self.now
 
 
+@dataclass(frozen=True)
+class FerretDB:
+    settings: PodrecSettings
+    client: MongoClient
+
+
 @pytest.fixture(scope="module")
-def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
     """Only FerretDB, on ports of its own."""
     own = make_settings(tmp_path_factory.mktemp("api_cache"))
     localinfra.up(own, only=["ferretdb"])
     try:
-        yield build_resources(own)["mongo"].client()
+        yield FerretDB(own, build_resources(own)["mongo"].client())
     finally:
         localinfra.down(own, only=["ferretdb"])
 
 
 @pytest.fixture
-def db(ferretdb) -> Iterator[Database]:
-    database = ferretdb[f"cache_{uuid.uuid4().hex[:8]}"]
+def db(ferretdb: FerretDB) -> Iterator[Database]:
+    database = ferretdb.client[f"cache_{uuid.uuid4().hex[:8]}"]
     yield database
-    ferretdb.drop_database(database.name)
+    ferretdb.client.drop_database(database.name)
 
 
 def test_a_publish_or_rollback_shows_within_version_cache_s(db: Database) -> None:
@@ -150,3 +161,16 @@ def test_the_cache_keeps_to_its_byte_budget(db: Database) -> None:
         assert store.user_list(version, f"u{i}")["user_id"] == f"u{i}"
     assert 0 < len(store.cache) < 30 and store.cache.size_bytes <= budget
     assert store.user_list(version, "u0")["user_id"] == "u0"  # evicted earlier: read again from the store
+
+
+def test_the_api_answers_from_memory_and_names_the_version_its_list_came_from(ferretdb, db) -> None:
+    publish_tagged(db, V1)
+    own = ferretdb.settings.with_(mongo={"database": db.name}, api={"version_cache_s": 3600.0, "cache_mb": 1})
+    with TestClient(create_app(own)) as client:
+        first = client.get("/users/u1/recommendations").json()  # read from FerretDB, in a thread
+        db[collection("recommendations", V1)].delete_many({"_id": "u1"})  # (never done to a served version)
+        again = client.get("/users/u1/recommendations").json()  # from memory, on the event loop
+        assert again == first and (first["serving_version"], first["model_version"]) == (V1, V1)
+        publish_tagged(db, V2)  # within version_cache_s the API may still serve V1, but only as V1
+        stale = client.get("/users/u2/recommendations").json()
+        assert (stale["serving_version"], stale["model_version"]) == (V1, V1)

@@ -1,6 +1,12 @@
-"""The API's document cache on its own: byte budget, least-recently-used order, misses remembered."""
+"""The API's document cache on its own (byte budget, least-recently-used order, misses remembered) and
+how the API uses it (answers from memory on the event loop, the rest in a thread)."""
 
-from api.store import ENTRY_OVERHEAD, DocumentCache
+import asyncio
+import threading
+from collections.abc import Callable
+
+from api.app import memory_first
+from api.store import ENTRY_OVERHEAD, DocumentCache, NotInMemory
 
 V = "v20261120T000000Z-1"
 
@@ -52,3 +58,23 @@ def test_clear_empties_it() -> None:
     cache.put((V, "recommendations", "u1"), b"x")
     cache.clear()
     assert len(cache) == 0 and cache.size_bytes == 0
+
+
+def test_memory_first_answers_on_the_loop_and_moves_to_a_thread_only_for_mongodb() -> None:
+    loop_thread = threading.get_ident()
+    calls: list[tuple[bool, bool]] = []  # (memory_only, on the loop's thread)
+
+    def answer(in_memory: bool) -> Callable[[bool], str]:
+        def run(memory_only: bool) -> str:
+            calls.append((memory_only, threading.get_ident() == loop_thread))
+            if memory_only and not in_memory:
+                raise NotInMemory("needs MongoDB")
+            return "answer"
+
+        return run
+
+    assert asyncio.run(memory_first(answer(in_memory=True))) == "answer"
+    assert calls == [(True, True)]
+    calls.clear()
+    assert asyncio.run(memory_first(answer(in_memory=False))) == "answer"
+    assert calls == [(True, True), (False, False)]

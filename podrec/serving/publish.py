@@ -7,8 +7,9 @@ update — atomic on MongoDB and on FerretDB alike, with no multi-document trans
 after the staged collections are complete and their gate checks pass. Readers therefore see the
 old version or the new one, never a half-written one, and the previous version stays for rollback.
 
-Staging is a bulk load: unordered batches, ``parallel_batches`` in flight at once (the store converts
-documents on every connection at once), and the secondary index built after the load. The gate's
+Staging is a bulk load: unordered batches, ``parallel_batches`` in flight at once (FerretDB converts
+each connection's documents in parallel; only its SQLite writes take turns), and the secondary
+index built after the load. The gate's
 checks on the lists are made on each list as it goes to the store, so the gate never reads the
 version back (FerretDB decodes every document it returns, which made the read-back twice as slow as
 the load); what the store holds is checked by its own counts against what it acknowledged.

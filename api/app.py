@@ -11,6 +11,7 @@ thread hop costs more than the whole answer from memory.
 
 # No `from __future__ import annotations`: FastAPI reads the Annotated parameters of the route
 # closures at runtime, and their bounds come from settings.
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path as FilePath
@@ -66,6 +67,11 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # What the worker loaded to start (~110k objects: FastAPI, pydantic, pymongo, and the pandas the
+        # library imports) lives as long as it does; frozen, the collector stops re-scanning it, and its
+        # full collections went from ~90 ms each to a third of that in the middle of requests.
+        gc.collect()
+        gc.freeze()
         yield
         client.close()
 

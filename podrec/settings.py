@@ -234,7 +234,13 @@ class ApiSettings(Section):
         ),
     )
     workers: int = Field(
-        2, ge=1, le=64, description="uvicorn worker processes of `podrec serve`; each keeps its own cache."
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "uvicorn worker processes of `podrec serve`; each keeps its own cache, so each reads every list "
+            "once from MongoDB after a switch. One answers ~2,000-4,000 cached req/s on one core."
+        ),
     )
 
 

@@ -9,10 +9,11 @@ podrec.serving.publish; then
   open-loop pass over every URL at ``--rate`` req/s with the API's cache empty (what follows a
   publish), then, warm, an open loop at ``--rate`` and at half of it (latency from the scheduled
   send time), closed loops one by one and at ``--concurrency`` (the most it sustains), an open loop
-  offered at that most, and ``wrk -t2 -c16 -d15s --latency`` over the same URLs (skipped, with a
-  note, where wrk is not installed). Requests mix known and unknown listeners and locales.
+  offered at that most, and ``wrk -t2 -c16 -d15s --latency`` over the same URLs, flat out and with
+  each connection pausing so the 16 hold near ``--rate`` (skipped, with a note, without wrk).
+  Requests mix known and unknown listeners and locales.
 
-    .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20 --workers 2]
+    .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20 --workers 1]
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def loadgen(binary: Path, urls: Path, *args: str) -> dict:
     return json.loads(out.stdout)
 
 
-# wrk runs one Lua state per thread; each walks the URL list from its own offset.
+# wrk runs one Lua state per thread; each walks the URL list from its own offset. With a pause, each
+# connection waits that long between requests, which holds 16 connections near a chosen rate.
 WRK_SCRIPT = """
 local paths, i = {}, 0
 for line in io.lines(os.getenv("PODREC_BENCH_URLS")) do
@@ -116,20 +118,24 @@ for line in io.lines(os.getenv("PODREC_BENCH_URLS")) do
 end
 function setup(thread) thread:set("offset", math.random(#paths)) end
 function request() i = i + 1; return wrk.format("GET", paths[(offset + i) % #paths + 1]) end
+local pause = tonumber(os.getenv("PODREC_BENCH_PAUSE_MS") or "0")
+if pause > 0 then function delay() return pause end end
 """
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(urls: Path, api: str, seconds: int) -> dict:
-    """``wrk -t2 -c16 -d{seconds}s --latency`` over the URL list; a note instead where wrk is missing."""
+def wrk(urls: Path, api: str, seconds: int, rate: float | None = None) -> dict:
+    """``wrk -t2 -c16 -d{seconds}s --latency`` over the URL list, flat out or, with ``rate``, each
+    connection pausing 16/rate s between requests; a note instead where wrk is missing."""
     binary = shutil.which("wrk")
     if binary is None:
         return {"skipped": "wrk is not installed (apt-get install wrk; infra/setup.sh installs it)"}
     script = urls.with_suffix(".lua")
     script.write_text(WRK_SCRIPT)
     command = [binary, "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), api]
-    out = subprocess.run(command, check=True, capture_output=True, text=True,
-                         env={**os.environ, "PODREC_BENCH_URLS": str(urls)}).stdout  # fmt: skip
+    pause_ms = 16_000 / rate if rate else 0
+    env = {**os.environ, "PODREC_BENCH_URLS": str(urls), "PODREC_BENCH_PAUSE_MS": f"{pause_ms:.0f}"}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
@@ -140,7 +146,9 @@ def wrk(urls: Path, api: str, seconds: int) -> dict:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
-        "mode": "wrk -t2 -c16 --latency (closed loop)", "seconds": seconds,
+        "mode": "wrk -t2 -c16 --latency (closed loop"
+        + (f", {pause_ms:.0f} ms pause per connection between requests)" if rate else ")"),
+        "seconds": seconds,
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "achieved_rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50_ms": ms("50%"), "p75_ms": ms("75%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
@@ -228,6 +236,7 @@ def main() -> None:
                     f"{args.seconds}s",
                 )
                 with_wrk = wrk(urls, api, args.wrk_seconds)
+                wrk_at_rate = wrk(urls, api, args.wrk_seconds, rate=args.rate)
         finally:
             localinfra.down(settings, only=["ferretdb"])
 
@@ -244,6 +253,7 @@ def main() -> None:
         "target_met": open_loop["p99_ms"] < 10 and open_loop["achieved_rate"] >= 0.98 * args.rate
         and open_loop["errors"] == 0 and closed_loop["achieved_rate"] >= 1_000,
         "api_open_loop_cold_cache": cold, "api_open_loop_at_max": at_max, "wrk": with_wrk,
+        "wrk_at_rate": wrk_at_rate,
         "ratio_rate_api_max_vs_floor": closed_loop["achieved_rate"] / base["achieved_rate"],
         "workers": workers, "cache_mb": settings.api.cache_mb,
         "version_cache_s": settings.api.version_cache_s,
@@ -254,7 +264,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(result, indent=2))
     names = ("floor", "floor_parallel", "api_open_loop_cold_cache", "api_one_by_one", "api_closed_loop",
-             "api_open_loop", "api_open_loop_half_rate", "api_open_loop_at_max", "wrk")  # fmt: skip
+             "api_open_loop", "api_open_loop_half_rate", "api_open_loop_at_max", "wrk",
+             "wrk_at_rate")  # fmt: skip
     for name in names:
         r = result[name]
         if "skipped" in r:

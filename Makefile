@@ -62,4 +62,5 @@ bench: setup
 	$(BIN)/python bench/kafka_to_bronze.py
 	$(BIN)/python bench/content.py
 	$(BIN)/python bench/als.py
+	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/api.py

@@ -261,13 +261,13 @@ def publish_rollback(version: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--workers", type=int, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
+def serve(host: str, port: int, workers: int | None) -> None:
     """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves."""
     import uvicorn
 
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers,
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers or settings().api.workers,
         log_level="warning", access_log=False,
     )  # fmt: skip
 

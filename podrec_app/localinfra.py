@@ -67,6 +67,7 @@ class Service:
     probe: Callable[[], bool]
     state_dir: Path
     extra_ports: tuple[int, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # defaults for its environment; the caller's own win
 
     @property
     def address(self) -> str:
@@ -265,6 +266,10 @@ def ferretdb_service(settings: PodrecSettings) -> Service:
         prepare=lambda: (home / "sqlite").mkdir(parents=True, exist_ok=True),
         probe=probe,
         state_dir=home,
+        # FerretDB converts every document it writes or returns and spends a fifth of that in Go's
+        # garbage collector; collecting half as often cut its CPU per insert by ~16% and per _id
+        # lookup by ~28% (bench, 20,000 lists), for ~25% more peak memory.
+        env=(("GOGC", "200"),),
     )
 
 
@@ -310,6 +315,7 @@ def _start(service: Service, timeout_s: float) -> ServiceStatus:
     with service.log_file.open("ab") as log:
         proc = subprocess.Popen(
             service.command(),
+            env={**dict(service.env), **os.environ},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -87,8 +87,8 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         outcome = publish(
             mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
             similar_docs(similarity, episodes, variants), episode_docs(episodes, variants),
-            k=settings.hybrid.k,
-            min_share_of_previous=knobs.min_share_of_previous, retention=knobs.retention,
+            k=settings.hybrid.k, min_share_of_previous=knobs.min_share_of_previous, retention=knobs.retention,
+            batch_size=knobs.batch_size, parallel_batches=knobs.parallel_batches,
         )  # fmt: skip
         metadata = {
             "version": outcome["version"],
@@ -96,6 +96,8 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             "previous": outcome["previous"] or "none",
             "counts": MetadataValue.json(outcome["counts"]),
             "pruned": ", ".join(outcome["pruned"]) or "none",
+            "seconds": MetadataValue.json({k: round(v, 3) for k, v in outcome["seconds"].items()}),
+            "lists_per_s": round(outcome["counts"]["recommendations"] / outcome["seconds"]["total"], 1),
             "database": mongo.database,
         }
         if not outcome["passed"]:

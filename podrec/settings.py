@@ -88,6 +88,16 @@ class PodcastIndexSettings(Section):
     api_secret: SecretStr | None = Field(None, description="Secret (environment only).")
 
 
+class SyntheticSettings(Section):
+    """The synthetic catalog's size (``PODREC_CATALOG=synthetic``; podrec/content/synthetic.py)."""
+
+    episodes: int = Field(
+        2000, ge=1, description="Episodes in the synthetic catalog (translations included)."
+    )
+    shows: int = Field(100, ge=1, description="Shows (feeds) they belong to.")
+    seed: int = Field(7, description="Same seed and size, same catalog.")
+
+
 class VoskSettings(Section):
     model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
 
@@ -297,11 +307,19 @@ class PodrecSettings(BaseSettings):
     )
 
     profile: Literal["local", "cluster"] = Field("local", description="Which local stack `infra up` starts.")
+    catalog: Literal["auto", "sample", "podcastindex", "synthetic"] = Field(
+        "auto",
+        description=(
+            "Where episodes come from: podcastindex (needs the key and secret), the bundled sample, a "
+            "synthetic catalog of any size, or auto: PodcastIndex when its key is set, else the sample."
+        ),
+    )
     lake: LakeSettings = LakeSettings()
     spark: SparkSettings = SparkSettings()
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings()
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
+    synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()
     data: DataSettings = DataSettings()
     cache: CacheSettings = CacheSettings()

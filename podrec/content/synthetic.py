@@ -55,8 +55,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "homework school degree tutor scholarship pedagogy",
         "Arts": "painting gallery sculpture novel poetry theatre museum cinema design photography exhibition "
         "author illustration architecture dance",
-        "Travel": "journey island backpacking flight hotel mountain cityguide passport roadtrip beach culture "
-        "train adventure itinerary village",
+        "Travel": "journey island backpacking flight hotel mountain cityguide passport roadtrip beach "
+        "culture train adventure itinerary village",
         "Parenting": "toddler baby family teenager bedtime schoolrun siblings parenting childcare tantrum "
         "pregnancy grandparents playground routine nursery",
         "Gaming": "console speedrun esports level quest multiplayer indie strategy controller bossfight "

@@ -197,6 +197,14 @@ class ChecksSettings(Section):
     freshness_hours: float = Field(
         6.0, gt=0, description="A day's events are fresh if the newest is within this many hours of its end."
     )
+    max_rows: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Rows a table check validates in one process: above it, every rule-breaking row (found by "
+            "Spark) plus a sample of whole listeners/episodes of about this size."
+        ),
+    )
 
 
 class DriftSettings(Section):

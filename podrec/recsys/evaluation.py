@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 
 from podrec.recsys import metrics
-from podrec.recsys.als import fit
+from podrec.recsys.als import ItemFactors, fit
 from podrec.recsys.cold_start import choose_cold_start
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import ItemSide, with_cold_start
-from podrec.recsys.scoring import build_episode_index, recommend_local, user_frame
-from podrec.settings import COLD_START_STRATEGIES, AlsSettings, HybridSettings
+from podrec.recsys.scoring import build_episode_index, episode_stats, recommend_local, user_frame
+from podrec.settings import COLD_START_STRATEGIES, AbSettings, AlsSettings, HybridSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,6 +35,12 @@ BASELINES = ("als_only", "content_only", "popular", "random")
 METRICS = (
     "precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty", "diversity", "cold_recall",
 )  # fmt: skip
+
+
+TRAIN_COLUMNS = {
+    "user_id": "user_id string", "episode_id": "episode_id string", "rating": "rating double",
+    "completed": "completed boolean", "locale": "locale string",
+}  # fmt: skip
 
 
 class EvaluationError(ValueError):
@@ -214,10 +220,12 @@ def evaluate(
 ) -> EvaluationResult:
     """Fit ALS on the training part, then list and score every policy and cold-start strategy."""
     split_ = split_train_test(daily, protocol, seed=seed)
-    ratings = spark.createDataFrame(split_.train[["user_id", "episode_id", "rating"]])
-    _, factors = fit(ratings, als)
-    index = build_episode_index(split_.train, episodes, similarity)
-    learned = factors.aligned_items(index.ids)
+    rows = split_.train[list(TRAIN_COLUMNS)]
+    rows = rows.assign(locale=rows["locale"].astype(object).where(rows["locale"].notna(), None))
+    train = spark.createDataFrame(rows, ", ".join(TRAIN_COLUMNS.values())).persist()
+    fitted = fit(train.select("user_id", "episode_id", "rating"), als)
+    index = build_episode_index(episode_stats(train), episodes, similarity)
+    learned = ItemFactors.collect(fitted.item_factors(), "episode_id").aligned(index.ids)
     vectors = embeddings or {e: learned[i] for i, e in enumerate(index.ids) if np.abs(learned[i]).sum() > 0}
     users = sorted(split_.test)
     has_content = index.similarity.nnz > 0
@@ -228,7 +236,10 @@ def evaluate(
     # The warm start and the users' frame do not depend on the policy or strategy: built once.
     hybrid = with_cold_start(hybrid).updated(k=k)
     base = ItemSide.build(index, learned, hybrid)
-    frame = user_frame(split_.train, index, factors, lambda _: "hybrid", exclude="seen", users=users)
+    # The test users' frames, built by the same Spark code as the daily lists (bounded: an evaluation).
+    built = user_frame(train, index, fitted.user_factors(), AbSettings(), exclude="seen").toPandas()
+    frame = built[built["user_id"].isin(set(users))].sort_values("user_id").reset_index(drop=True)
+    train.unpersist()
 
     def lists_for(policy: str, strategy: str) -> dict[str, list[str]]:
         items = replace(base, params=base.params.updated(cold_start=strategy))

@@ -209,6 +209,9 @@ class ChecksSettings(Section):
 
 class DriftSettings(Section):
     reference_days: int = Field(7, ge=1, description="Days before the checked one that form its reference.")
+    sample_rows: int = Field(
+        50_000, ge=100, description="Rows of each day a drift report compares (a seeded sample above it)."
+    )
     share: float = Field(0.5, gt=0, le=1, description="A drift check warns at this share of drifted columns.")
 
 

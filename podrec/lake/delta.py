@@ -99,22 +99,28 @@ def delete_where(spark: SparkSession, uri: str, condition: Column) -> None:
 
 
 def replace_partitions_arrow(
-    frame: pd.DataFrame, uri: str, partition_column: str, values: list[str]
+    frame: pd.DataFrame,
+    uri: str,
+    partition_column: str,
+    values: list[str],
+    only: dict[str, str] | None = None,
 ) -> WriteResult:
-    """Write ``frame`` as exactly the given values of ``partition_column``, in one delta-rs commit."""
+    """Write ``frame`` as exactly the given values of ``partition_column`` (and, with ``only``, just
+    the rows whose columns equal those values: one check's rows of a shared table), in one delta-rs
+    commit."""
     import pyarrow as pa
     from deltalake import DeltaTable, write_deltalake
 
     from podrec.lake.paths import delta_rs_uri
 
     quoted = ", ".join(f"'{v}'" for v in values)
+    predicate = f"{partition_column} IN ({quoted})" + "".join(
+        f" AND {column} = '{value}'" for column, value in (only or {}).items()
+    )
     target = delta_rs_uri(uri)
     # The frame's index is never a column, whatever it is (a slice's index would otherwise be kept).
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_deltalake(
-        target, table, mode="overwrite", partition_by=[partition_column],
-        predicate=f"{partition_column} IN ({quoted})",
-    )  # fmt: skip
+    write_deltalake(target, table, mode="overwrite", partition_by=[partition_column], predicate=predicate)
     return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
 
 

@@ -188,6 +188,17 @@ class HybridSettings(Section):
     )
 
 
+class EvaluationSettings(Section):
+    """What the weekly offline evaluation reads: bounded, so its cost follows the window, not the history."""
+
+    window_days: int = Field(
+        56, ge=0, description="Days of engagement up to the date it evaluates on (0: all of them)."
+    )
+    max_users: int = Field(
+        50_000, ge=100, description="Listeners it evaluates: a stable hash sample above this many."
+    )
+
+
 class AbSettings(Section):
     experiment_id: str = Field("hybrid-vs-als-1", min_length=1, description="Salt of the sticky bucket hash.")
     hybrid_buckets: int = Field(50, ge=0, le=100, description="Buckets 0..N-1 get hybrid, the rest als_only.")
@@ -338,6 +349,7 @@ class PodrecSettings(BaseSettings):
     engagement: EngagementSettings = EngagementSettings()
     als: AlsSettings = AlsSettings()
     hybrid: HybridSettings = HybridSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     ab: AbSettings = AbSettings()
     checks: ChecksSettings = ChecksSettings()
     drift: DriftSettings = DriftSettings()

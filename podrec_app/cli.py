@@ -164,7 +164,9 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     from podrec_app import runs
 
     try:
-        out = runs.evaluate(settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
+        # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
+        config = {"protocols": [protocol], "k": k, "window_days": 0}
+        out = runs.evaluate(settings(), config, ingest=not no_ingest)
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     report = out["report"][protocol]
@@ -207,7 +209,7 @@ def tune(
 
     config = {
         "protocols": [protocol], "k": k, "sweep_alpha": list(alphas), "sweep_reg_param": list(reg_params),
-        "sweep_rank": list(ranks),
+        "sweep_rank": list(ranks), "window_days": 0,
     }  # fmt: skip
     try:
         out = runs.evaluate(settings(), config, ingest=not no_ingest)

@@ -35,7 +35,7 @@ from podrec.lake.delta import exists, read, read_required, replace_partitions
 from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS
 from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, window_ratings
 from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
-from podrec.recsys.evaluation import PROTOCOLS, evaluate, summary_markdown, sweep
+from podrec.recsys.evaluation import PROTOCOLS, evaluate, evaluation_rows, summary_markdown, sweep
 from podrec.recsys.hybrid import ItemSide, with_cold_start
 from podrec.recsys.scoring import (
     POPULAR_USER_PREFIX,
@@ -252,6 +252,8 @@ class EvaluationConfig(Config):
     sweep_alpha: list[float] = Field(default_factory=list)
     sweep_reg_param: list[float] = Field(default_factory=list)
     sweep_rank: list[int] = Field(default_factory=list)
+    # Days of engagement read: unset = settings.evaluation.window_days; 0 = all (an imported log).
+    window_days: int | None = None
 
     def als_overrides(self) -> dict[str, float | int]:
         chosen = {"alpha": self.alpha, "reg_param": self.reg_param, "rank": self.rank}
@@ -283,12 +285,10 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        daily = (
-            read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-            .where(F.col("event_date") <= F.lit(day))
-            .select("user_id", "episode_id", "event_date", "engagement", "max_completion", "locale")
-            .toPandas()
-        )
+        window = settings.evaluation.window_days if config.window_days is None else config.window_days
+        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
+        # Bounded by the window and a stable sample of listeners: a year of history costs what a window does.
+        daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
         episodes, similarity = content_inputs(session, lake)
         als = settings.als.updated(**config.als_overrides())
         now = datetime.now(UTC)

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from podrec.lake.delta import read_required
 from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
+from podrec.recsys.window import in_window
 from podrec.serving.publish import publish
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
@@ -73,8 +74,9 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         engagement = read_required(
             session, lake.table("silver", "daily_engagement"), "materialize silver/daily_engagement"
         )
+        # "Most played" is judged on the model window: recent, and bounded whatever the history.
         plays = dict(
-            engagement.where(F.col("event_date") <= F.lit(day))
+            engagement.where(in_window("event_date", day, settings.als.window_days))
             .groupBy("episode_id")
             .agg(F.sum("plays").cast("long").alias("plays"))
             .toPandas()

@@ -25,9 +25,11 @@ from podrec.recsys.cold_start import choose_cold_start
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import ItemSide, with_cold_start
 from podrec.recsys.scoring import build_episode_index, episode_stats, recommend_local, user_frame
+from podrec.recsys.window import in_window
 from podrec.settings import COLD_START_STRATEGIES, AbSettings, AlsSettings, HybridSettings
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkFrame
     from pyspark.sql import SparkSession
 
 PROTOCOLS = ("time", "stratified")
@@ -92,6 +94,22 @@ class EvaluationResult:
     @property
     def cold_start_default(self) -> str:
         return str(self.als.get("cold_start", "factor"))
+
+
+def evaluation_rows(engagement: SparkFrame, day: date, window_days: int, max_users: int) -> SparkFrame:
+    """The daily engagement an evaluation as of ``day`` reads: the ``window_days`` ending on it (all of
+    it when 0), of at most about ``max_users`` listeners — a stable hash sample, the same listeners
+    every week — so its cost is bounded whatever the history."""
+    from pyspark.sql import functions as F
+
+    rows = engagement.where(
+        in_window("event_date", day, window_days) if window_days else F.col("event_date") <= F.lit(day)
+    ).select("user_id", "episode_id", "event_date", "engagement", "max_completion", "locale")
+    listeners = rows.select("user_id").distinct().count()
+    if listeners > max_users:
+        share = max_users / listeners
+        rows = rows.where(F.pmod(F.xxhash64("user_id"), F.lit(1_000_000)) < F.lit(int(share * 1_000_000)))
+    return rows
 
 
 def _aggregate(daily: pd.DataFrame) -> pd.DataFrame:

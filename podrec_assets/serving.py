@@ -17,8 +17,8 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import functions as F
 
 from podrec.lake.delta import read_required
-from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec.recsys.window import in_window
+from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec.serving.publish import publish
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar

@@ -48,14 +48,18 @@ def _days(
     return [None]
 
 
-def _rows(session: SparkSession, uri: str, s: TableSuite, days: list[str | None]) -> DataFrame:
-    """The table's rows for the run's days (all of them for an undated table), derived columns added."""
-    df = read(session, uri)
+def _rows(
+    session: SparkSession, uri: str, s: TableSuite, days: list[str | None]
+) -> tuple[DataFrame, DataFrame]:
+    """The table's rows for the run's days (all of them for an undated table), as stored and as
+    checked (derived columns added, blobs dropped)."""
+    table = read(session, uri)
     if s.partition_column and days != [None]:
-        df = df.where(F.col(s.partition_column).isin([date.fromisoformat(d) for d in days if d]))
+        table = table.where(F.col(s.partition_column).isin([date.fromisoformat(d) for d in days if d]))
+    rows = table
     for name, expr in s.derive.items():
-        df = df.withColumn(name, F.expr(expr))
-    return df.drop(*s.drop)
+        rows = rows.withColumn(name, F.expr(expr))
+    return table, rows.drop(*s.drop)
 
 
 def _facts(session: SparkSession, lake: LakeResource, s: TableSuite, settings: PodrecSettings) -> Facts:
@@ -137,14 +141,14 @@ def table_check(
         session = spark.spark_session
         uri = lake.table(s.layer, s.name)
         days = _days(context, session, uri, s)
-        rows = _rows(session, uri, s, days)
+        table, rows = _rows(session, uri, s, days)
         the_days = tuple(date.fromisoformat(d) for d in days if d)
         facts = replace(
             _facts(session, lake, s, settings),
             day=the_days[0] if len(the_days) == 1 else None,
             days=the_days,
             day_column=s.partition_column,
-            types={f.name: f.dataType.simpleString() for f in rows.schema.fields},
+            types={f.name: f.dataType.simpleString() for f in table.schema.fields},
         )
         active: frozenset[str] = frozenset()
         if "active_users" in s.needs and len(the_days) == 1:

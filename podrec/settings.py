@@ -245,6 +245,9 @@ class PublishSettings(Section):
         le=16,
         description="Batches written at once while staging; the store converts documents on each connection.",
     )
+    chunk_rows: int = Field(
+        200_000, ge=1_000, description="List rows the publish holds on the driver at once (whole listeners)."
+    )
 
 
 class ApiSettings(Section):

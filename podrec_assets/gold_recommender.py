@@ -37,8 +37,8 @@ from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, wind
 from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
 from podrec.recsys.evaluation import PROTOCOLS, evaluate, evaluation_rows, summary_markdown, sweep
 from podrec.recsys.hybrid import ItemSide, with_cold_start
+from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.scoring import (
-    POPULAR_USER_PREFIX,
     build_episode_index,
     episode_stats,
     recommend_in_spark,

@@ -14,6 +14,7 @@ Reads: ``read`` (optionally a version), ``read_required`` (fails saying what to 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -122,6 +123,18 @@ def replace_partitions_arrow(
     table = pa.Table.from_pandas(frame, preserve_index=False)
     write_deltalake(target, table, mode="overwrite", partition_by=[partition_column], predicate=predicate)
     return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
+
+
+def in_chunks(df: DataFrame, key: str, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
+    """``df`` as pandas frames of at most about ``rows_per_chunk`` rows, every row of one ``key``
+    value in the same chunk, sorted by ``key``: a table larger than a driver, streamed through it.
+    Each chunk is one Spark job over ``df`` (persist it first)."""
+    from pyspark.sql import functions as F
+
+    chunks = max(1, -(-df.count() // rows_per_chunk))
+    for chunk in range(chunks):
+        part = df.where(F.pmod(F.xxhash64(key), F.lit(chunks)) == chunk).toPandas()
+        yield part.sort_values(key, kind="stable").reset_index(drop=True)
 
 
 def read(spark: SparkSession, uri: str, version: int | None = None) -> DataFrame:

@@ -22,6 +22,7 @@ from podrec.language import language_sql
 from podrec.recsys.ab import bucket_column
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import OUTPUT_COLUMNS, EpisodeIndex, ItemSide, recommend_block
+from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.window import in_window
 from podrec.settings import AbSettings
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 BLOCK_USERS = 512
-POPULAR_USER_PREFIX = "__popular__/"  # lists for listeners without history, one per language
 
 
 def window_interactions(engagement: DataFrame, end: date, days: int) -> DataFrame:

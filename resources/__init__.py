@@ -87,6 +87,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         "kafka": KafkaResource(
             bootstrap=settings.kafka.bootstrap,
             events_topic=settings.kafka.events_topic,
+            impressions_topic=settings.kafka.impressions_topic,
             consumer_group=settings.kafka.consumer_group,
         ),
         "vosk": VoskResource(model_dir=settings.vosk.model_dir),

@@ -14,6 +14,7 @@ class KafkaResource(ConfigurableResource):
 
     bootstrap: str
     events_topic: str
+    impressions_topic: str
     consumer_group: str
 
     def _base(self) -> dict[str, Any]:

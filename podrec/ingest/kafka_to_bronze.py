@@ -11,12 +11,15 @@ How "exactly once" holds across crashes and re-runs:
 Runs must not overlap (one ingestion at a time; the Dagster job is limited to one run).
 
 Every consumed record ends in exactly one table: accepted + rejected = consumed.
+
+The same path lands any topic whose records have an id and a time (``RecordKind``): the events
+(``EVENTS``, the default) and the served lists (``podrec.ingest.impressions_to_bronze``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
@@ -25,8 +28,9 @@ import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
-from podrec.ingest.events import FUTURE_TOLERANCE, validate
+from podrec.ingest.events import FUTURE_TOLERANCE, Validated, validate
 from podrec.ingest.kafka_offsets import commit, group_offsets
 from podrec.lake.delta import append, replace_partitions
 from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
@@ -41,6 +45,21 @@ class KafkaEndpoint(Protocol):
     def consumer(self) -> Consumer: ...
 
 
+@dataclass(frozen=True)
+class RecordKind:
+    """What a topic carries: how a record is validated, its id (a repeat is a duplicate), the time
+    whose UTC date partitions it, and the columns its accepted table keeps."""
+
+    validate: Callable[[bytes | None, datetime], Validated]
+    record: StructType  # a validated record: the accepted columns, then error and raw
+    key: str
+    time_field: str
+    columns: list[str]
+
+
+EVENTS = RecordKind(validate, VALIDATED_RECORD, "event_id", "occurred_at", BRONZE_USER_EVENTS_COLUMNS)
+
+
 @dataclass
 class IngestReport:
     consumed: int = 0
@@ -53,19 +72,19 @@ class IngestReport:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: Kafka records → validated rows (event columns or an error)."""
-    columns = [f.name for f in VALIDATED_RECORD.fields]
+def _validate_batches(batches: Iterator[pd.DataFrame], kind: RecordKind) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: Kafka records → validated rows (the kind's columns or an error)."""
+    columns = [f.name for f in kind.record.fields]
     for batch in batches:
         out = []
         for value, partition, offset, timestamp in zip(
             batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
         ):
             received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
-            result = validate(None if value is None else bytes(value), received_at)
+            result = kind.validate(None if value is None else bytes(value), received_at)
             if result.event is not None:
                 row = dict(result.event)
-                row["event_date"] = row["occurred_at"].date()
+                row["event_date"] = row[kind.time_field].date()
                 row["error"], row["raw"] = None, None
             else:
                 row = dict.fromkeys(columns)
@@ -77,7 +96,11 @@ def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]
 
 
 def read_range(
-    spark: SparkSession, bootstrap: str, topic: str, ranges: dict[int, tuple[int, int]]
+    spark: SparkSession,
+    bootstrap: str,
+    topic: str,
+    ranges: dict[int, tuple[int, int]],
+    kind: RecordKind = EVENTS,
 ) -> DataFrame:
     """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end)), validated."""
     start = {topic: {str(p): s for p, (s, _) in ranges.items()}}
@@ -91,7 +114,7 @@ def read_range(
         .load()
         .select("value", "partition", "offset", "timestamp")
     )
-    return records.mapInPandas(_validate_batches, VALIDATED_RECORD)
+    return records.mapInPandas(lambda batches: _validate_batches(batches, kind), kind.record)
 
 
 def _table_or_none(spark: SparkSession, uri: str) -> DataFrame | None:
@@ -109,26 +132,27 @@ def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFr
 
 
 def split_accepted_rejected(
-    validated: DataFrame, existing_events: DataFrame | None
+    validated: DataFrame, existing_events: DataFrame | None, kind: RecordKind = EVENTS
 ) -> tuple[DataFrame, DataFrame]:
-    """Accepted and rejected rows: an event_id seen before (in this batch or the table) is rejected."""
-    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition", "kafka_offset")
+    """Accepted and rejected rows: an id seen before (in this batch or the table) is rejected."""
+    key = kind.key
+    order = Window.partitionBy(key).orderBy("received_at", "kafka_partition", "kafka_offset")
     ranked = validated.withColumn(
         "error",
         F.when(
             F.col("error").isNull() & (F.row_number().over(order) > 1),
-            F.lit("duplicate event_id: seen earlier in the batch"),
+            F.lit(f"duplicate {key}: seen earlier in the batch"),
         ).otherwise(F.col("error")),
     )
     if existing_events is not None:
-        seen = existing_events.select("event_id", "event_date").distinct().withColumn("_seen", F.lit(True))
-        ranked = ranked.join(seen, ["event_id", "event_date"], "left").withColumn(
+        seen = existing_events.select(key, "event_date").distinct().withColumn("_seen", F.lit(True))
+        ranked = ranked.join(seen, [key, "event_date"], "left").withColumn(
             "error",
             F.when(
-                F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                F.col("error").isNull() & F.col("_seen"), F.lit(f"duplicate {key}: already ingested")
             ).otherwise(F.col("error")),
         )
-    accepted = ranked.where(F.col("error").isNull()).select(*BRONZE_USER_EVENTS_COLUMNS)
+    accepted = ranked.where(F.col("error").isNull()).select(*kind.columns)
     rejected = ranked.where(F.col("error").isNotNull()).select(
         F.coalesce(F.col("raw"), F.lit(b"").cast("binary")).alias("raw"),
         F.expr("CAST(raw AS STRING)").alias("raw_text"),
@@ -147,10 +171,10 @@ def _reasons(rejected: DataFrame) -> dict[str, int]:
 
 
 def _split_and_count(
-    df: DataFrame, existing_events: DataFrame | None, report: IngestReport
+    df: DataFrame, existing_events: DataFrame | None, report: IngestReport, kind: RecordKind
 ) -> tuple[DataFrame, DataFrame]:
     """``split``, cached (it is counted, grouped and written), counts and reasons on ``report``."""
-    accepted, rejected = split_accepted_rejected(df, existing_events)
+    accepted, rejected = split_accepted_rejected(df, existing_events, kind)
     accepted, rejected = accepted.persist(), rejected.persist()
     report.accepted, report.rejected = accepted.count(), rejected.count()
     report.reasons = _reasons(rejected)
@@ -164,6 +188,7 @@ def ingest(
     topic: str,
     events_uri: str,
     rejected_uri: str,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
     """Consume everything new on ``topic`` for ``consumer``'s group into the two bronze tables."""
     positions = group_offsets(consumer, topic)
@@ -173,7 +198,7 @@ def ingest(
     if not ranges:
         return report
 
-    validated = read_range(spark, bootstrap, topic, ranges)
+    validated = read_range(spark, bootstrap, topic, ranges, kind)
     events_table = _table_or_none(spark, events_uri)
     rejected_table = _table_or_none(spark, rejected_uri)
     fresh = validated
@@ -189,7 +214,7 @@ def ingest(
         existing = None
         if events_table is not None and dates:
             existing = events_table.where(F.col("event_date").isin(dates))
-        accepted, rejected = _split_and_count(fresh, existing, report)
+        accepted, rejected = _split_and_count(fresh, existing, report, kind)
         cached += [accepted, rejected]
         report.already_ingested = report.consumed - report.accepted - report.rejected
         report.event_dates = sorted(d.isoformat() for d in dates)
@@ -215,6 +240,7 @@ def replay_day(
     events_uri: str,
     rejected_uri: str,
     day: date,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
     """Rebuild one ``event_date`` of both tables from what the topic still holds.
 
@@ -237,11 +263,11 @@ def replay_day(
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:
         return report
-    validated = read_range(spark, bootstrap, topic, ranges).where(F.col("event_date") == F.lit(day))
+    validated = read_range(spark, bootstrap, topic, ranges, kind).where(F.col("event_date") == F.lit(day))
     cached = [validated.persist()]
     try:
         report.consumed = validated.count()
-        accepted, rejected = _split_and_count(validated, None, report)
+        accepted, rejected = _split_and_count(validated, None, report, kind)
         cached += [accepted, rejected]
         replace_partitions(rejected, rejected_uri, "event_date", [day.isoformat()])
         replace_partitions(accepted, events_uri, "event_date", [day.isoformat()])
@@ -257,11 +283,14 @@ def run(
     events_uri: str,
     rejected_uri: str,
     replay: date | None = None,
+    topic: str | None = None,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
-    """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
+    """Ingest what is new on ``topic`` (default the events topic), or replay one event_date, with a
+    consumer opened and closed here."""
     consumer = kafka.consumer()
     try:
-        args = (spark, consumer, kafka.bootstrap, kafka.events_topic, events_uri, rejected_uri)
-        return replay_day(*args, replay) if replay else ingest(*args)
+        args = (spark, consumer, kafka.bootstrap, topic or kafka.events_topic, events_uri, rejected_uri)
+        return replay_day(*args, replay, kind) if replay else ingest(*args, kind)
     finally:
         consumer.close()

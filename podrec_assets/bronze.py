@@ -215,9 +215,10 @@ def impressions() -> AssetsDefinition:
                 owners=["team:podrec"],
                 deps=[IMPRESSIONS_TOPIC],
                 description=(
-                    "Every list the API served, exactly once, as it came off the impressions topic: listener, "
-                    "serving version, experiment, bucket, policy, locale, the items with their ranks (and "
-                    "propensities where exploration was on), served_at; partitioned by the UTC date served."
+                    "Every list the API served, exactly once, as it came off the impressions topic: "
+                    "listener, serving version, experiment, bucket, policy, locale, the items with ranks "
+                    "(and propensities where exploration was on), served_at; partitioned by the UTC date "
+                    "served."
                 ),
             ),
             AssetSpec(
@@ -248,8 +249,8 @@ def impressions() -> AssetsDefinition:
             date.fromisoformat(config.replay_day) if config.replay_day else None,
         )  # fmt: skip
         context.log.info(
-            f"consumed {report.consumed} impressions: accepted {report.accepted}, rejected {report.rejected}, "
-            f"already ingested {report.already_ingested}"
+            f"consumed {report.consumed} impressions: accepted {report.accepted}, "
+            f"rejected {report.rejected}, already ingested {report.already_ingested}"
         )
         common = {
             "consumed": report.consumed,

@@ -248,7 +248,9 @@ def impressions(calendar: Calendar) -> AssetsDefinition:
         lists = items.select("impression_id").distinct().count()
         items.unpersist()
         context.log.info(f"silver.impressions: {lists} lists, {result.rows_written} items for {days}")
-        return MaterializeResult(metadata={**delta_write_metadata(result), "impressions": lists, "days": len(days)})
+        return MaterializeResult(
+            metadata={**delta_write_metadata(result), "impressions": lists, "days": len(days)}
+        )
 
     return silver_impressions
 

@@ -45,10 +45,10 @@ def served_items(bronze: DataFrame) -> DataFrame:
     first = Window.partitionBy("impression_id").orderBy("received_at", "kafka_partition", "kafka_offset")
     once = bronze.withColumn("_n", F.row_number().over(first)).where("_n = 1")
     items = once.select("*", F.size("items").alias("list_length"), F.explode("items").alias("item"))
+    per_item = {"rank", "episode_id", "propensity", "explored"}
     return items.select(
         *[
-            F.col(f"item.{f.name}").alias(f.name) if f.name in ("rank", "episode_id", "propensity", "explored")
-            else F.col(f.name).cast(f.dataType).alias(f.name)
+            F.col(f"item.{f.name}" if f.name in per_item else f.name).cast(f.dataType).alias(f.name)
             for f in SILVER_IMPRESSIONS.fields
         ]
-    )  # fmt: skip
+    )

@@ -111,7 +111,9 @@ def validate(raw: bytes | None, received_at: datetime) -> Validated:
     except ValueError as exc:
         return _reject(f"bad served_at: {exc}")
     if served_at > received_at + FUTURE_TOLERANCE:
-        return _reject(f"served_at in the future: {served_at.isoformat()} > received {received_at.isoformat()}")
+        return _reject(
+            f"served_at in the future: {served_at.isoformat()} > received {received_at.isoformat()}"
+        )
     record = {name: obj.get(name) for name in (*REQUIRED_STRINGS, *OPTIONAL_STRINGS)}
     record.update(
         bucket=bucket,

@@ -240,11 +240,21 @@ def _bronze_rejected(frame: pd.DataFrame, facts: Facts) -> Suite:
     }
 
 
+IMPRESSION_KEYS = (
+    "impression_id",
+    "user_id",
+    "served_version",
+    "experiment_id",
+    "bucket",
+    "policy",
+    "served_at",
+)
+
+
 def _bronze_impressions(frame: pd.DataFrame, facts: Facts) -> Suite:
-    required = ("impression_id", "user_id", "served_version", "experiment_id", "bucket", "policy", "served_at")
     return {
         "schema": schema_check(facts, BRONZE_IMPRESSIONS),
-        "not_null": (frame, not_null(*required)),
+        "not_null": (frame, not_null(*IMPRESSION_KEYS)),
         "ranges": (
             frame,
             [
@@ -263,21 +273,22 @@ def _silver_impressions(frame: pd.DataFrame, facts: Facts) -> Suite:
         "schema": schema_check(facts, declared(schemas.SILVER_IMPRESSIONS)),
         "not_null": (
             frame,
-            not_null("impression_id", "user_id", "served_version", "experiment_id", "bucket", "policy",
-                     "served_at", "rank", "episode_id"),
-        ),  # fmt: skip
+            not_null(*IMPRESSION_KEYS, "rank", "episode_id"),
+        ),
         "ranges": (
             frame,
             [
                 gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
                 gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="list_length", column_B="rank", or_equal=True,
+                    column_A="list_length",
+                    column_B="rank",
+                    or_equal=True,
                     ignore_row_if="either_value_is_missing",
                 ),
                 gxe.ExpectColumnValuesToBeBetween(column="bucket", min_value=0, max_value=99),
                 gxe.ExpectColumnValuesToBeBetween(column="propensity", min_value=0, max_value=1),
             ],
-        ),  # fmt: skip
+        ),
         "unique_keys": (frame, [unique("impression_id", "rank")]),
         "references": (frame, [in_catalog("episode_id", facts)]),
     }

@@ -54,4 +54,7 @@ def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
         "silver/impressions",
         "gold/als_factors",
         "gold/recommendations",
+        "monitoring/ab_analysis",
     }
+    srm = next(k for k in graph.asset_check_keys if k.name == "sample_ratio")
+    assert not graph.get_check_spec(srm).blocking  # a sample-ratio mismatch warns

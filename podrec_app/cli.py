@@ -367,10 +367,16 @@ def dashboard(host: str, port: int) -> None:
 @click.option("--dashboard-port", default=8766, show_default=True, type=int)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
-    from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+    from podrec_app.screenshots import (
+        api_and_dashboard,
+        api_docs_page,
+        capture,
+        dashboard_ab_page,
+        dashboard_page,
+    )
 
     with api_and_dashboard(api_port=api_port, dashboard_port=dashboard_port) as (api, board):
-        shots = capture([dashboard_page(board), api_docs_page(api)], out_dir)
+        shots = capture([dashboard_page(board), dashboard_ab_page(board), api_docs_page(api)], out_dir)
     for name, shot in shots.items():
         click.echo(f"{name}: {shot.path} ({shot.ready} drawn, {shot.failed} errors)")
 

@@ -13,7 +13,13 @@ from dashboard import queries
 from podrec.lake.paths import table_uri
 from podrec.recsys.ab_analysis import COLUMNS
 from podrec.recsys.ab_readout import Estimate, Readout, Srm, readout_rows
-from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+from podrec_app.screenshots import (
+    api_and_dashboard,
+    api_docs_page,
+    capture,
+    dashboard_ab_page,
+    dashboard_page,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -213,10 +219,13 @@ def test_the_streamlit_script_renders_every_section(lake_root: str, monkeypatch)
 def test_dashboard_and_api_docs_render_in_headless_chromium(lake_root: str, tmp_path: Path) -> None:
     env = {**os.environ, "PODREC_LAKE_URI": lake_root}
     with api_and_dashboard(env=env) as (api, board):
-        shots = capture([dashboard_page(board, min_charts=6), api_docs_page(api)], tmp_path)
+        shots = capture(
+            [dashboard_page(board, min_charts=6), dashboard_ab_page(board), api_docs_page(api)], tmp_path
+        )
     dash, docs = shots["dashboard"], shots["api-docs"]
     assert dash.ready >= 6 and dash.failed == 0
     assert "Last hour" in dash.text and "Engagement rate per bucket" in dash.text
+    assert "Sample ratio" in shots["dashboard-ab"].text and shots["dashboard-ab"].failed == 0
     assert docs.ready == 4 and "/users/{user_id}/recommendations" in docs.text
     for shot in shots.values():
         assert shot.path.stat().st_size > 20_000  # a picture with content, not a blank page

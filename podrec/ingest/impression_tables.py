@@ -12,8 +12,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from podrec.ingest import impressions
-from podrec.ingest.kafka_to_bronze import IngestReport, KafkaEndpoint, RecordKind
+from podrec.ingest.kafka_to_bronze import IngestReport, KafkaEndpoint, RecordKind, split_accepted_rejected
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
+from podrec.lake.delta import append, exists
 from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, VALIDATED_IMPRESSION
 
 if TYPE_CHECKING:
@@ -32,8 +33,16 @@ def run(
     rejected_uri: str,
     replay: date | None = None,
 ) -> IngestReport:
-    """Land what is new on the impressions ``topic`` (or replay one event_date) in the two bronze tables."""
-    return run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=IMPRESSIONS)
+    """Land what is new on the impressions ``topic`` (or replay one event_date) in the two bronze tables.
+
+    Both tables exist after the first run, empty until something serves: the API may start after the
+    pipeline, and the tables' readers and checks never meet a missing path."""
+    report = run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=IMPRESSIONS)
+    empty = split_accepted_rejected(spark.createDataFrame([], VALIDATED_IMPRESSION), None, IMPRESSIONS)
+    for rows, uri in zip(empty, (impressions_uri, rejected_uri), strict=True):
+        if not exists(spark, uri):
+            append(rows, uri, "event_date")
+    return report
 
 
 def served_items(bronze: DataFrame) -> DataFrame:

@@ -7,9 +7,13 @@ Each day of the experiment:
 2. they react: plays from the list (position bias, hidden taste, a liking for new episodes) carrying
    the impression's id, and organic listening besides — all produced to the events topic;
 3. the day's catalog snapshot and its content (new episodes transcribed, embedded, related);
-4. ingestion of both topics (the ``ingest_events`` job), then the ``daily`` job for the day: clean
-   events, engagement, impressions, the ALS fit, every listener's list, the gated publish — the lists
-   the next day serves — and the A/B analysis.
+4. ingestion of both topics (the ``ingest_events`` job's assets), then the ``daily`` job's assets for
+   the day: clean events, engagement, impressions, the ALS fit, every listener's list, the gated
+   publish — the lists the next day serves — and the A/B analysis.
+Steps 3 and 4 are one Dagster run per day (``loop_day``) with the checks that act: the serving gates
+and the other blocking checks, and the sample-ratio check. The warning-only expectations and the drift
+reports are left out — on a laptop they cost more than the day itself; the scheduled ``daily`` job
+runs them.
 Before the first day, ``warmup_days`` of organic listening build the first model (and each listener's
 pre-experiment engagement, the CUPED covariate).
 
@@ -42,12 +46,18 @@ from podrec.ingest.simulator import (
 )
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import partition_range_tags
+from podrec_assets.daily import daily_selection
 from podrec_assets.definitions import build_definitions
 
 CONTENT = AssetSelection.assets(
     ["bronze", "episodes"], ["silver", "episodes"], ["silver", "transcripts"], ["gold", "episode_embeddings"],
     ["gold", "episode_similarity"],
 )  # fmt: skip
+INGEST = AssetSelection.assets(
+    ["bronze", "user_events"], ["bronze", "user_events_rejected"], ["bronze", "impressions"],
+    ["bronze", "impressions_rejected"],
+)  # fmt: skip
+ENGAGEMENT = AssetSelection.assets(["silver", "user_events"], ["silver", "daily_engagement"])
 
 
 class LoopFailed(RuntimeError):
@@ -102,11 +112,26 @@ def save_state(settings: PodrecSettings, state: LoopState) -> None:
 
 
 def loop_definitions(settings: PodrecSettings) -> Definitions:
-    """The code location plus the one job the loop adds: a day's catalog and its content track."""
+    """The code location plus the loop's two jobs: the warm-up's inputs, and a day's run (the catalog
+    and content, ingestion, the daily job's assets) with the checks that act — blocking ones and the
+    sample-ratio warning."""
+    defs = build_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    daily = daily_selection().resolve(graph)
+    acting = [
+        key for key in graph.asset_check_keys
+        if key.asset_key in daily and (graph.get_check_spec(key).blocking or key.name == "sample_ratio")
+    ]  # fmt: skip
+    day = (CONTENT | INGEST | daily_selection()).without_checks() | AssetSelection.checks(*acting)
+    warmup = (CONTENT | INGEST | ENGAGEMENT).without_checks()
     return Definitions.merge(
-        build_definitions(settings),
-        # A day's catalog and content without their checks: on a laptop they cost more than the steps.
-        Definitions(jobs=[define_asset_job("loop_catalog", selection=CONTENT.without_checks())]),
+        defs,
+        Definitions(
+            jobs=[
+                define_asset_job("loop_warmup", selection=warmup),
+                define_asset_job("loop_day", selection=day),
+            ]
+        ),
     )
 
 
@@ -165,10 +190,8 @@ class Loop:
             for d in days
         )
         tags = partition_range_tags(days[0].isoformat(), days[-1].isoformat())
-        self.run_job(instance, "loop_catalog", days[-1], tags=tags)
-        self.run_job(instance, "ingest_events", days[-1])
-        self.run_job(instance, "engagement", days[-1], tags=tags)
-        self.run_job(instance, "daily", days[-1], partition_key=days[-1].isoformat())
+        self.run_job(instance, "loop_warmup", days[-1], tags=tags)
+        self.run_job(instance, "loop_day", days[-1], partition_key=days[-1].isoformat())
         self.say(
             f"warm-up {days[0]} .. {days[-1]}: {sent} organic events from {len(self.users)} listeners, "
             f"first lists published ({time.perf_counter() - began:.0f} s)"
@@ -207,10 +230,7 @@ class Loop:
         log = client.app.state.impressions
         if not log.drain(300):
             raise LoopFailed(f"{day}: impressions still waiting for Kafka after 300 s: {log.metrics()}")
-        key = day.isoformat()
-        self.run_job(instance, "loop_catalog", day, partition_key=key)
-        self.run_job(instance, "ingest_events", day)
-        self.run_job(instance, "daily", day, partition_key=key)
+        self.run_job(instance, "loop_day", day, partition_key=day.isoformat())
         return DayReport(
             day, len(served), explored,
             len({e["impression_id"] + e["episode_id"] for e in reactions if e["event_type"] == "play"}),

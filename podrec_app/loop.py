@@ -118,10 +118,12 @@ def loop_definitions(settings: PodrecSettings) -> Definitions:
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
     daily = daily_selection().resolve(graph)
-    acting = [
+    acting = {
         key for key in graph.asset_check_keys
         if key.asset_key in daily and (graph.get_check_spec(key).blocking or key.name == "sample_ratio")
-    ]  # fmt: skip
+    }  # fmt: skip
+    # A multi-check definition runs whole: its other checks come along with the one that acts.
+    acting |= {other for key in acting for other in graph.assets_def_for_key(key).check_keys}
     day = (CONTENT | INGEST | daily_selection()).without_checks() | AssetSelection.checks(*acting)
     warmup = (CONTENT | INGEST | ENGAGEMENT).without_checks()
     return Definitions.merge(

@@ -70,3 +70,15 @@ def test_the_loop_resumes_after_its_last_finished_day_and_refuses_another_loop(t
     assert resumed.warmed_up and resumed.next_day() == date(2026, 11, 10)
     with pytest.raises(LoopFailed, match="same parameters"):
         load_state(settings, LoopState(users=200, seed=1, warmup_days=7, start="2026-11-08"))
+
+
+def test_a_loop_day_is_one_run_with_the_gates_and_the_sample_ratio_check() -> None:
+    from podrec_app.loop import loop_definitions
+
+    graph = loop_definitions(load_settings()).resolve_job_def("loop_day").asset_layer.asset_graph
+    assets = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_executable}
+    assert {"bronze/user_events", "bronze/impressions", "gold/recommendations", "mongo/serving_version"} <= assets
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("gold/recommendations", "every_active_user_has_k") in checks
+    assert ("monitoring/ab_analysis", "sample_ratio") in checks
+    assert not any("drift" in name for _, name in checks)  # drift reports are the daily job's

@@ -77,7 +77,12 @@ def test_a_loop_day_is_one_run_with_the_gates_and_the_sample_ratio_check() -> No
 
     graph = loop_definitions(load_settings()).resolve_job_def("loop_day").asset_layer.asset_graph
     assets = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).is_executable}
-    assert {"bronze/user_events", "bronze/impressions", "gold/recommendations", "mongo/serving_version"} <= assets
+    assert {
+        "bronze/user_events",
+        "bronze/impressions",
+        "gold/recommendations",
+        "mongo/serving_version",
+    } <= assets
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("gold/recommendations", "every_active_user_has_k") in checks
     assert ("monitoring/ab_analysis", "sample_ratio") in checks

@@ -32,18 +32,25 @@ from datetime import UTC, date, datetime, time
 from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from podrec.ingest.events import FUTURE_TOLERANCE
 from podrec.ingest.kafka_offsets import commit, group_offsets
-from podrec.ingest.spark_validation import decide, decide_rest_in_python
+from podrec.ingest.spark_validation import (
+    TO_PYTHON,
+    decide,
+    decide_rest_in_python,
+    validation_session,
+    word,
+)
 from podrec.lake.delta import WriterMark, append_once, read, replace_partitions, writer_mark
 from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS
 
 # Plans made stale by other ingestions before giving up (each stale plan means another
 # ingestion wrote; giving up loses nothing, the next run carries on).
 MAX_PLANS = 5
+FETCH_BYTES = 32 * 1024 * 1024
 
 
 class KafkaEndpoint(Protocol):
@@ -92,6 +99,9 @@ def read_range(
         .option("assign", json.dumps({topic: sorted(ranges)}))
         .option("startingOffsets", json.dumps(start))
         .option("endingOffsets", json.dumps(end))
+        # A batch reads its whole range: fetch it in few large requests, not many 1 MiB ones.
+        .option("kafka.max.partition.fetch.bytes", str(FETCH_BYTES))
+        .option("kafka.fetch.max.bytes", str(FETCH_BYTES))
         .load()
         .select("value", "partition", "offset", "timestamp")
     )
@@ -108,25 +118,50 @@ def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFr
     )
 
 
-def judge_duplicates(validated: DataFrame, existing_events: DataFrame | None) -> DataFrame:
-    """``validated`` with an event_id seen before (earlier in the batch, or in the table) rejected."""
-    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition", "kafka_offset")
-    ranked = validated.withColumn(
-        "error",
-        F.when(
-            F.col("error").isNull() & (F.row_number().over(order) > 1),
-            F.lit("duplicate event_id: seen earlier in the batch"),
-        ).otherwise(F.col("error")),
+def judge_duplicates(
+    validated: DataFrame, existing_events: DataFrame | None
+) -> tuple[DataFrame, list[DataFrame]]:
+    """``validated`` with an event_id seen before rejected — a later copy in the batch as "seen
+    earlier in the batch", the first copy of one already in the table as "already ingested" —
+    and the cached frames it reads (unpersist them when done).
+
+    The repeated ids come from an aggregate over the ids alone (not a window over whole rows),
+    are few, and are broadcast to each use; when none repeat, ``validated`` comes back as is.
+    """
+    valid = validated.where(F.col("error").isNull())
+    keys = ["event_id", "event_date"]
+    coordinates = F.struct("received_at", "kafka_partition", "kafka_offset")
+    in_batch = (
+        valid.groupBy("event_id")
+        .agg(F.min(coordinates).alias("_first"), F.count(F.lit(1)).alias("_copies"))
+        .where(F.col("_copies") > 1)
+        .drop("_copies")
+        .persist()
     )
-    if existing_events is not None:
-        seen = existing_events.select("event_id", "event_date").distinct().withColumn("_seen", F.lit(True))
-        ranked = ranked.join(seen, ["event_id", "event_date"], "left").withColumn(
+    cached, judged = [in_batch], validated
+    if in_batch.count():
+        judged = judged.join(F.broadcast(in_batch), "event_id", "left").withColumn(
             "error",
             F.when(
-                F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                F.col("error").isNull() & F.col("_first").isNotNull() & (coordinates != F.col("_first")),
+                F.lit("duplicate event_id: seen earlier in the batch"),
             ).otherwise(F.col("error")),
         )
-    return ranked
+    if existing_events is not None:
+        ingested = (
+            existing_events.select(*keys).join(valid.select(*keys), keys, "left_semi").distinct().persist()
+        )
+        cached.append(ingested)
+        if ingested.count():
+            judged = judged.join(
+                F.broadcast(ingested.withColumn("_seen", F.lit(True))), keys, "left"
+            ).withColumn(
+                "error",
+                F.when(
+                    F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                ).otherwise(F.col("error")),
+            )
+    return judged, cached
 
 
 def accepted_rows(judged: DataFrame) -> DataFrame:
@@ -134,7 +169,7 @@ def accepted_rows(judged: DataFrame) -> DataFrame:
 
 
 def rejected_rows(judged: DataFrame) -> DataFrame:
-    return judged.where(F.col("error").isNotNull()).select(
+    return word(judged.where(F.col("error").isNotNull())).select(
         F.coalesce(F.col("raw"), F.lit(b"").cast("binary")).alias("raw"),
         F.expr("CAST(raw AS STRING)").alias("raw_text"),
         *[c for c in BRONZE_REJECTED_COLUMNS if c not in ("raw", "raw_text")],
@@ -146,21 +181,40 @@ class _Tally:
     accepted: int
     rejected: int
     reasons: dict[str, int]
-    event_dates: list[str]
+    event_dates: list[date]
+    accepted_dates: list[date]
 
 
 def _tally(judged: DataFrame) -> _Tally:
-    """Counts, reasons and dates of a judged batch in one Spark job."""
+    """Counts, reasons and dates of a batch in one Spark job."""
     # Group the reason's leading phrase so metadata stays readable ("bad JSON", "missing field(s)").
     head = F.regexp_extract("error", r"^([^:]+)", 1)
-    rows = judged.groupBy(head.alias("reason"), "event_date").agg(F.count("*").alias("n")).collect()
+    rows = judged.groupBy(head.alias("reason"), "event_date").agg(F.count(F.lit(1)).alias("n")).collect()
     reasons: dict[str, int] = {}
     for r in rows:
         if r["reason"] is not None:
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["n"]
-    accepted = sum(r["n"] for r in rows if r["reason"] is None)
-    dates = sorted({r["event_date"].isoformat() for r in rows})
-    return _Tally(accepted, sum(reasons.values()), reasons, dates)
+    accepted = [r for r in rows if r["reason"] is None]
+    return _Tally(
+        sum(r["n"] for r in accepted),
+        sum(reasons.values()),
+        reasons,
+        sorted({r["event_date"] for r in rows}),
+        sorted({r["event_date"] for r in accepted}),
+    )
+
+
+def _validated(decided: DataFrame) -> tuple[DataFrame, _Tally]:
+    """The batch with Python's decisions where Spark left them, and its tally.
+
+    The tally of Spark's decisions (one job over the cached rows) tells whether Python has
+    anything to decide, so a batch Spark decided alone never starts a Python worker.
+    """
+    tally = _tally(decided)
+    if TO_PYTHON not in tally.reasons:
+        return decided, tally
+    validated = decide_rest_in_python(decided)
+    return validated, _tally(validated)
 
 
 def _write_plan(
@@ -183,16 +237,15 @@ def _write_plan(
     decided = decide(records).persist()
     cached = [decided]
     try:
-        validated = decide_rest_in_python(decided)
+        validated, tally = _validated(decided)
         existing = None
-        if marks[events_uri].version is not None:
-            valid = validated.where(F.col("error").isNull())
-            dates = [r["event_date"] for r in valid.select("event_date").distinct().collect()]
+        if marks[events_uri].version is not None and tally.accepted_dates:
             events = read(spark, events_uri, marks[events_uri].version)
-            existing = events.where(F.col("event_date").isin(dates)) if dates else None
-        judged = judge_duplicates(validated, existing).persist()
-        cached.append(judged)
-        tally = _tally(judged)
+            existing = events.where(F.col("event_date").isin(tally.accepted_dates))
+        judged, repeats = judge_duplicates(validated, existing)
+        cached += repeats
+        if judged is not validated:
+            tally = _tally(judged)
         # An empty append still creates a table that does not exist yet, so readers of either
         # table never meet a missing path after the first ingestion.
         for uri, rows, n in (
@@ -208,7 +261,7 @@ def _write_plan(
                     report.rejected += n
                     for reason, count in tally.reasons.items():
                         report.reasons[reason] = report.reasons.get(reason, 0) + count
-        report.event_dates = sorted(set(report.event_dates) | set(tally.event_dates))
+        report.event_dates = sorted(set(report.event_dates) | {d.isoformat() for d in tally.event_dates})
         return True
     finally:
         for df in cached:
@@ -279,9 +332,9 @@ def replay_day(
     decided = decide(read_range(spark, bootstrap, topic, ranges)).persist()
     cached = [decided]
     try:
-        validated = decide_rest_in_python(decided).where(F.col("event_date") == F.lit(day))
-        judged = judge_duplicates(validated, None).persist()
-        cached.append(judged)
+        validated = _validated(decided)[0].where(F.col("event_date") == F.lit(day))
+        judged, repeats = judge_duplicates(validated, None)
+        cached += repeats
         tally = _tally(judged)
         report.accepted, report.rejected, report.reasons = tally.accepted, tally.rejected, tally.reasons
         report.consumed = tally.accepted + tally.rejected
@@ -301,6 +354,7 @@ def run(
     replay: date | None = None,
 ) -> IngestReport:
     """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
+    spark = validation_session(spark)
     consumer = kafka.consumer()
     try:
         topic = kafka.events_topic

@@ -14,6 +14,10 @@ exactly goes to ``validate`` itself (the *Python lane*, ``mapInPandas`` over tho
   value (a whole number of 19+ digits written with a fraction, ``…0.0``).
 Well-formed traffic and the common faults stay in the JVM.
 
+Two steps, so the code Spark generates for every record stays small enough for the JVM to
+compile: ``decide`` names the first rule broken (``error`` holds its family, "wrong type", and
+``why`` the details), ``word`` writes the full reason for the rejected rows alone.
+
 Timestamps are compared as instants; dates and texts are rendered in the session time zone,
 which podrec's Spark configuration fixes to UTC (``podrec.lake.spark``), as ``validate`` does.
 """
@@ -24,7 +28,7 @@ from collections.abc import Iterator
 from functools import reduce
 
 import pandas as pd
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from podrec.ingest.events import (
@@ -47,36 +51,65 @@ _TIMESTAMP_SHAPE = (
     r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?[+-][0-9]{2}:[0-9]{2}$"
 )
 _TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"
-_FIELDS_STRUCT = "struct<" + ", ".join(f"`{f}`: variant" for f in (*STRING_FIELDS, *OPTIONAL_NUMBERS)) + ">"
+_CHECKED = (*STRING_FIELDS, *OPTIONAL_NUMBERS)  # validate's order of the per-field checks
+_AS_VARIANTS = "struct<" + ", ".join(f"`{f}`: variant" for f in _CHECKED) + ">"
+_AS_TEXT = "struct<" + ", ".join(f"`{f}`: string" for f in STRING_FIELDS) + ">"
+# A whole number of 19+ digits: from an integer literal (int) or one with a fraction (float).
+_AMBIGUOUS_NUMBER = r"^DECIMAL\(([0-9]{3,}|19|[2-9][0-9]),0\)$"
+_TYPE_NAMES = {
+    "STRING": "str", "BOOLEAN": "bool", "BIGINT": "int", "INT": "int", "SMALLINT": "int",
+    "TINYINT": "int", "DOUBLE": "float", "FLOAT": "float", "VOID": "NoneType",
+}  # fmt: skip
+# The rules Spark words itself, by number, with each reason's family (its text before ':').
+_NOT_OBJECT, _MISSING, _NOT_STRING, _TOO_LONG, _NOT_NUMBER, _NEGATIVE, _UNKNOWN_TYPE, _FUTURE = range(1, 9)
+_FAMILIES = {
+    _NOT_OBJECT: "bad JSON", _MISSING: "missing field(s)", _NOT_STRING: "wrong type",
+    _TOO_LONG: "wrong type", _NOT_NUMBER: "wrong type", _NEGATIVE: "out of range",
+    _UNKNOWN_TYPE: "unknown event_type", _FUTURE: "occurred_at in the future",
+}  # fmt: skip
+
+
+def validation_session(spark: SparkSession) -> SparkSession:
+    """A session of ``spark``'s context (own settings, same cache) tuned for validating a batch.
+
+    - Fused into one method, ``decide``'s generated code exceeds the 8000 bytes of bytecode past
+      which HotSpot never compiles a method, and would run interpreted for every record; at the
+      limit Spark's documentation recommends for HotSpot, it keeps per-operator code instead.
+    - The decided batch is cached for the few passes over it; compressing that short-lived
+      cache costs about as much CPU as validating, so it is kept uncompressed (a backlog larger
+      than memory spills to disk).
+    """
+    session = spark.newSession()
+    session.conf.set("spark.sql.codegen.hugeMethodLimit", "8000")
+    session.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
+    return session
+
+
+def _literal_map(mapping: dict) -> Column:
+    return F.create_map(*[F.lit(x) for pair in mapping.items() for x in pair])
 
 
 def _python_type(variant_type: Column) -> Column:
-    """``type(value).__name__`` of a JSON value from its variant type; null where that cannot tell.
+    """``type(value).__name__`` of a JSON value from its variant type (not ``_AMBIGUOUS_NUMBER``).
 
     An integer literal of up to 18 digits is a BIGINT, so a DECIMAL(p≤18, 0) was written with a
-    fraction ("5.0", a float); a longer one may be either, and is left to Python.
+    fraction ("5.0", a float).
     """
     t = variant_type
-    return (
-        F.when(t == "STRING", "str")
-        .when(t == "BOOLEAN", "bool")
-        .when(t.isin("BIGINT", "INT", "SMALLINT", "TINYINT"), "int")
-        .when(t.isin("DOUBLE", "FLOAT"), "float")
-        .when(t.rlike(r"^DECIMAL\(([0-9]+,[1-9][0-9]*|([1-9]|1[0-8]),0)\)$"), "float")
-        .when(t.startswith("OBJECT"), "dict")
-        .when(t.startswith("ARRAY"), "list")
-        .when(t == "VOID", "NoneType")
+    return F.coalesce(
+        F.element_at(_literal_map(_TYPE_NAMES), t),
+        F.when(t.startswith("DECIMAL"), F.lit("float")),
+        F.when(t.startswith("OBJECT"), F.lit("dict")),
+        F.when(t.startswith("ARRAY"), F.lit("list")),
     )
 
 
 def _python_repr(text: Column) -> Column:
-    """``repr(text)`` for printable ASCII (double quotes only around a lone ``'``); null otherwise."""
+    """``repr(text)`` of printable ASCII: double quotes only around a lone ``'``."""
     escaped = F.replace(text, F.lit("\\"), F.lit("\\\\"))
-    return F.when(~text.rlike(r"^[ -~]*$"), F.lit(None)).otherwise(
-        F.when(text.contains("'") & ~text.contains('"'), F.concat(F.lit('"'), escaped, F.lit('"'))).otherwise(
-            F.concat(F.lit("'"), F.replace(escaped, F.lit("'"), F.lit("\\'")), F.lit("'"))
-        )
-    )
+    return F.when(
+        text.contains("'") & ~text.contains('"'), F.concat(F.lit('"'), escaped, F.lit('"'))
+    ).otherwise(F.concat(F.lit("'"), F.replace(escaped, F.lit("'"), F.lit("\\'")), F.lit("'")))
 
 
 def _isoformat(ts: Column) -> Column:
@@ -86,149 +119,145 @@ def _isoformat(ts: Column) -> Column:
 
 
 def _parsed(records: DataFrame) -> DataFrame:
-    """Each record's text, whether it is UTF-8, and its JSON value if it is exactly one.
+    """Each record: whether it is UTF-8, whether it is exactly one JSON value (an object or not),
+    and per field its variant type (null: absent), its text and its number.
 
     The JVM's parser reads the first value and ignores what follows, where Python refuses
-    "extra data". Wrapped as ``[text]`` and ``[text,0]``, exactly one value parses as arrays of
-    one and two elements; text with anything after its value cannot give both.
+    "extra data". Wrapped as ``[text]``, one value parses as an array of one; so does a value
+    followed by ``]`` and anything, which ``[text,0]`` (an array of two only for one value)
+    tells apart — read only for text holding a ``]``.
     """
     text = F.col("value").cast("string")
-    one = F.try_parse_json(F.concat(F.lit("["), text, F.lit("]")))
-    two = F.try_parse_json(F.concat(F.lit("["), text, F.lit(",0]")))
     utf8 = F.is_valid_utf8(text)
-    staged = records.select(
-        "*",
+    one = F.when(utf8, F.try_parse_json(F.concat(F.lit("["), text, F.lit("]"))))
+    two = F.try_parse_json(F.concat(F.lit("["), text, F.lit(",0]")))
+    alone = F.when(
+        text.contains("]"),
+        F.try_variant_get(two, "$[1]", "variant").isNotNull()
+        & F.try_variant_get(two, "$[2]", "variant").isNull(),
+    ).otherwise(F.lit(True))
+    value = F.try_variant_get(one, "$[0]", "variant")
+    single = value.isNotNull() & F.try_variant_get(one, "$[1]", "variant").isNull() & alone
+    fields = F.try_variant_get(one, "$[0]", _AS_VARIANTS)
+    as_text = F.try_variant_get(one, "$[0]", _AS_TEXT)
+    types = [F.schema_of_variant(fields.getField(n)).alias(f"_t_{n}") for n in _CHECKED]
+    texts = [as_text.getField(n).alias(f"_s_{n}") for n in STRING_FIELDS]
+    numbers = [
+        F.try_variant_get(fields.getField(n), "$", "double").alias(f"_n_{n}") for n in OPTIONAL_NUMBERS
+    ]
+    return records.select(
+        "value", "partition", "offset", "timestamp",
         utf8.alias("_utf8"),
-        F.when(utf8, one).alias("_one"),
-        F.when(utf8, two).alias("_two"),
-    )
-
-    def element(array: str, i: int) -> Column:
-        return F.try_variant_get(F.col(array), f"$[{i}]", "variant")
-
-    single = (
-        element("_one", 0).isNotNull()
-        & element("_one", 1).isNull()
-        & element("_two", 1).isNotNull()
-        & element("_two", 2).isNull()
-    )
-    doc = F.when(single, element("_one", 0))
-    return staged.select(
-        "value", "partition", "offset", "timestamp", "_utf8",
-        doc.alias("_doc"),
-        F.try_variant_get(doc, "$", _FIELDS_STRUCT).alias("_f"),
+        F.coalesce(single, F.lit(False)).alias("_single"),
+        fields.isNull().alias("_not_object"),
+        F.when(single & fields.isNull(), F.schema_of_variant(value)).alias("_doc_type"),
+        *types, *texts, *numbers,
     )  # fmt: skip
 
 
-def _fields(parsed: DataFrame) -> DataFrame:
-    """Per field: its variant type (null: absent), its text if a string, its number if numeric."""
-    cols = []
-    for name in (*STRING_FIELDS, *OPTIONAL_NUMBERS):
-        value = F.col("_f").getField(name)
-        kind = F.schema_of_variant(value)
-        cols.append(kind.alias(f"_t_{name}"))
-        cols.append(F.when(kind == "STRING", F.variant_get(value, "$", "string")).alias(f"_s_{name}"))
-    for name in OPTIONAL_NUMBERS:
-        cols.append(F.try_variant_get(F.col("_f").getField(name), "$", "double").alias(f"_n_{name}"))
-    return parsed.select("*", *cols)
-
-
-def _reason(occurred_at: Column) -> Column:
-    """The first rule a record breaks, in ``validate``'s order, worded as ``validate`` words it."""
-
-    def t(name: str) -> Column:
-        return F.col(f"_t_{name}")
-
-    def s(name: str) -> Column:
-        return F.col(f"_s_{name}")
-
-    def present(name: str) -> Column:
-        return t(name).isNotNull() & (t(name) != "VOID")
-
-    def or_python(message: Column) -> Column:
-        return F.coalesce(message, F.lit(TO_PYTHON))
-
-    missing = F.concat_ws(", ", *[F.when(~present(n) | (s(n) == ""), F.lit(n)) for n in REQUIRED])
-    rules: list[tuple[Column, Column]] = [
-        (F.col("value").isNull(), F.lit("empty record")),
-        (~F.col("_utf8"), F.lit("not UTF-8")),
-        (F.col("_doc").isNull(), F.lit(TO_PYTHON)),
-        (
-            F.col("_f").isNull(),
-            or_python(
-                F.concat(
-                    F.lit("bad JSON: expected an object, got "), _python_type(F.schema_of_variant("_doc"))
-                )
-            ),
-        ),
-        (missing != "", F.concat(F.lit("missing field(s): "), missing)),
-    ]
-    for name in STRING_FIELDS:
-        rules.append(
-            (
-                present(name) & (t(name) != "STRING"),
-                or_python(
-                    F.concat(F.lit(f"wrong type: {name} must be a string, got "), _python_type(t(name)))
-                ),
-            )
-        )
-        rules.append(
-            (
-                F.char_length(s(name)) > MAX_ID_LENGTH,
-                F.lit(f"wrong type: {name} longer than {MAX_ID_LENGTH} characters"),
-            )
-        )
-    for name in OPTIONAL_NUMBERS:
+def _field_issue(name: str) -> Column:
+    """0, or which of validate's checks of this field fails: 1 the type, 2 the length or the sign."""
+    t = F.col(f"_t_{name}")
+    present = t.isNotNull() & (t != "VOID")
+    if name in STRING_FIELDS:
+        wrong_type = present & (t != "STRING")
+        out_of_bounds = (t == "STRING") & (F.char_length(F.col(f"_s_{name}")) > MAX_ID_LENGTH)
+    else:
         number = F.col(f"_n_{name}")
-        not_number = (
-            t(name).isin("STRING", "BOOLEAN") | t(name).startswith("OBJECT") | t(name).startswith("ARRAY")
-        )
-        infinite = t(name).isin("DOUBLE", "FLOAT") & (F.abs(number) == float("inf"))
-        rules.append(
-            (
-                present(name) & (not_number | infinite),
-                F.concat(F.lit(f"wrong type: {name} must be a number, got "), _python_type(t(name))),
-            )
-        )
-        rules.append((number < 0, F.lit(f"out of range: {name} is negative")))
-    head = F.substring(s("event_type"), 1, 40)
-    rules += [
-        (
-            ~s("event_type").isin(*sorted(EVENT_TYPES)),
-            or_python(F.concat(F.lit("unknown event_type: "), _python_repr(head))),
-        ),
-        (occurred_at.isNull(), F.lit(TO_PYTHON)),
-        (
-            occurred_at
-            > F.col("timestamp") + F.expr(f"INTERVAL {int(FUTURE_TOLERANCE.total_seconds())} SECONDS"),
-            F.concat(
-                F.lit("occurred_at in the future: "),
-                _isoformat(occurred_at),
-                F.lit(" > received "),
-                _isoformat(F.col("timestamp")),
-            ),
-        ),
-    ]
-    first, *rest = rules
-    return reduce(lambda chain, rule: chain.when(*rule), rest, F.when(*first))
+        not_number = t.isin("STRING", "BOOLEAN") | t.startswith("OBJECT") | t.startswith("ARRAY")
+        infinite = t.isin("DOUBLE", "FLOAT") & (F.abs(number) == float("inf"))
+        wrong_type = present & (not_number | infinite)
+        out_of_bounds = number < 0
+    return F.when(wrong_type, 1).when(out_of_bounds, 2).otherwise(0)
 
 
-def decide(records: DataFrame) -> DataFrame:
-    """Kafka records (value, partition, offset, timestamp) → VALIDATED_RECORD rows, in Spark.
-
-    A row whose ``error`` is ``TO_PYTHON`` is not decided yet: ``decide_rest_in_python`` hands it
-    to ``validate``.
-    """
-    fields = _fields(_parsed(records))
+def _checked(fields: DataFrame) -> DataFrame:
+    """The parsed ``occurred_at``, the missing required fields, and the first failing field check."""
     normalised = F.replace(
         F.replace(F.col("_s_occurred_at"), F.lit("Z"), F.lit("+00:00")), F.lit("z"), F.lit("+00:00")
     )
     occurred_at = F.when(
         normalised.rlike(_TIMESTAMP_SHAPE), F.try_to_timestamp(normalised, F.lit(_TIMESTAMP_FORMAT))
     )
-    with_time = fields.select("*", occurred_at.alias("_occurred_at"))
-    decided = with_time.select("*", _reason(F.col("_occurred_at")).alias("error"))
-    accepted = F.col("error").isNull()
+    missing = [
+        F.when(F.col(f"_t_{n}").isNull() | (F.col(f"_t_{n}") == "VOID") | (F.col(f"_s_{n}") == ""), F.lit(n))
+        for n in REQUIRED
+    ]
+    issues = F.array(*[_field_issue(n) for n in _CHECKED])
+    first = reduce(
+        lambda chain, i: chain.when(issues[i] != 0, i + 1), range(1, len(_CHECKED)), F.when(issues[0] != 0, 1)
+    )
+    return fields.select(
+        "*",
+        occurred_at.alias("_occurred_at"),
+        F.concat_ws(", ", *missing).alias("_missing"),
+        issues.alias("_issues"),
+        first.alias("_first"),  # 1-based in _CHECKED; null: every field passes
+    )
+
+
+def _rule() -> Column:
+    """The first rule a record breaks, in ``validate``'s order: the number of one Spark words
+    (``word``), a reason in full, or ``TO_PYTHON``; null: none."""
+
+    def number(rule: int) -> Column:
+        return F.lit(str(rule))
+
+    first, head = F.col("_first"), F.substring("_s_event_type", 1, 40)
+    first_type = F.element_at(F.array(*[F.col(f"_t_{n}") for n in _CHECKED]), first)
+    issue = F.element_at("_issues", first)
+    is_string = first <= len(STRING_FIELDS)
+    field_rule = (
+        F.when(is_string & (issue == 1) & first_type.rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
+        .when(is_string & (issue == 1), number(_NOT_STRING))
+        .when(is_string, number(_TOO_LONG))
+        .when(issue == 1, number(_NOT_NUMBER))
+        .otherwise(number(_NEGATIVE))
+    )
+    occurred_at = F.col("_occurred_at")
+    tolerance = F.expr(f"INTERVAL {int(FUTURE_TOLERANCE.total_seconds())} SECONDS")
+    return (
+        F.when(F.col("value").isNull(), F.lit("empty record"))
+        .when(~F.col("_utf8"), F.lit("not UTF-8"))
+        .when(~F.col("_single"), F.lit(TO_PYTHON))
+        .when(F.col("_not_object") & F.col("_doc_type").rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
+        .when(F.col("_not_object"), number(_NOT_OBJECT))
+        .when(F.col("_missing") != "", number(_MISSING))
+        .when(first.isNotNull(), field_rule)
+        .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)) & ~head.rlike(r"^[ -~]*$"), F.lit(TO_PYTHON))
+        .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)), number(_UNKNOWN_TYPE))
+        .when(occurred_at.isNull(), F.lit(TO_PYTHON))
+        .when(occurred_at > F.col("timestamp") + tolerance, number(_FUTURE))
+    )
+
+
+def decide(records: DataFrame) -> DataFrame:
+    """Kafka records (value, partition, offset, timestamp) → VALIDATED_RECORD rows and ``why``.
+
+    ``error`` is null (accepted), a reason, the family of a reason ``word`` completes from
+    ``why``, or ``TO_PYTHON`` (``decide_rest_in_python`` hands the record to ``validate``).
+    """
+    checked = _checked(_parsed(records))
+    rule = _rule()
+    numbered = rule.isin(*[str(n) for n in _FAMILIES])
+    accepted = rule.isNull()
+    first = F.col("_first")
+    why = F.struct(
+        rule.cast("int").alias("rule"),
+        # A CASE, not element_at over a literal array: Spark 4.2 reads a null index there as a
+        # valid one (element_at(array('a', 'b'), NULL-valued CASE) gives 'b').
+        reduce(
+            lambda chain, i: chain.when(first == i + 1, F.lit(_CHECKED[i])),
+            range(1, len(_CHECKED)),
+            F.when(first == 1, F.lit(_CHECKED[0])),
+        ).alias("name"),
+        F.coalesce(F.element_at(F.array(*[F.col(f"_t_{n}") for n in _CHECKED]), first), "_doc_type").alias(
+            "type"
+        ),
+        F.col("_missing").alias("missing"),
+        F.substring("_s_event_type", 1, 40).alias("head"),
+        F.col("_occurred_at").alias("occurred_at"),
+    )
 
     def kept(column: Column) -> Column:
         return F.when(accepted, column)
@@ -236,15 +265,55 @@ def decide(records: DataFrame) -> DataFrame:
     event = {name: kept(F.col(f"_s_{name}")) for name in STRING_FIELDS}
     event.update({name: kept(F.col(f"_n_{name}")) for name in OPTIONAL_NUMBERS})
     event["occurred_at"] = kept(F.col("_occurred_at"))
-    return decided.select(
+    return checked.select(
         *[event[name].alias(name) for name in EVENT_FIELDS],
         F.col("timestamp").alias("received_at"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.to_date(F.when(accepted, F.col("_occurred_at")).otherwise(F.col("timestamp"))).alias("event_date"),
-        "error",
+        F.when(numbered, F.element_at(_literal_map(_FAMILIES), rule.cast("int")))
+        .otherwise(rule)
+        .alias("error"),
         F.when(~accepted, F.col("value")).alias("raw"),
+        F.when(numbered, why).alias("why"),
     )
+
+
+def word(decided: DataFrame) -> DataFrame:
+    """``decided`` with each reason in full: the family ``decide`` named, completed from ``why``."""
+    why = F.col("why")
+    name = why.getField("name")
+    got = _python_type(why.getField("type"))
+    future = F.concat(
+        F.lit("occurred_at in the future: "),
+        _isoformat(why.getField("occurred_at")),
+        F.lit(" > received "),
+        _isoformat(F.col("received_at")),
+    )
+    text = (
+        F.when(why.isNull(), F.col("error"))
+        .when(why.rule == _NOT_OBJECT, F.concat(F.lit("bad JSON: expected an object, got "), got))
+        .when(why.rule == _MISSING, F.concat(F.lit("missing field(s): "), why.getField("missing")))
+        .when(
+            why.rule == _NOT_STRING,
+            F.concat(F.lit("wrong type: "), name, F.lit(" must be a string, got "), got),
+        )
+        .when(
+            why.rule == _TOO_LONG,
+            F.concat(F.lit("wrong type: "), name, F.lit(f" longer than {MAX_ID_LENGTH} characters")),
+        )
+        .when(
+            why.rule == _NOT_NUMBER,
+            F.concat(F.lit("wrong type: "), name, F.lit(" must be a number, got "), got),
+        )
+        .when(why.rule == _NEGATIVE, F.concat(F.lit("out of range: "), name, F.lit(" is negative")))
+        .when(
+            why.rule == _UNKNOWN_TYPE,
+            F.concat(F.lit("unknown event_type: "), _python_repr(why.getField("head"))),
+        )
+        .otherwise(future)
+    )
+    return decided.withColumn("error", text)
 
 
 def _validate_in_python(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -271,7 +340,7 @@ def _validate_in_python(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFram
 
 
 def decide_rest_in_python(decided: DataFrame) -> DataFrame:
-    """``decide``'s rows with the undecided ones decided by ``validate``: VALIDATED_RECORD rows.
+    """``decide``'s rows with the undecided ones decided by ``validate`` (their ``why`` is null).
 
     ``decided`` is read twice (each lane filters it): cache it.
     """
@@ -282,4 +351,5 @@ def decide_rest_in_python(decided: DataFrame) -> DataFrame:
         F.col("kafka_offset").alias("offset"),
         F.col("received_at").alias("timestamp"),
     )
-    return in_spark.unionByName(to_python.mapInPandas(_validate_in_python, VALIDATED_RECORD))
+    in_python = to_python.mapInPandas(_validate_in_python, VALIDATED_RECORD)
+    return in_spark.unionByName(in_python.withColumn("why", F.lit(None).cast(decided.schema["why"].dataType)))

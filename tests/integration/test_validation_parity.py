@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from podrec.ingest.events import encode, validate
-from podrec.ingest.spark_validation import TO_PYTHON, decide, decide_rest_in_python
+from podrec.ingest.spark_validation import TO_PYTHON, decide, decide_rest_in_python, word
 from tests.integration.test_ingest import bad_records, simulated
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,8 @@ def cases() -> list[tuple[bytes | None, str]]:
         (rec(event_id="", episode_id=None, occurred_at=""), JVM),
         (
             text(
-                '{"user_id": null, "event_id": "x", "episode_id": "e", "event_type": "play", "occurred_at": "2026-11-23T08:15:00Z"}'
+                '{"user_id": null, "event_id": "x", "episode_id": "e", "event_type": "play", '
+                '"occurred_at": "2026-11-23T08:15:00Z"}'
             ),
             JVM,
         ),
@@ -188,7 +189,7 @@ def test_spark_and_validate_decide_every_record_alike(spark) -> None:
     lanes = {r.kafka_offset: PYTHON if r.error == TO_PYTHON else JVM for r in decided.collect()}
     rows = {
         r.kafka_offset: r
-        for r in decide_rest_in_python(decided)
+        for r in word(decide_rest_in_python(decided))
         .withColumn("occurred_us", F.unix_micros("occurred_at"))
         .withColumn("event_date", F.col("event_date").cast("string"))
         .collect()

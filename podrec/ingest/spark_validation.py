@@ -45,10 +45,10 @@ from podrec.lake.schemas import VALIDATED_RECORD
 
 # The reason of a record Spark leaves to ``validate``; never a reason a user sees.
 TO_PYTHON = "\x00decided in Python"
-# Shapes of ``occurred_at`` (after ``validate``'s Z → +00:00) that Spark parses exactly as
-# ``datetime.fromisoformat`` does; years below 1000 are left to Python.
+# Shapes of ``occurred_at`` that Spark parses exactly as ``validate`` does (its Z → +00:00 then
+# ``datetime.fromisoformat``); years below 1000 and a lower-case ``z`` are left to Python.
 _TIMESTAMP_SHAPE = (
-    r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?[+-][0-9]{2}:[0-9]{2}$"
+    r"^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?([+-][0-9]{2}:[0-9]{2}|Z)$"
 )
 _TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX"
 _CHECKED = (*STRING_FIELDS, *OPTIONAL_NUMBERS)  # validate's order of the per-field checks
@@ -173,27 +173,23 @@ def _field_issue(name: str) -> Column:
 
 def _checked(fields: DataFrame) -> DataFrame:
     """The parsed ``occurred_at``, the missing required fields, and the first failing field check."""
-    normalised = F.replace(
-        F.replace(F.col("_s_occurred_at"), F.lit("Z"), F.lit("+00:00")), F.lit("z"), F.lit("+00:00")
-    )
-    occurred_at = F.when(
-        normalised.rlike(_TIMESTAMP_SHAPE), F.try_to_timestamp(normalised, F.lit(_TIMESTAMP_FORMAT))
-    )
+    text = F.col("_s_occurred_at")
+    occurred_at = F.when(text.rlike(_TIMESTAMP_SHAPE), F.try_to_timestamp(text, F.lit(_TIMESTAMP_FORMAT)))
     missing = [
         F.when(F.col(f"_t_{n}").isNull() | (F.col(f"_t_{n}") == "VOID") | (F.col(f"_s_{n}") == ""), F.lit(n))
         for n in REQUIRED
     ]
-    issues = F.array(*[_field_issue(n) for n in _CHECKED])
-    first = reduce(
-        lambda chain, i: chain.when(issues[i] != 0, i + 1), range(1, len(_CHECKED)), F.when(issues[0] != 0, 1)
-    )
-    return fields.select(
+    staged = fields.select(
         "*",
         occurred_at.alias("_occurred_at"),
         F.concat_ws(", ", *missing).alias("_missing"),
-        issues.alias("_issues"),
-        first.alias("_first"),  # 1-based in _CHECKED; null: every field passes
+        *[_field_issue(n).alias(f"_i_{n}") for n in _CHECKED],
     )
+    issues = [F.col(f"_i_{n}") for n in _CHECKED]
+    first = reduce(
+        lambda chain, i: chain.when(issues[i] != 0, i + 1), range(1, len(_CHECKED)), F.when(issues[0] != 0, 1)
+    )
+    return staged.select("*", first.alias("_first"))  # 1-based in _CHECKED; null: every field passes
 
 
 def _rule() -> Column:
@@ -205,7 +201,7 @@ def _rule() -> Column:
 
     first, head = F.col("_first"), F.substring("_s_event_type", 1, 40)
     first_type = F.element_at(F.array(*[F.col(f"_t_{n}") for n in _CHECKED]), first)
-    issue = F.element_at("_issues", first)
+    issue = F.element_at(F.array(*[F.col(f"_i_{n}") for n in _CHECKED]), first)
     is_string = first <= len(STRING_FIELDS)
     field_rule = (
         F.when(is_string & (issue == 1) & first_type.rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))

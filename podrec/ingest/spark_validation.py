@@ -14,9 +14,9 @@ exactly goes to ``validate`` itself (the *Python lane*, ``mapInPandas`` over tho
   value (a whole number of 19+ digits written with a fraction, ``…0.0``).
 Well-formed traffic and the common faults stay in the JVM.
 
-Two steps, so the code Spark generates for every record stays small enough for the JVM to
-compile: ``decide`` names the first rule broken (``error`` holds its family, "wrong type", and
-``why`` the details), ``word`` writes the full reason for the rejected rows alone.
+Two steps, so the pass over every record builds no text: ``decide`` names the first rule broken
+(``error`` holds its family, "wrong type", and ``why`` the details), ``word`` writes the full
+reason for the rejected rows alone.
 
 Timestamps are compared as instants; dates and texts are rendered in the session time zone,
 which podrec's Spark configuration fixes to UTC (``podrec.lake.spark``), as ``validate`` does.
@@ -278,7 +278,7 @@ def decide(records: DataFrame) -> DataFrame:
 def word(decided: DataFrame) -> DataFrame:
     """``decided`` with each reason in full: the family ``decide`` named, completed from ``why``."""
     why = F.col("why")
-    name = why.getField("name")
+    rule, name = why.getField("rule"), why.getField("name")
     got = _python_type(why.getField("type"))
     future = F.concat(
         F.lit("occurred_at in the future: "),
@@ -288,23 +288,23 @@ def word(decided: DataFrame) -> DataFrame:
     )
     text = (
         F.when(why.isNull(), F.col("error"))
-        .when(why.rule == _NOT_OBJECT, F.concat(F.lit("bad JSON: expected an object, got "), got))
-        .when(why.rule == _MISSING, F.concat(F.lit("missing field(s): "), why.getField("missing")))
+        .when(rule == _NOT_OBJECT, F.concat(F.lit("bad JSON: expected an object, got "), got))
+        .when(rule == _MISSING, F.concat(F.lit("missing field(s): "), why.getField("missing")))
         .when(
-            why.rule == _NOT_STRING,
+            rule == _NOT_STRING,
             F.concat(F.lit("wrong type: "), name, F.lit(" must be a string, got "), got),
         )
         .when(
-            why.rule == _TOO_LONG,
+            rule == _TOO_LONG,
             F.concat(F.lit("wrong type: "), name, F.lit(f" longer than {MAX_ID_LENGTH} characters")),
         )
         .when(
-            why.rule == _NOT_NUMBER,
+            rule == _NOT_NUMBER,
             F.concat(F.lit("wrong type: "), name, F.lit(" must be a number, got "), got),
         )
-        .when(why.rule == _NEGATIVE, F.concat(F.lit("out of range: "), name, F.lit(" is negative")))
+        .when(rule == _NEGATIVE, F.concat(F.lit("out of range: "), name, F.lit(" is negative")))
         .when(
-            why.rule == _UNKNOWN_TYPE,
+            rule == _UNKNOWN_TYPE,
             F.concat(F.lit("unknown event_type: "), _python_repr(why.getField("head"))),
         )
         .otherwise(future)

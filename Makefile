@@ -62,4 +62,7 @@ bench: setup
 	$(BIN)/python bench/kafka_to_bronze.py
 	$(BIN)/python bench/content.py
 	$(BIN)/python bench/als.py
+	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/public_log.py
+	$(BIN)/python bench/scale.py --size S --days 1

@@ -5,11 +5,15 @@ Same run, same FerretDB, same collection: a synthetic version (``--users`` liste
 podrec.serving.publish; then
 
 - floor: ``find_one({"_id": user_id})`` on that version's collection (the API's one read), in a loop;
-- API: ``podrec serve`` (uvicorn, one worker) on loopback, driven by bench/loadgen (Go): an open
-  loop at ``--rate`` req/s (latency from the scheduled send time) and a closed loop at
-  ``--concurrency`` for the most it sustains. Requests mix known and unknown listeners and locales.
+- API: ``podrec serve`` (uvicorn, ``--workers``) on loopback, driven by bench/loadgen (Go): first one
+  open-loop pass over every URL at ``--rate`` req/s with the API's cache empty (what follows a
+  publish), then, warm, an open loop at ``--rate`` and at half of it (latency from the scheduled
+  send time), closed loops one by one and at ``--concurrency`` (the most it sustains), an open loop
+  offered at that most, and ``wrk -t2 -c16 -d15s --latency`` over the same URLs, flat out and with
+  each connection pausing so the 16 hold near ``--rate`` (skipped, with a note, without wrk).
+  Requests mix known and unknown listeners and locales.
 
-    .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20]
+    .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20 --workers 1]
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,11 +98,64 @@ def floor(coll, user_ids: list[str], n: int, threads: int = 1) -> dict:
             "p50_ms": q[0], "p90_ms": q[1], "p99_ms": q[2], "max_ms": q[3]}  # fmt: skip
 
 
-def loadgen(urls: Path, *args: str) -> dict:
-    binary = Path(tempfile.gettempdir()) / "podrec-loadgen"
+def build_loadgen(into: Path) -> Path:
+    binary = into / "podrec-loadgen"
     subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH / "loadgen", check=True)
+    return binary
+
+
+def loadgen(binary: Path, urls: Path, *args: str) -> dict:
     out = subprocess.run([str(binary), "-urls", str(urls), *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
+
+
+# wrk runs one Lua state per thread; each walks the URL list from its own offset. With a pause, each
+# connection waits that long between requests, which holds 16 connections near a chosen rate.
+WRK_SCRIPT = """
+local paths, i = {}, 0
+for line in io.lines(os.getenv("PODREC_BENCH_URLS")) do
+  paths[#paths + 1] = line:match("^https?://[^/]+(/.*)$")
+end
+function setup(thread) thread:set("offset", math.random(#paths)) end
+function request() i = i + 1; return wrk.format("GET", paths[(offset + i) % #paths + 1]) end
+local pause = tonumber(os.getenv("PODREC_BENCH_PAUSE_MS") or "0")
+if pause > 0 then function delay() return pause end end
+"""
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(urls: Path, api: str, seconds: int, rate: float | None = None) -> dict:
+    """``wrk -t2 -c16 -d{seconds}s --latency`` over the URL list, flat out or, with ``rate``, each
+    connection pausing 16/rate s between requests; a note instead where wrk is missing."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        return {"skipped": "wrk is not installed (apt-get install wrk; infra/setup.sh installs it)"}
+    script = urls.with_suffix(".lua")
+    script.write_text(WRK_SCRIPT)
+    command = [binary, "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), api]
+    pause_ms = 16_000 / rate if rate else 0
+    env = {**os.environ, "PODREC_BENCH_URLS": str(urls), "PODREC_BENCH_PAUSE_MS": f"{pause_ms:.0f}"}
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * _UNITS_MS[unit]
+
+    # the thread-stats line: Latency  avg  stdev  max  +/- stdev
+    max_value, max_unit = re.search(r"^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "mode": "wrk -t2 -c16 --latency (closed loop"
+        + (f", {pause_ms:.0f} ms pause per connection between requests)" if rate else ")"),
+        "seconds": seconds,
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "achieved_rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50%"), "p75_ms": ms("75%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
+        "max_ms": float(max_value) * _UNITS_MS[max_unit],
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else None,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -105,14 +165,21 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop connections")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="uvicorn workers (default: settings.api.workers)"
+    )
+    parser.add_argument("--wrk-seconds", type=int, default=15)
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory() as tmp:
         mongo = {"uri": f"mongodb://127.0.0.1:{free_port()}/", "database": "bench"}
         settings = load_settings(data={"dir": tmp}, lake={"uri": f"{tmp}/lake"}, mongo=mongo)
+        workers = args.workers or settings.api.workers
         localinfra.up(settings, only=["ferretdb"])
         try:
             db = build_resources(settings)["mongo"].db()
+            server = db.command("buildInfo").get("ferretdbVersion")
             policy = settings.ab
             lists, similar, episodes = version_docs(args.users, args.episodes, policy)
             started = time.perf_counter()
@@ -137,16 +204,39 @@ def main() -> None:
             urls.write_text("\n".join(lines))
             env = {**os.environ, "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
                    "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
-            serve = [sys.executable, "-m", "podrec_app.cli", "serve", "--port", str(port)]
-            with running(serve, f"{api}/ready",
-                         env=env):  # fmt: skip
-                open_loop = loadgen(urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
-                half_rate = loadgen(urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s")
-                short = f"{max(args.seconds // 2, 5)}s"
-                one_by_one = loadgen(urls, "-rate", "0", "-concurrency", "1", "-duration", short)
-                closed_loop = loadgen(
-                    urls, "-rate", "0", "-concurrency", str(args.concurrency), "-duration", short
+            serve = [
+                sys.executable,
+                "-m",
+                "podrec_app.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ]
+            generator = build_loadgen(Path(tmp))
+            with running(serve, f"{api}/ready", env=env):
+                pass_s = f"{len(lines) / args.rate:.1f}s"  # every URL once, each worker's cache empty
+                cold = loadgen(generator, urls, "-rate", str(args.rate), "-duration", pass_s, "-warmup", "0s")
+                open_loop = loadgen(generator, urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
+                half_rate = loadgen(
+                    generator, urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s"
                 )
+                short = f"{max(args.seconds // 2, 5)}s"
+                one_by_one = loadgen(generator, urls, "-rate", "0", "-concurrency", "1", "-duration", short)
+                closed_loop = loadgen(
+                    generator, urls, "-rate", "0", "-concurrency", str(args.concurrency), "-duration", short
+                )
+                at_max = loadgen(
+                    generator,
+                    urls,
+                    "-rate",
+                    f"{closed_loop['achieved_rate']:.0f}",
+                    "-duration",
+                    f"{args.seconds}s",
+                )
+                with_wrk = wrk(urls, api, args.wrk_seconds)
+                wrk_at_rate = wrk(urls, api, args.wrk_seconds, rate=args.rate)
         finally:
             localinfra.down(settings, only=["ferretdb"])
 
@@ -161,23 +251,29 @@ def main() -> None:
             closed_loop["achieved_rate"] / base_parallel["achieved_rate"]
         ),
         "target_met": open_loop["p99_ms"] < 10 and open_loop["achieved_rate"] >= 0.98 * args.rate
-        and open_loop["errors"] == 0,
+        and open_loop["errors"] == 0 and closed_loop["achieved_rate"] >= 1_000,
+        "api_open_loop_cold_cache": cold, "api_open_loop_at_max": at_max, "wrk": with_wrk,
+        "wrk_at_rate": wrk_at_rate,
+        "ratio_rate_api_max_vs_floor": closed_loop["achieved_rate"] / base["achieved_rate"],
+        "workers": workers, "cache_mb": settings.api.cache_mb,
+        "version_cache_s": settings.api.version_cache_s,
+        "store": f"FerretDB {server} (SQLite backend, as `podrec infra up` runs it), loopback",
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_before": load_before, "load_average_after": os.getloadavg()},
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(result, indent=2))
-    names = (
-        "floor",
-        "floor_parallel",
-        "api_one_by_one",
-        "api_closed_loop",
-        "api_open_loop",
-        "api_open_loop_half_rate",
-    )
+    names = ("floor", "floor_parallel", "api_open_loop_cold_cache", "api_one_by_one", "api_closed_loop",
+             "api_open_loop", "api_open_loop_half_rate", "api_open_loop_at_max", "wrk",
+             "wrk_at_rate")  # fmt: skip
     for name in names:
         r = result[name]
+        if "skipped" in r:
+            print(f"{name:24s} skipped: {r['skipped']}")
+            continue
         print(
-            f"{name:16s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
-            f"p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  errors {r.get('errors', 0)}"
+            f"{name:24s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:7.2f} ms  errors {r.get('errors', 0)}"
         )
     print(json.dumps({k: v for k, v in result.items() if k.startswith(("ratio", "target"))}))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from dagster import DagsterInstance
 
 from podrec_app.localinfra import free_port, running, stop_group
 
@@ -163,6 +164,10 @@ def backfill(
     """Backfill ``job`` over ``start..end`` (or the listed partitions) and wait for the runs."""
     if "DAGSTER_HOME" not in os.environ:
         raise BackfillError("set DAGSTER_HOME: the backfill and its runs are kept in that instance")
+    # Create (or migrate) the instance's storage here, once: the webserver and the daemon would
+    # otherwise race to create the same SQLite tables on a fresh $DAGSTER_HOME.
+    with DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
     port = free_port()
     quiet = {
         "cwd": REPO,
@@ -173,12 +178,14 @@ def backfill(
     workspace = str(REPO / "workspace.yaml")
     base_url = f"http://127.0.0.1:{port}"
     webserver = [_tool("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)]
-    daemon = subprocess.Popen([_tool("dagster-daemon"), "run", "-w", workspace], **quiet)
+    daemon: subprocess.Popen | None = None
     try:
         with running(webserver, f"{base_url}/server_info", timeout_s=300):
+            daemon = subprocess.Popen([_tool("dagster-daemon"), "run", "-w", workspace], **quiet)
             api = GraphQL(base_url)
             chosen = partitions or partitions_between(api, job, start or "", end or "9999")
             backfill_id = launch(api, job, chosen)
             return backfill_id, wait(api, backfill_id, len(chosen), timeout_s)
     finally:
-        stop_group(daemon, timeout_s=60)
+        if daemon is not None:
+            stop_group(daemon, timeout_s=60)

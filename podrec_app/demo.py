@@ -60,9 +60,10 @@ class DemoFailed(RuntimeError):
 def demo_jobs(defs: Definitions) -> Definitions:
     """``defs`` plus the demo's two runs as jobs: the week's inputs, then the day."""
     day_of = daily_selection() | EVALUATION
-    week = (day_of.upstream() - day_of - SIMULATOR) | AssetSelection.assets(
-        ["silver", "user_events"], ["silver", "daily_engagement"]
-    )
+    week = (
+        (day_of.upstream() - day_of - SIMULATOR)
+        | AssetSelection.assets(["silver", "user_events"], ["silver", "daily_engagement"])
+    ).required_multi_asset_neighbors()
     return Definitions.merge(
         defs,
         Definitions(

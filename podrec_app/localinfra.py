@@ -67,6 +67,7 @@ class Service:
     probe: Callable[[], bool]
     state_dir: Path
     extra_ports: tuple[int, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # defaults for its environment; the caller's own win
 
     @property
     def address(self) -> str:
@@ -192,7 +193,8 @@ def kafka_service(settings: PodrecSettings) -> Service:
             # A KRaft node's storage is formatted once, before its first start.
             cmd = java_cmd(
                 "kafka.tools.StorageTool", "format", "--standalone",
-                "-t", _kafka_cluster_id(), "-c", str(config),
+                # One token, so an id that starts with "-" (1 in 32) is never read as an option.
+                f"--cluster-id={_kafka_cluster_id()}", "-c", str(config),
             )  # fmt: skip
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
@@ -264,6 +266,10 @@ def ferretdb_service(settings: PodrecSettings) -> Service:
         prepare=lambda: (home / "sqlite").mkdir(parents=True, exist_ok=True),
         probe=probe,
         state_dir=home,
+        # FerretDB converts every document it writes or returns and spends a fifth of that in Go's
+        # garbage collector; collecting half as often cut its CPU per insert by ~16% and per _id
+        # lookup by ~28% (bench, 20,000 lists), for ~25% more peak memory.
+        env=(("GOGC", "200"),),
     )
 
 
@@ -309,6 +315,7 @@ def _start(service: Service, timeout_s: float) -> ServiceStatus:
     with service.log_file.open("ab") as log:
         proc = subprocess.Popen(
             service.command(),
+            env={**dict(service.env), **os.environ},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
+    AssetSpec,
     Definitions,
     MaterializeResult,
     MetadataValue,
@@ -66,13 +67,29 @@ def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     return monitoring_ab_analysis
 
 
+def drift_scores() -> AssetSpec:
+    """Written by the drift checks as they run (checks/drift_checks.py), not by an asset of its own."""
+    return AssetSpec(
+        ["monitoring", "drift_scores"],
+        group_name="monitoring",
+        kinds={"delta"},
+        owners=["team:podrec"],
+        description=(
+            "One row per day and drift check: the drifted share, each column's test and score, and the "
+            "report's path when one was kept (drifting days and the newest day of a run). Written by the "
+            "Evidently drift checks of silver/user_events, silver/daily_engagement, gold/recommendations and "
+            "gold/episode_embeddings; reports under monitoring/drift_reports/<day>/."
+        ),
+    )
+
+
 def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     return Definitions(
-        assets=[ab_analysis(settings, calendar)],
+        assets=[ab_analysis(settings, calendar), drift_scores()],
         jobs=[
             define_asset_job(
                 "monitoring",
-                selection=AssetSelection.groups("monitoring"),
+                selection=AssetSelection.assets(["monitoring", "ab_analysis"]),
                 description="A day's A/B analysis (per bucket and policy, with intervals).",
             )
         ],

@@ -15,10 +15,15 @@ from dagster import EnvVar
 from pydantic import SecretStr
 
 from podrec.lake.spark import spark_conf
-from podrec.settings import PodcastIndexSettings, PodrecSettings
+from podrec.settings import PodrecSettings, SettingsError
 from resources.audio import AudioCacheResource
 from resources.embedding import EmbeddingModelResource
-from resources.episode_source import EpisodeSource, PodcastIndexResource, SampleCatalogResource
+from resources.episode_source import (
+    EpisodeSource,
+    PodcastIndexResource,
+    SampleCatalogResource,
+    SyntheticCatalogResource,
+)
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
@@ -35,6 +40,7 @@ __all__ = [
     "PodcastIndexResource",
     "SampleCatalogResource",
     "SparkResource",
+    "SyntheticCatalogResource",
     "VoskResource",
     "build_resources",
 ]
@@ -45,20 +51,37 @@ def _secret(env_var: str, value: SecretStr) -> Any:
     return EnvVar(env_var) if env_var in os.environ else value.get_secret_value()
 
 
-def episode_source(podcastindex: PodcastIndexSettings) -> EpisodeSource:
-    """The live API when credentials are set, else the bundled sample catalog."""
-    if podcastindex.api_key is None or podcastindex.api_secret is None:
+def episode_source(settings: PodrecSettings) -> EpisodeSource:
+    """``settings.catalog``: the live API, the bundled sample, or a synthetic catalog; ``auto`` is
+    the API when its key is set, else the sample."""
+    api = settings.podcastindex
+    choice = settings.catalog
+    if choice == "auto":
+        choice = "sample" if api.api_key is None else "podcastindex"
+    if choice == "sample":
         return SampleCatalogResource()
+    if choice == "synthetic":
+        synthetic = settings.synthetic
+        return SyntheticCatalogResource(
+            episodes=synthetic.episodes, shows=synthetic.shows, seed=synthetic.seed,
+            start=settings.partitions.start.isoformat(),
+        )  # fmt: skip
+    if api.api_key is None or api.api_secret is None:
+        missing = [n for n, v in (("KEY", api.api_key), ("SECRET", api.api_secret)) if v is None]
+        raise SettingsError(
+            "the PodcastIndex catalog needs PODREC_PODCASTINDEX_API_KEY and _API_SECRET in the environment; "
+            f"missing: {', '.join(f'PODREC_PODCASTINDEX_API_{m}' for m in missing)}"
+        )
     return PodcastIndexResource(
-        base_url=podcastindex.base_url,
-        api_key=_secret("PODREC_PODCASTINDEX_API_KEY", podcastindex.api_key),
-        api_secret=_secret("PODREC_PODCASTINDEX_API_SECRET", podcastindex.api_secret),
+        base_url=api.base_url,
+        api_key=_secret("PODREC_PODCASTINDEX_API_KEY", api.api_key),
+        api_secret=_secret("PODREC_PODCASTINDEX_API_SECRET", api.api_secret),
     )
 
 
 def build_resources(settings: PodrecSettings) -> dict[str, Any]:
     return {
-        "episode_source": episode_source(settings.podcastindex),
+        "episode_source": episode_source(settings),
         "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False)),
         "lake": LakeResource(root=settings.lake.root),
         "kafka": KafkaResource(

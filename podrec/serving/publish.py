@@ -6,24 +6,37 @@ version from one pointer document (``serving``, ``_id: "active"``); switching is
 update — atomic on MongoDB and on FerretDB alike, with no multi-document transaction — made only
 after the staged collections are complete and their gate checks pass. Readers therefore see the
 old version or the new one, never a half-written one, and the previous version stays for rollback.
+
+Staging is a bulk load: unordered batches, ``parallel_batches`` in flight at once (FerretDB converts
+each connection's documents in parallel; only its SQLite writes take turns), and the secondary
+index built after the load. The gate's
+checks on the lists are made on each list as it goes to the store, so the gate never reads the
+version back (FerretDB decodes every document it returns, which made the read-back twice as slow as
+the load); what the store holds is checked by its own counts against what it acknowledged.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, InsertOne
+from pymongo.collection import Collection
 from pymongo.database import Database
+
+from podrec.settings import PublishSettings
 
 POINTER = "serving"
 PUBLISHES = "publishes"
 KINDS = ("recommendations", "similar", "episodes")
-BATCH = 5_000
+# Lists and neighbours are read by _id (the listener or episode id); episodes also by canonical id.
+INDEXES = {"episodes": [IndexModel([("canonical_episode_id", ASCENDING)])]}
 _VERSION = re.compile(r"^v\d{8}T\d{6}Z?[-\w]*$")
 
 
@@ -48,10 +61,33 @@ def new_version(rec_date: str, now: datetime | None = None) -> str:
     return f"v{stamp}-{rec_date}"
 
 
-def _batches(docs: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+@dataclass
+class ListChecks:
+    """The gate's checks on the lists, made on each list on its way to the store (``observe``)."""
+
+    k: int
+    within_k: bool = True
+    well_formed: bool = True
+    popular: bool = False
+
+    def observe(self, lists: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for doc in lists:
+            items = doc["items"]
+            self.within_k &= 0 < len(items) <= self.k
+            self.well_formed &= _well_formed(items)
+            self.popular |= doc.get("fallback") is True
+            yield doc
+
+
+def _batches(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     it = iter(docs)
-    while batch := list(islice(it, BATCH)):
+    while batch := list(islice(it, size)):
         yield batch
+
+
+def _insert(target: Collection, kind: str, batch: list[dict[str, Any]]) -> tuple[str, int]:
+    """One unordered batch; the count is the store's own acknowledgement, not the batch's length."""
+    return kind, target.bulk_write([InsertOne(doc) for doc in batch], ordered=False).inserted_count
 
 
 def stage(
@@ -60,43 +96,68 @@ def stage(
     recommendations: Iterable[dict[str, Any]],
     similar: Iterable[dict[str, Any]],
     episodes: Iterable[dict[str, Any]],
+    batch_size: int,
+    parallel_batches: int,
 ) -> dict[str, int]:
-    """Write a version's collections in bulk, with their indexes; nothing reads them yet."""
-    counts = {}
-    # Lists and neighbours are read by _id (the listener or episode id); episodes also by canonical id.
-    indexes = {"episodes": [IndexModel([("canonical_episode_id", ASCENDING)])]}
-    for kind, docs in zip(KINDS, (recommendations, similar, episodes), strict=True):
-        target = db[collection(kind, version)]
+    """Write a version's collections in bulk, then their secondary indexes; nothing reads them yet.
+
+    Batches are built (and documents generated) here while up to ``parallel_batches`` are written;
+    any failed write raises, so a version is either complete or never gated."""
+    targets = {kind: db[collection(kind, version)] for kind in KINDS}
+    for target in targets.values():
         target.drop()  # a re-staged version starts clean
-        if kind in indexes:
-            target.create_indexes(indexes[kind])
-        counts[kind] = 0
-        for batch in _batches(docs):
-            target.insert_many(batch, ordered=False)
-            counts[kind] += len(batch)
+        db.create_collection(target.name)  # even an empty kind exists, so the gate can count it
+    counts = dict.fromkeys(KINDS, 0)
+
+    def collect(done: Iterable[Future[tuple[str, int]]]) -> None:
+        for future in done:
+            kind, n = future.result()
+            counts[kind] += n
+
+    with ThreadPoolExecutor(parallel_batches, thread_name_prefix="podrec-stage") as pool:
+        pending: set[Future[tuple[str, int]]] = set()
+        for kind, docs in zip(KINDS, (recommendations, similar, episodes), strict=True):
+            for batch in _batches(docs, batch_size):
+                if len(pending) >= 2 * parallel_batches:  # bounded memory: never more than this queued
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(done)
+                pending.add(pool.submit(_insert, targets[kind], kind, batch))
+        collect(wait(pending).done)
+    for kind, indexes in INDEXES.items():
+        targets[kind].create_indexes(indexes)  # after the load: one index build, not one per insert
     return counts
 
 
+def stored_counts(db: Database, version: str) -> dict[str, int]:
+    """Documents per kind as the store counts them from its own storage ($collStats), without
+    reading them: a cheap check that it holds what it acknowledged."""
+    out = {}
+    for kind in KINDS:
+        stats = list(db[collection(kind, version)].aggregate([{"$collStats": {"count": {}}}]))
+        out[kind] = stats[0]["count"] if stats else 0
+    return out
+
+
 def gate(
-    db: Database, version: str, counts: dict[str, int], k: int, min_share_of_previous: float
+    db: Database,
+    version: str,
+    counts: dict[str, int],
+    lists: ListChecks,
+    min_share_of_previous: float,
 ) -> GateResult:
     """Checks a version must pass before it may serve.
 
-    Every kind is non-empty; lists have ranks 1..n ≤ k and no canonical episode twice; there is a
-    popular list for new listeners; and the version holds at least ``min_share_of_previous`` of
-    the active version's users, so a broken upstream day cannot silently shrink what is served.
+    Every kind is non-empty and stored as acknowledged; lists have ranks 1..n ≤ k and no canonical
+    episode twice; there is a popular list for new listeners; and the version holds at least
+    ``min_share_of_previous`` of the active version's users, so a broken upstream day cannot
+    silently shrink what is served. The list checks were made in Python as the lists were staged:
+    FerretDB lacks parts of $expr, and the gate must read the same on both stores.
     """
     checks: dict[str, bool] = {f"{kind}_not_empty": counts.get(kind, 0) > 0 for kind in KINDS}
-    recs = db[collection("recommendations", version)]
-    # Checked in Python over every list: FerretDB lacks parts of $expr, and the gate must read the
-    # same on both stores.
-    sizes_ok, formed_ok = True, True
-    for doc in recs.find({}, {"items": 1}):
-        sizes_ok &= 0 < len(doc["items"]) <= k
-        formed_ok &= _well_formed(doc["items"])
-    checks["lists_within_k"] = sizes_ok
-    checks["lists_well_formed"] = formed_ok
-    checks["popular_lists_present"] = recs.find_one({"fallback": True}) is not None
+    checks["stored_as_staged"] = stored_counts(db, version) == counts
+    checks["lists_within_k"] = lists.within_k
+    checks["lists_well_formed"] = lists.well_formed
+    checks["popular_lists_present"] = lists.popular
     previous = active_version(db)
     if previous is not None:
         before = db[PUBLISHES].find_one({"_id": previous}) or {}
@@ -142,15 +203,20 @@ def publish(
     similar: Iterable[dict[str, Any]],
     episodes: Iterable[dict[str, Any]],
     k: int,
-    min_share_of_previous: float = 0.5,
-    retention: int = 3,
+    min_share_of_previous: float | None = None,
+    retention: int | None = None,
     version: str | None = None,
+    batch_size: int | None = None,
+    parallel_batches: int | None = None,
 ) -> dict[str, Any]:
     """Stage, gate, and — only if the gate passes — activate a new version; then prune.
 
     A failed gate leaves the version's record (``status: rejected``, with the failing checks)
-    and the previously active version serving.
+    and the previously active version serving. Knobs left out take their ``settings.publish`` defaults.
     """
+    given = {"min_share_of_previous": min_share_of_previous, "retention": retention,
+             "batch_size": batch_size, "parallel_batches": parallel_batches}  # fmt: skip
+    knobs = PublishSettings().updated(**{name: v for name, v in given.items() if v is not None})
     version = version or new_version(rec_date)
     started = datetime.now(UTC)
     db[PUBLISHES].update_one(
@@ -158,8 +224,13 @@ def publish(
         {"$set": {"rec_date": rec_date, "status": "staging", "started_at": started}},
         upsert=True,
     )
-    counts = stage(db, version, recommendations, similar, episodes)
-    result = gate(db, version, counts, k, min_share_of_previous)
+    clock = time.perf_counter()
+    lists = ListChecks(k)
+    counts = stage(db, version, lists.observe(recommendations), similar, episodes, knobs.batch_size,
+                   knobs.parallel_batches)  # fmt: skip
+    seconds = {"stage": time.perf_counter() - clock}
+    result = gate(db, version, counts, lists, knobs.min_share_of_previous)
+    seconds["gate"] = time.perf_counter() - clock - seconds["stage"]
     db[PUBLISHES].update_one(
         {"_id": version},
         {"$set": {"counts": counts, "gate": {"passed": result.passed, "checks": result.checks,
@@ -169,10 +240,11 @@ def publish(
     previous = active_version(db)
     if result.passed:
         previous = activate(db, version)
-    pruned = prune(db, retention)
+    pruned = prune(db, knobs.retention)
+    seconds["total"] = time.perf_counter() - clock
     return {
         "version": version, "active": active_version(db), "previous": previous, "passed": result.passed,
-        "failures": result.failures, "counts": counts, "pruned": pruned,
+        "failures": result.failures, "counts": counts, "pruned": pruned, "seconds": seconds,
     }  # fmt: skip
 
 

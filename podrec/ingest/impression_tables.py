@@ -1,8 +1,9 @@
 """The impressions topic → ``bronze.impressions`` / ``bronze.impressions_rejected`` → ``silver.impressions``.
 
 Bronze is landed by the events' own exactly-once path (``kafka_to_bronze``) with the impression
-``RecordKind``: same offset ranges, same skip of coordinates already landed, rejected before accepted,
-offsets committed last; a repeated ``impression_id`` is rejected as a duplicate. Silver is one row per
+``RecordKind``: same offset ranges, same skip of coordinates already landed, each append fenced as the
+writer's next Delta transaction, offsets committed last; a repeated ``impression_id`` is rejected as a
+duplicate. Silver is one row per
 served item, keyed by (impression_id, rank), for the readout to join plays to what was shown.
 """
 
@@ -12,7 +13,13 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from podrec.ingest import impressions
-from podrec.ingest.kafka_to_bronze import IngestReport, KafkaEndpoint, RecordKind, split_accepted_rejected
+from podrec.ingest.kafka_to_bronze import (
+    IngestReport,
+    KafkaEndpoint,
+    accepted_rows,
+    python_kind,
+    rejected_rows,
+)
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.lake.delta import append, exists
 from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, VALIDATED_IMPRESSION
@@ -20,7 +27,7 @@ from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-IMPRESSIONS = RecordKind(
+IMPRESSIONS = python_kind(
     impressions.validate, VALIDATED_IMPRESSION, "impression_id", "served_at", BRONZE_IMPRESSIONS_COLUMNS
 )
 
@@ -38,7 +45,8 @@ def run(
     Both tables exist after the first run, empty until something serves: the API may start after the
     pipeline, and the tables' readers and checks never meet a missing path."""
     report = run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=IMPRESSIONS)
-    empty = split_accepted_rejected(spark.createDataFrame([], VALIDATED_IMPRESSION), None, IMPRESSIONS)
+    none = spark.createDataFrame([], VALIDATED_IMPRESSION)
+    empty = (accepted_rows(none, IMPRESSIONS), rejected_rows(none, IMPRESSIONS))
     for rows, uri in zip(empty, (impressions_uri, rejected_uri), strict=True):
         if not exists(spark, uri):
             append(rows, uri, "event_date")

@@ -5,7 +5,9 @@ is ``PODREC_ALS_ALPHA`` in the environment, ``[als] alpha`` in the optional TOML
 ``als.alpha`` in the code that fits the model. The environment wins over the file
 (``PODREC_CONFIG_FILE``, default ``podrec.toml`` in the working directory). Secrets are
 ``SecretStr`` so they never print, and they come from the environment only: the file may not
-hold them. Nothing here is read at import time; ``load_settings()`` reads once, when called.
+hold them, but a secrets directory may (``PODREC_SECRETS_DIR``: one file per secret, named like its
+variable, as Docker and Kubernetes mount them). Nothing here is read at import time;
+``load_settings()`` reads once, when called.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -72,6 +75,15 @@ class KafkaSettings(Section):
     controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
+    timeout_s: float = Field(
+        10.0, ge=1, le=120, description="How long a command waits for the broker to answer before giving up."
+    )
+    delivery_timeout_s: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="How long a produced event may wait for the broker's acknowledgement.",
+    )
 
 
 class MongoSettings(Section):
@@ -90,6 +102,29 @@ class PodcastIndexSettings(Section):
 
 class VoskSettings(Section):
     model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
+
+
+class AudioSettings(Section):
+    """Bounds on fetching episode audio: a feed's enclosure URL is input from the internet."""
+
+    max_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="A download larger than this is refused (bytes)."
+    )
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="A download slower than this is abandoned.")
+    allow_private_hosts: bool = Field(
+        False,
+        description="Fetch from loopback, link-local and private addresses (tests' local servers); off, "
+        "an enclosure URL cannot make podrec read the local network.",
+    )
+
+
+class RetentionSettings(Section):
+    event_days: int = Field(
+        400,
+        ge=1,
+        le=36_500,
+        description="Events older than this many days are deleted by monitoring/retention.",
+    )
 
 
 class DataSettings(Section):
@@ -270,17 +305,35 @@ def config_file() -> Path:
     return Path(os.environ.get("PODREC_CONFIG_FILE", "podrec.toml"))
 
 
+def secret_variable(section: str, name: str) -> str:
+    return f"{PREFIX}{section.upper()}_{name.upper()}"
+
+
+def secrets_dir_values() -> dict[str, Any]:
+    """Secrets from files in ``PODREC_SECRETS_DIR``, each named like its variable
+    (``PODREC_MONGO_URI``): what an operator mounts instead of exporting them. Only secrets."""
+    folder = Path(os.environ["PODREC_SECRETS_DIR"]).expanduser()
+    if not folder.is_dir():
+        raise SettingsError(f"PODREC_SECRETS_DIR: {folder} is not a directory")
+    values: dict[str, Any] = {}
+    for section, name in SECRETS:
+        path = folder / secret_variable(section, name)
+        if path.is_file():
+            values.setdefault(section, {})[name] = path.read_text().strip()
+    return values
+
+
 class _SecretFreeToml(TomlConfigSettingsSource):
     """The settings file, refusing any secret it holds: secrets belong in the environment."""
 
     def __call__(self) -> dict[str, Any]:
         values = super().__call__()
-        found = [f"[{s}] {f}" for s, f in SECRETS if f in (values.get(s) or {})]
+        found = [(s, f) for s, f in SECRETS if f in (values.get(s) or {})]
         if found:
             raise SettingsError(
-                f"{config_file()} holds secret(s) {', '.join(found)}: remove them and set "
-                + ", ".join(f"{PREFIX}{s.upper()}_{f.upper()}" for s, f in SECRETS if f"[{s}] {f}" in found)
-                + " in the environment instead"
+                f"{config_file()} holds secret(s) {', '.join(f'[{s}] {f}' for s, f in found)}: remove them "
+                f"and set {', '.join(secret_variable(s, f) for s, f in found)} in the environment (or a file "
+                "of that name in PODREC_SECRETS_DIR) instead"
             )
         return values
 
@@ -303,6 +356,8 @@ class PodrecSettings(BaseSettings):
     mongo: MongoSettings = MongoSettings()
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
     vosk: VoskSettings = VoskSettings()
+    audio: AudioSettings = AudioSettings()
+    retention: RetentionSettings = RetentionSettings()
     data: DataSettings = DataSettings()
     cache: CacheSettings = CacheSettings()
     partitions: PartitionsSettings = PartitionsSettings()
@@ -325,6 +380,8 @@ class PodrecSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if os.environ.get("PODREC_SECRETS_DIR"):
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=secrets_dir_values()))
         if config_file().is_file():
             sources.append(_SecretFreeToml(settings_cls, toml_file=config_file()))
         return tuple(sources)
@@ -349,6 +406,19 @@ def redact_uri(uri: str) -> str:
     if not sep or "@" not in rest.split("/", 1)[0]:
         return uri
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
+
+
+def without_credentials(uri: str) -> str:
+    """``mongodb://user:pw@host/?tlsCertificateKeyFilePassword=x`` → ``mongodb://host/``: the address
+    and the options that are not passwords, safe to hold in config."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    if "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    address, mark, query = rest.partition("?")
+    options = [o for o in query.split("&") if o and "password" not in o.split("=")[0].lower()]
+    return f"{scheme}://{address}" + (mark + "&".join(options) if options else "")
 
 
 def env_name(location: tuple[int | str, ...]) -> str:

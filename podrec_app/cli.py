@@ -1,21 +1,63 @@
-"""``podrec``: the command line beside Dagster's own CLI and UI."""
+"""``podrec``: the command line beside Dagster's own CLI and UI.
+
+Every command that fails says so in one line on stderr — what failed and what to do — and exits
+non-zero; ``podrec --debug …`` shows the traceback (and the Kafka client's own log) instead.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
 from podrec.settings import PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
+from podrec_app.errors import explain
 
 
-@click.group()
-def main() -> None:
+class PodrecGroup(click.Group):
+    """Turns any exception a command raises into a one-line error, unless ``--debug``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(explain(exc, command_path(sys.argv[1:]))) from None
+
+
+@click.group(cls=PodrecGroup)
+@click.option("--debug", is_flag=True, help="On failure, show the traceback; show the Kafka client's log.")
+def main(debug: bool) -> None:
     """podrec — which podcast episodes next?"""
+    # librdkafka reports every refused connection; a command reports the failure once, in its error.
+    kafka_log = logging.getLogger("podrec.kafka")
+    if debug:
+        logging.basicConfig(level=logging.INFO)
+    else:
+        kafka_log.addHandler(logging.NullHandler())
+        kafka_log.propagate = False
+
+
+def command_path(args: list[str]) -> str:
+    """``podrec publish status`` from the command line's words (options and arguments left out)."""
+    path: list[str] = []
+    command: click.Command = main
+    for word in (a for a in args if not a.startswith("-")):
+        found = command.commands.get(word) if isinstance(command, click.Group) else None
+        if found is None:
+            break
+        path.append(word)
+        command = found
+    return " ".join(["podrec", *path])
 
 
 def settings() -> PodrecSettings:
@@ -109,20 +151,49 @@ def sample_audio() -> None:
 @click.option("--like-rating", default=4.0, show_default=True, help="Ratings at or above: complete + like.")
 @click.option("--skip-rating", default=2.0, show_default=True, help="Ratings at or below: early skip.")
 def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
-    """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka."""
-    from podrec.ingest.importer import ImportFormatError, count_events, log_to_events, read_log
+    """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka.
+
+    Rows that cannot be events as written (a missing id, timestamp or rating) are not sent: they go to
+    bronze.user_events_rejected with their reason."""
+    from datetime import UTC
+
+    from podrec.ingest.importer import (
+        ImportFormatError,
+        check_log,
+        count_events,
+        log_to_events,
+        read_log,
+        rejected_rows,
+    )  # fmt: skip
     from podrec.ingest.producer import produce_events
+    from podrec.lake.delta import insert_new_arrow
+    from podrec.lake.paths import table_uri
     from resources import build_resources
 
-    kafka = build_resources(settings())["kafka"]
-    df = read_log(path)
+    config = settings()
+    kafka = build_resources(config)["kafka"]
     try:
-        total = count_events(df, like_rating, skip_rating)
-        events = log_to_events(df, like_rating, skip_rating)
-        sent = produce_events(kafka.producer(), kafka.events_topic, events, total, description=path.name)
+        log = check_log(*read_log(path))
     except ImportFormatError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"imported {len(df)} interactions from {path} as {sent} events on {kafka.events_topic}")
+        raise click.ClickException(str(exc)) from None
+    if log.total == 0:
+        raise click.ClickException(f"{path.name} has a header but no rows: nothing to import")
+    producer = kafka.producer()  # the broker answers before anything is written
+    if log.rejected:
+        insert_new_arrow(
+            rejected_rows(log, path.name, datetime.now(UTC)),
+            table_uri(config.lake.root, "bronze", "user_events_rejected"),
+            ["kafka_partition", "kafka_offset", "error"], "event_date",
+        )  # fmt: skip
+    total = count_events(log, like_rating, skip_rating)
+    sent = produce_events(producer, kafka.events_topic, log_to_events(log, like_rating, skip_rating), total,
+                          description=path.name)  # fmt: skip
+    click.echo(f"imported {len(log.rows)} interactions from {path} as {sent} events on {kafka.events_topic}")
+    if log.rejected:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(log.reasons().items()))
+        click.echo(
+            f"rejected {len(log.rejected)} of {log.total} rows ({reasons}) → bronze.user_events_rejected"
+        )
 
 
 @main.command()
@@ -256,6 +327,23 @@ def publish_rollback(version: str | None) -> None:
     except PublishError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"serving {active} (was {replaced})")
+
+
+@main.command()
+@click.argument("user_id")
+def forget(user_id: str) -> None:
+    """Remove listener USER_ID from every table, saved ALS model and published version (audit in
+    monitoring.forget_audit)."""
+    from podrec.privacy import forget as forget_listener
+    from resources import build_resources
+
+    config = settings()
+    report = forget_listener(config.lake.root, build_resources(config)["mongo"].db(), user_id)
+    click.echo(_table(["where", "removed"], sorted(report.removed.items())))
+    click.echo(
+        f"removed {report.total} rows, factors and lists of listener sha256:{report.user_sha256[:16]}…; "
+        "audited in monitoring.forget_audit. Older Delta versions keep them until VACUUM (README, Privacy)."
+    )
 
 
 @main.command()

@@ -8,14 +8,10 @@ are not resources: the code location hands each asset its section of the same tr
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from dagster import EnvVar
-from pydantic import SecretStr
-
 from podrec.lake.spark import spark_conf
-from podrec.settings import PodcastIndexSettings, PodrecSettings
+from podrec.settings import PodcastIndexSettings, PodrecSettings, without_credentials
 from resources.audio import AudioCacheResource
 from resources.embedding import EmbeddingModelResource
 from resources.episode_source import EpisodeSource, PodcastIndexResource, SampleCatalogResource
@@ -40,23 +36,17 @@ __all__ = [
 ]
 
 
-def _secret(env_var: str, value: SecretStr) -> Any:
-    # Through EnvVar, Dagster shows the variable's name in its UI and run config, never the value.
-    return EnvVar(env_var) if env_var in os.environ else value.get_secret_value()
-
-
 def episode_source(podcastindex: PodcastIndexSettings) -> EpisodeSource:
     """The live API when credentials are set, else the bundled sample catalog."""
     if podcastindex.api_key is None or podcastindex.api_secret is None:
         return SampleCatalogResource()
-    return PodcastIndexResource(
-        base_url=podcastindex.base_url,
-        api_key=_secret("PODREC_PODCASTINDEX_API_KEY", podcastindex.api_key),
-        api_secret=_secret("PODREC_PODCASTINDEX_API_SECRET", podcastindex.api_secret),
-    )
+    return PodcastIndexResource(base_url=podcastindex.base_url)
 
 
 def build_resources(settings: PodrecSettings) -> dict[str, Any]:
+    """Every resource of a deployment. No secret is a config field: resources that need one read it
+    from the settings when they connect (Dagster shows config in its UI and stores it with runs)."""
+    uri = settings.mongo.uri.get_secret_value()
     return {
         "episode_source": episode_source(settings.podcastindex),
         "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False)),
@@ -65,11 +55,15 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
             bootstrap=settings.kafka.bootstrap,
             events_topic=settings.kafka.events_topic,
             consumer_group=settings.kafka.consumer_group,
+            timeout_s=settings.kafka.timeout_s,
+            delivery_timeout_s=settings.kafka.delivery_timeout_s,
         ),
         "vosk": VoskResource(model_dir=settings.vosk.model_dir),
-        "audio": AudioCacheResource(directory=str(settings.data.audio_path)),
+        "audio": AudioCacheResource(directory=str(settings.data.audio_path), **settings.audio.model_dump()),
         "embedding_model": EmbeddingModelResource(),
         "mongo": MongoResource(
-            uri=_secret("PODREC_MONGO_URI", settings.mongo.uri), database=settings.mongo.database
+            uri=without_credentials(uri),
+            database=settings.mongo.database,
+            credentials=without_credentials(uri) != uri,
         ),
     }

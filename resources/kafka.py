@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from dagster import ConfigurableResource
+
+from podrec.ingest.producer import require_broker
+
+# librdkafka's own log lines (a refused connection every second while a broker is away) go through
+# this logger instead of straight to stderr, so whoever runs podrec decides whether to see them.
+CLIENT_LOGGER = logging.getLogger("podrec.kafka")
 
 
 class KafkaResource(ConfigurableResource):
@@ -15,13 +22,21 @@ class KafkaResource(ConfigurableResource):
     bootstrap: str
     events_topic: str
     consumer_group: str
+    timeout_s: float = 10.0
+    delivery_timeout_s: float = 60.0
 
     def _base(self) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap}
+        return {"bootstrap.servers": self.bootstrap, "logger": CLIENT_LOGGER}
 
     def producer(self, **overrides: Any) -> Producer:
-        # Idempotent producer: a retried send never lands twice on the topic.
-        return Producer({**self._base(), "enable.idempotence": True, "linger.ms": 20, **overrides})
+        """An idempotent producer (a retried send never lands twice on the topic), once the broker has
+        answered within ``timeout_s``; a record not acknowledged within ``delivery_timeout_s`` fails."""
+        producer = Producer(
+            {**self._base(), "enable.idempotence": True, "linger.ms": 20,
+             "message.timeout.ms": int(self.delivery_timeout_s * 1000), **overrides}
+        )  # fmt: skip
+        require_broker(producer, self.bootstrap, self.timeout_s)
+        return producer
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
         """A consumer in ``group_id`` (default: the ingestion group) that never auto-commits."""
@@ -37,3 +52,7 @@ class KafkaResource(ConfigurableResource):
 
     def admin(self) -> AdminClient:
         return AdminClient(self._base())
+
+    def require_broker(self) -> None:
+        """Raise ``BrokerUnreachable`` unless the cluster answers within ``timeout_s``."""
+        require_broker(self.admin(), self.bootstrap, self.timeout_s)

@@ -7,10 +7,31 @@ from datetime import date
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 from tqdm import tqdm
 
 from podrec.ingest.events import encode
 from podrec.ingest.simulator import simulate
+
+# librdkafka fails a record after its delivery timeout (``message.timeout.ms``: 300 s by default, the
+# KafkaResource's ``delivery_timeout_s``), so by then every queued record has landed or failed.
+FLUSH_TIMEOUT_S = 310.0
+
+
+class BrokerUnreachable(RuntimeError):
+    """The Kafka cluster did not answer in time; the message names it and what to do."""
+
+
+def require_broker(client: Producer | AdminClient, bootstrap: str, timeout_s: float) -> None:
+    """Ask the cluster for its metadata, so a command fails in ``timeout_s`` rather than queueing
+    events for a broker that is not there."""
+    try:
+        client.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise BrokerUnreachable(
+            f"Kafka at {bootstrap} did not answer within {timeout_s:g}s ({exc.args[0].str()}): start it "
+            "with `podrec infra up` or point PODREC_KAFKA_BOOTSTRAP at a running broker"
+        ) from exc
 
 
 def produce_events(
@@ -23,7 +44,8 @@ def produce_events(
 ) -> int:
     """Send ``events`` keyed by user (one user's events stay in order); returns the count.
 
-    Raises if any record failed to be delivered, after flushing the rest.
+    Raises if any record failed to be delivered, after flushing the rest. Each record waits at most
+    the producer's ``message.timeout.ms`` for its acknowledgement, so the flush is bounded too.
     """
     failures: list[str] = []
 
@@ -34,13 +56,17 @@ def produce_events(
     sent = 0
     with tqdm(total=total, desc=description, unit="ev", disable=not progress, mininterval=1) as bar:
         for event in events:
+            if failures:  # the broker went away: stop rather than queue more for it
+                break
             _send(producer, topic, event, on_delivery)
             sent += 1
             if sent % 1000 == 0:
                 bar.update(1000)
                 producer.poll(0)
         bar.update(sent % 1000)
-    producer.flush()
+    undelivered = producer.flush(FLUSH_TIMEOUT_S)
+    if undelivered:
+        raise KafkaException(f"{undelivered} of {sent} events were still waiting for the broker")
     if failures:
         raise KafkaException(f"{len(failures)} of {sent} events were not delivered: {failures[0]}")
     return sent

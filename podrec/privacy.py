@@ -169,7 +169,9 @@ def _drop_where(column: str, values: set[Any]) -> Any:
     def change(table: pa.Table) -> tuple[pa.Table, int]:
         if not values:
             return table, 0
-        hit = pc.is_in(table.column(column), value_set=pa.array(sorted(values)))
+        hit = pc.is_in(
+            table.column(column), value_set=pa.array(sorted(values), type=table.schema.field(column).type)
+        )
         return table.filter(pc.invert(hit)), pc.sum(hit).as_py() or 0
 
     return change
@@ -183,56 +185,57 @@ def _user_indexer(fs: FileSystem, model: str) -> str | None:
     for stage in stages:
         if stage.type != FileType.Directory or "StringIndexer" not in stage.base_name:
             continue
-        with fs.open_input_stream(f"{stage.path}/metadata/part-00000") as f:
-            meta = json.loads(f.read().decode().splitlines()[0])
-        if meta.get("paramMap", {}).get("inputCol") == "user_id":
-            return stage.path
+        parts = fs.get_file_info(FileSelector(f"{stage.path}/metadata", allow_not_found=True))
+        for part in (p for p in parts if p.base_name.startswith("part-")):  # one JSON line, Spark's text
+            with fs.open_input_stream(part.path) as f:
+                meta = json.loads(f.read().decode().splitlines()[0])
+            if meta.get("paramMap", {}).get("inputCol") == "user_id":
+                return stage.path
     return None
 
 
-def _forget_label(fs: FileSystem, stage: str, user_id: str) -> set[int]:
-    """Replace the listener's label in a user indexer by a placeholder; the indexes it held."""
+def _label_change(user_id: str, indexes: set[int], erase: bool) -> Any:
+    """A change of a user indexer's labels: collect the listener's indexes, and with ``erase`` replace
+    their label by a placeholder (every other label keeps its index)."""
     import pyarrow as pa
 
-    indexes: set[int] = set()
-
     def change(table: pa.Table) -> tuple[pa.Table, int]:
-        if "labelsArray" not in table.column_names:
-            return table, 0
-        rows = table.column("labelsArray").to_pylist()
+        rows = table.column("labelsArray").to_pylist() if "labelsArray" in table.column_names else []
+        hits = 0
         for labels_array in rows:
             for labels in labels_array:
                 for i, label in enumerate(labels):
                     if label == user_id:
-                        labels[i] = f"__forgotten__/{i}"
                         indexes.add(i)
+                        labels[i] = f"__forgotten__/{i}"
+                        hits += 1
+        if not (erase and hits):
+            return table, 0
         column = pa.array(rows, type=table.schema.field("labelsArray").type)
-        return table.set_column(table.column_names.index("labelsArray"), "labelsArray", column), len(indexes)
+        return table.set_column(table.column_names.index("labelsArray"), "labelsArray", column), hits
 
-    _rewrite(fs, f"{stage}/data", change)
-    return indexes
+    return change
 
 
-def _forget_id_rows(fs: FileSystem, folder: str, user_id: str) -> set[int]:
-    """Delete the listener's rows from a (user_id, user_idx) table; the indexes they held."""
+def _id_row_change(user_id: str, indexes: set[int], erase: bool) -> Any:
+    """A change of a (user_id, user_idx) table: collect the listener's indexes; with ``erase``, drop them."""
     import pyarrow.compute as pc
-
-    indexes: set[int] = set()
 
     def change(table: pa.Table) -> tuple[pa.Table, int]:
         hit = pc.equal(table.column("user_id"), user_id)
         indexes.update(table.filter(hit).column("user_idx").to_pylist())
-        return table.filter(pc.invert(hit)), pc.sum(hit).as_py() or 0
+        hits = pc.sum(hit).as_py() or 0
+        return (table.filter(pc.invert(hit)), hits) if erase else (table, 0)
 
-    _rewrite(fs, folder, change)
-    return indexes
+    return change
 
 
 def forget_in_models(lake_root: str, user_id: str) -> dict[str, int]:
     """Delete the listener's factors from every saved ALS model; factor rows removed per model folder.
 
     Two layouts: a fitted pipeline (``stages/…StringIndexer…`` labels, ``stages/…ALS…/userFactors``)
-    and an id table beside the model (``users/`` with user_id, user_idx; ``als/userFactors``)."""
+    and an id table beside the model (``users/`` with user_id, user_idx; ``als/userFactors``). The
+    factors go first and the id last, so a forget interrupted in between still finds the index again."""
     from pyarrow.fs import FileSelector, FileType
 
     fs, root = _filesystem(table_uri(lake_root, *MODELS))
@@ -240,20 +243,23 @@ def forget_in_models(lake_root: str, user_id: str) -> dict[str, int]:
     for model in fs.get_file_info(FileSelector(root, allow_not_found=True)):
         if model.type != FileType.Directory:
             continue
-        path, indexes = model.path, set()
-        ids = f"{path}/users"
-        if _parquet_files(fs, ids):
-            indexes = _forget_id_rows(fs, ids, user_id)
-        elif (stage := _user_indexer(fs, path)) is not None:
-            indexes = _forget_label(fs, stage, user_id)
+        if _parquet_files(fs, f"{model.path}/users"):
+            ids, change = f"{model.path}/users", _id_row_change
+        elif (stage := _user_indexer(fs, model.path)) is not None:
+            ids, change = f"{stage}/data", _label_change
+        else:
+            continue
+        indexes: set[int] = set()
+        _rewrite(fs, ids, change(user_id, indexes, erase=False))
         factors = [
-            f"{s.path}/userFactors"
-            for s in fs.get_file_info(FileSelector(path, recursive=True, allow_not_found=True))
-            if s.type == FileType.Directory and s.base_name == "userFactors"
+            entry.path
+            for entry in fs.get_file_info(FileSelector(model.path, recursive=True))
+            if entry.type == FileType.Directory and entry.base_name == "userFactors"
         ]
         removed[f"{'/'.join(MODELS)}/{model.base_name}"] = sum(
             _rewrite(fs, folder, _drop_where("id", indexes)) for folder in factors
         )
+        _rewrite(fs, ids, change(user_id, set(), erase=True))
     return removed
 
 

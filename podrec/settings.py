@@ -76,7 +76,7 @@ class KafkaSettings(Section):
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
     timeout_s: float = Field(
-        10.0, ge=1, le=120, description="How long a command waits for the broker to answer before giving up."
+        5.0, ge=1, le=120, description="How long a command waits for the broker to answer before giving up."
     )
     delivery_timeout_s: float = Field(
         60.0,

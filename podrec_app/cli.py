@@ -19,19 +19,32 @@ from podrec.settings import PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
 from podrec_app.errors import explain
 
+POSITIVE = click.IntRange(min=1)
+PORT = click.IntRange(1, 65535)
+
 
 class PodrecGroup(click.Group):
     """Turns any exception a command raises into a one-line error, unless ``--debug``."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["podrec.args"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # One line, like every other failure, instead of click's usage block.
+            where = exc.ctx.command_path if exc.ctx else "podrec"
+            usage = click.ClickException(f"{exc.format_message()} (see `{where} --help`)")
+            usage.exit_code = exc.exit_code
+            raise usage from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
-            raise click.ClickException(explain(exc, command_path(sys.argv[1:]))) from None
+            raise click.ClickException(explain(exc, command_path(ctx.meta["podrec.args"]))) from None
 
 
 @click.group(cls=PodrecGroup)
@@ -105,9 +118,13 @@ def infra_status(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--days", default=7, show_default=True, help="How many days, ending at --end-date.")
-@click.option("--users", default=2000, show_default=True, help="Size of the listener population.")
-@click.option("--episodes", default=None, type=int, help="Use only the E most popular episodes.")
+@click.option(
+    "--days", default=7, show_default=True, type=POSITIVE, help="How many days, ending at --end-date."
+)
+@click.option(
+    "--users", default=2000, show_default=True, type=POSITIVE, help="Size of the listener population."
+)
+@click.option("--episodes", default=None, type=POSITIVE, help="Use only the E most popular episodes.")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same events.")
 @click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: yesterday (UTC).")
 def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
@@ -210,15 +227,20 @@ def ingest(replay: datetime | None) -> None:
 
 @main.command()
 @click.option("--protocol", type=click.Choice(["time", "stratified"]), default="time", show_default=True)
-@click.option("--k", default=10, show_default=True, help="List length the metrics are taken at.")
+@click.option(
+    "--k", default=10, show_default=True, type=POSITIVE, help="List length the metrics are taken at."
+)
 @click.option("--json", "as_json", is_flag=True, help="The full report as JSON on stdout.")
 @click.option("--no-ingest", is_flag=True, help="Evaluate what is in the lake without reading Kafka first.")
 def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     """Offline evaluation of every policy (hybrid, als_only, content_only, popular, random)."""
+    from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
     try:
         out = runs.evaluate(settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
+    except BrokerUnreachable as exc:
+        raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     report = out["report"][protocol]
@@ -246,10 +268,12 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
 @click.option(
     "--protocol", type=click.Choice(["time", "stratified"]), default="stratified", show_default=True
 )
-@click.option("--k", default=10, show_default=True)
-@click.option("--alpha", "alphas", multiple=True, type=float, default=(1.0, 10.0, 40.0), show_default=True)
-@click.option("--reg-param", "reg_params", multiple=True, type=float, default=(0.01, 0.08), show_default=True)
-@click.option("--rank", "ranks", multiple=True, type=int, default=(16, 32), show_default=True)
+@click.option("--k", default=10, show_default=True, type=POSITIVE)
+@click.option("--alpha", "alphas", multiple=True, type=click.FloatRange(min=0, min_open=True),
+              default=(1.0, 10.0, 40.0), show_default=True)  # fmt: skip
+@click.option("--reg-param", "reg_params", multiple=True, type=click.FloatRange(min=0), default=(0.01, 0.08),
+              show_default=True)  # fmt: skip
+@click.option("--rank", "ranks", multiple=True, type=POSITIVE, default=(16, 32), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-ingest", is_flag=True)
 def tune(
@@ -257,6 +281,7 @@ def tune(
     as_json: bool, no_ingest: bool,
 ) -> None:  # fmt: skip
     """Sweep ALS alpha, regParam and rank; report the evaluation of each and how to apply the best."""
+    from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
     config = {
@@ -265,6 +290,8 @@ def tune(
     }  # fmt: skip
     try:
         out = runs.evaluate(settings(), config, ingest=not no_ingest)
+    except BrokerUnreachable as exc:
+        raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     grid = out["sweep"][protocol]
@@ -337,6 +364,8 @@ def forget(user_id: str) -> None:
     from podrec.privacy import forget as forget_listener
     from resources import build_resources
 
+    if not user_id.strip() or len(user_id) > 200:
+        raise click.BadParameter("a listener id is 1 to 200 characters", param_hint="USER_ID")
     config = settings()
     report = forget_listener(config.lake.root, build_resources(config)["mongo"].db(), user_id)
     click.echo(_table(["where", "removed"], sorted(report.removed.items())))
@@ -348,8 +377,8 @@ def forget(user_id: str) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", type=int, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
+@click.option("--port", default=8000, show_default=True, type=PORT)
+@click.option("--workers", type=POSITIVE, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
 def serve(host: str, port: int, workers: int | None) -> None:
     """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves."""
     import uvicorn
@@ -362,7 +391,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--port", default=8501, show_default=True, type=PORT)
 def dashboard(host: str, port: int) -> None:
     """The Streamlit dashboard: the lake's tables through DuckDB, in-process, no Spark."""
     import subprocess
@@ -380,8 +409,8 @@ def dashboard(host: str, port: int) -> None:
 @click.option(
     "--out", "out_dir", default="docs/screenshots", show_default=True, type=click.Path(path_type=Path)
 )
-@click.option("--api-port", default=8765, show_default=True, type=int)
-@click.option("--dashboard-port", default=8766, show_default=True, type=int)
+@click.option("--api-port", default=8765, show_default=True, type=PORT)
+@click.option("--dashboard-port", default=8766, show_default=True, type=PORT)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
     from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page

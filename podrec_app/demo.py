@@ -183,10 +183,13 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
         f"podrec demo for {day}: {DEMO_USERS} listeners over {len(days)} day(s); "
         f"Dagster's log: {console.log_path}"
     )
+    # Both services answer before anything starts: a demo that would fail at its last step fails now.
+    kafka = resources["kafka"]
+    kafka.require_broker()
+    resources["mongo"].db().command("ping")
     with console.quiet(), DagsterInstance.get() as instance:
         with console.stage("simulate listening into Kafka"):
             catalog, _ = resources["episode_source"].snapshot(day)
-            kafka = resources["kafka"]
             sent = simulate_to_kafka(
                 kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch
             )

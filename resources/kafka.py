@@ -22,7 +22,7 @@ class KafkaResource(ConfigurableResource):
     bootstrap: str
     events_topic: str
     consumer_group: str
-    timeout_s: float = 10.0
+    timeout_s: float = 5.0
     delivery_timeout_s: float = 60.0
 
     def _base(self) -> dict[str, Any]:

@@ -181,7 +181,7 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
         log_to_events,
         read_log,
         rejected_rows,
-    )  # fmt: skip
+    )
     from podrec.ingest.producer import produce_events
     from podrec.lake.delta import insert_new_arrow
     from podrec.lake.paths import table_uri

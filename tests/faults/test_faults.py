@@ -37,9 +37,16 @@ def cli_env(s) -> dict[str, str]:
     }
 
 
-def ingest_cli(s, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "podrec_app.cli", "ingest"], env=cli_env(s),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
+def ingest_cli(s, log: Path) -> subprocess.Popen:
+    """``podrec ingest`` in its own process, its output in ``log`` (a pipe could fill and stall it)."""
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "podrec_app.cli", "ingest"], env=cli_env(s),
+                                stdout=out, stderr=out, text=True)  # fmt: skip
+
+
+def last_line(log: Path) -> str:
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def accounted(spark, s, produced: int) -> tuple[int, int, int]:
@@ -62,15 +69,15 @@ def test_broker_killed_and_restarted_during_an_ingest(fault_settings, spark, tmp
     bad = bad_records(valid)
     n = produce(s, valid, bad)
     rejected_log = Path(s.lake.root) / "bronze" / "user_events_rejected" / "_delta_log"
-    proc = ingest_cli(s)
+    proc = ingest_cli(s, tmp_path / "ingest.log")
     # Mid-ingest: the run has read the range and committed its first table, not yet its offsets.
     while proc.poll() is None and not any(rejected_log.glob("*.json")):
         time.sleep(0.02)
     assert proc.poll() is None, "the ingestion finished before the broker could be killed"
     kill_9(s, "kafka")
     restart(s, "kafka")
-    _, err = proc.communicate(timeout=600)
-    print(f"the interrupted ingest exited {proc.returncode}: {err.strip().splitlines()[-1:]}")
+    proc.wait(timeout=600)
+    print(f"the interrupted ingest exited {proc.returncode}: {last_line(tmp_path / 'ingest.log')}")
     again = run_ingest(spark, s)
     print(f"re-run: consumed {again.consumed}, already ingested {again.already_ingested}")
     accepted, rejected, _ = accounted(spark, s, n)
@@ -87,7 +94,7 @@ def test_two_ingests_at_once_write_nothing_twice(fault_settings, spark, tmp_path
     s = settings_for(fault_settings, tmp_path, uuid.uuid4().hex[:8])
     valid = simulated(users=100)
     n = produce(s, valid, [])
-    first, second = ingest_cli(s), ingest_cli(s)
+    first, second = ingest_cli(s, tmp_path / "first.log"), ingest_cli(s, tmp_path / "second.log")
     codes = [p.wait(timeout=900) for p in (first, second)]
     print(f"exit codes {codes}")
     run_ingest(spark, s)  # whatever a loser left, a third run finishes
@@ -158,24 +165,24 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_the_lakes_disk_full_during_a_write(fault_settings, spark, small_disk: Path) -> None:
+def test_the_lakes_disk_full_during_a_write(fault_settings, spark, small_disk: Path, tmp_path: Path) -> None:
     from deltalake import DeltaTable
 
     s = settings_for(fault_settings, small_disk, uuid.uuid4().hex[:8])
     events = simulated(users=60)
     half = len(events) // 2
     produce(s, events[:half], [])
-    first = ingest_cli(s)
-    assert first.wait(timeout=600) == 0, first.stderr.read()
+    first = ingest_cli(s, tmp_path / "first.log")
+    assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()
     uri = f"{s.lake.root}/bronze/user_events"
     version, rows = DeltaTable(uri).version(), DeltaTable(uri).to_pyarrow_table().num_rows
     filler = fill(small_disk)
     produce(s, events[half:], [])
-    full = ingest_cli(s)
-    _, err = full.communicate(timeout=600)
-    last = err.strip().splitlines()[-1]
+    full = ingest_cli(s, tmp_path / "full.log")
+    full.wait(timeout=600)
+    last = last_line(tmp_path / "full.log")
     print(f"disk full: exit {full.returncode}: {last}")
-    assert full.returncode != 0 and "Traceback" not in err
+    assert full.returncode != 0 and "Traceback" not in (tmp_path / "full.log").read_text()
     assert last.startswith("Error: podrec ingest failed: the disk is full"), last
     table = DeltaTable(uri)  # the last version is intact and readable
     assert (table.version(), table.to_pyarrow_table().num_rows) == (version, rows)

@@ -408,16 +408,20 @@ def redact_uri(uri: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
+# URI options that can carry a credential (tlsCertificateKeyFilePassword, authMechanismProperties=…TOKEN:…).
+_SENSITIVE = ("password", "secret", "token", "authmechanismproperties")
+
+
 def without_credentials(uri: str) -> str:
     """``mongodb://user:pw@host/?tlsCertificateKeyFilePassword=x`` → ``mongodb://host/``: the address
-    and the options that are not passwords, safe to hold in config."""
+    and the options that carry no credential, safe to hold in config."""
     scheme, sep, rest = uri.partition("://")
     if not sep:
         return uri
     if "@" in rest.split("/", 1)[0]:
         rest = rest.split("@", 1)[1]
     address, mark, query = rest.partition("?")
-    options = [o for o in query.split("&") if o and "password" not in o.split("=")[0].lower()]
+    options = [o for o in query.split("&") if o and not any(w in o.split("=")[0].lower() for w in _SENSITIVE)]
     return f"{scheme}://{address}" + (mark + "&".join(options) if options else "")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +19,27 @@ from podrec_app import localinfra
 from tests.conftest import make_settings
 
 
+def port_below_ephemeral() -> int:
+    """A free port below the kernel's ephemeral range. A client that keeps reconnecting to a killed
+    server's ephemeral port can, now and then, connect to itself on that very port (TCP self-connect)
+    and hold it, so the restarted server could not bind it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.Random().sample(range(max(1024, low - 12_000), low), 500):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port below {low}")
+
+
 @pytest.fixture(scope="session")
 def fault_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodrecSettings]:
-    own = make_settings(tmp_path_factory.mktemp("faults"))
+    own = make_settings(tmp_path_factory.mktemp("faults")).with_(
+        kafka={"bootstrap": f"127.0.0.1:{port_below_ephemeral()}", "controller_port": port_below_ephemeral()},
+        mongo={"uri": f"mongodb://127.0.0.1:{port_below_ephemeral()}/"},
+    )
     localinfra.up(own)
     yield own
     localinfra.down(own)

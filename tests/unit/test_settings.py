@@ -115,6 +115,10 @@ def test_secrets_come_from_a_secrets_dir_with_the_environment_first(
             "mongodb+srv://c.example/?w=1&authSource=admin",
         ),
         ("mongodb://h/?tls=true&tlsCertificateKeyFilePassword=zz", "mongodb://h/?tls=true"),
+        (
+            "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t",
+            "mongodb://h/?authMechanism=MONGODB-AWS",
+        ),
     ],
 )
 def test_without_credentials_keeps_the_address_only(uri: str, address: str) -> None:

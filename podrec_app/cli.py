@@ -130,7 +130,7 @@ def infra_status(as_json: bool) -> None:
 def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
     """Produce simulated listening events into Kafka (the events topic)."""
     from podrec.ingest.producer import simulate_to_kafka
-    from podrec_app.demo import last_complete_day
+    from podrec_app.runs import last_complete_day
     from resources import build_resources
 
     config = settings()
@@ -459,7 +459,8 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
 )  # fmt: skip
 def demo(day: datetime | None) -> None:
     """A week of simulated listening through the daily job on local defaults, then a summary."""
-    from podrec_app.demo import DemoFailed, last_complete_day, run_demo
+    from podrec_app.demo import DemoFailed, run_demo
+    from podrec_app.runs import last_complete_day
 
     try:
         click.echo(run_demo(settings(), day.date() if day else last_complete_day()))

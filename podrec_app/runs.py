@@ -9,7 +9,7 @@ where the data does (a copy of the settings, never the environment).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from podrec.settings import PodrecSettings
@@ -17,6 +17,11 @@ from podrec.settings import PodrecSettings
 if TYPE_CHECKING:
     from podrec.ingest.kafka_to_bronze import IngestReport
     from resources import KafkaResource
+
+
+def last_complete_day() -> date:
+    """Yesterday in UTC: the newest day whose data can be complete."""
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 class NothingToEvaluate(RuntimeError):

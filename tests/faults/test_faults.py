@@ -25,7 +25,8 @@ from tests.faults.conftest import kill_9, restart, settings_for
 from tests.integration.test_ingest import bad_records, produce, run_ingest, simulated, tables
 from tests.integration.test_publish import episodes, lists, similar
 
-pytestmark = [pytest.mark.faults, pytest.mark.integration]
+# Several Spark processes per test on shared cores: a hang guard, not a time limit on the behaviour.
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(1800)]
 
 
 def cli_env(s) -> dict[str, str]:

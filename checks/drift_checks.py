@@ -20,12 +20,12 @@ from dagster import (
     asset_check,
 )
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import read
+from podrec.lake.delta import read, replace_partitions_arrow
 from podrec.language import language_sql
-from podrec.quality.drift import Drift, column_drift, embedding_drift, reports_root, save_report
+from podrec.quality.drift import Drift, column_drift, embedding_drift, reports_root, save_report, score_rows
 from podrec.recsys.window import in_window
 from podrec.settings import DriftSettings, PodrecSettings
 from resources import LakeResource
@@ -37,9 +37,14 @@ def _day_by_day(
     df: DataFrame, day_column: str, days: list[date], numerical: list[str], categorical: list[str],
     drift: DriftSettings,
 ) -> list[tuple[str, Drift, object]]:  # fmt: skip
-    """Each day against the reference days before it, from one scan of the whole window."""
+    """Each day against the reference days before it, from one scan of the whole window; at most
+    ``drift.sample_rows`` rows of each day (a seeded sample: distributions, not rows, are compared)."""
     reference_days = timedelta(days=drift.reference_days)
-    rows = df.where(F.col(day_column).between(F.lit(days[0] - reference_days), F.lit(days[-1]))).toPandas()
+    window = df.where(F.col(day_column).between(F.lit(days[0] - reference_days), F.lit(days[-1])))
+    ranked = window.withColumn(
+        "_draw", F.row_number().over(Window.partitionBy(day_column).orderBy(F.xxhash64(*df.columns)))
+    )
+    rows = ranked.where(F.col("_draw") <= drift.sample_rows).drop("_draw").toPandas()
     on = pd.to_datetime(rows.pop(day_column)).dt.date
     return [
         (day.isoformat(), *column_drift(rows[on == day], rows[(on >= day - reference_days) & (on < day)],
@@ -54,12 +59,21 @@ def _days(context: AssetCheckExecutionContext) -> list[date]:
 
 
 def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name: str) -> AssetCheckResult:
-    """One result for the run's days: warn if any day drifted; link the newest day's report."""
+    """One result for the run's days: warn if any day drifted; link the newest day's report.
+
+    Every day's scores go to ``monitoring.drift_scores``; a report is written for the days that
+    drifted and for the newest day, so a year's backfill leaves tens of reports, not hundreds."""
     root = reports_root(lake.root)
+    newest_day = findings[-1][0]
     saved = [
-        (day, replace(d, report=save_report(snap, root, day, name)) if snap is not None else d)
+        (day, replace(d, report=save_report(snap, root, day, name)))
+        if snap is not None and (d.warn or day == newest_day) else (day, d)
         for day, d, snap in findings
-    ]
+    ]  # fmt: skip
+    replace_partitions_arrow(
+        score_rows(saved, name), lake.table("monitoring", "drift_scores"), "day", [d for d, _ in saved],
+        only={"check": name},
+    )  # fmt: skip
     newest = saved[-1][1]
     metadata: dict = {
         "drifted_share": round(newest.share, 4),

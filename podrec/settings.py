@@ -100,6 +100,16 @@ class PodcastIndexSettings(Section):
     api_secret: SecretStr | None = Field(None, description="Secret (environment only).")
 
 
+class SyntheticSettings(Section):
+    """The synthetic catalog's size (``PODREC_CATALOG=synthetic``; podrec/content/synthetic.py)."""
+
+    episodes: int = Field(
+        2000, ge=1, description="Episodes in the synthetic catalog (translations included)."
+    )
+    shows: int = Field(100, ge=1, description="Shows (feeds) they belong to.")
+    seed: int = Field(7, description="Same seed and size, same catalog.")
+
+
 class VoskSettings(Section):
     model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
 
@@ -213,6 +223,17 @@ class HybridSettings(Section):
     )
 
 
+class EvaluationSettings(Section):
+    """What the weekly offline evaluation reads: bounded, so its cost follows the window, not the history."""
+
+    window_days: int = Field(
+        56, ge=0, description="Days of engagement up to the date it evaluates on (0: all of them)."
+    )
+    max_users: int = Field(
+        50_000, ge=100, description="Listeners it evaluates: a stable hash sample above this many."
+    )
+
+
 class AbSettings(Section):
     experiment_id: str = Field("hybrid-vs-als-1", min_length=1, description="Salt of the sticky bucket hash.")
     hybrid_buckets: int = Field(50, ge=0, le=100, description="Buckets 0..N-1 get hybrid, the rest als_only.")
@@ -222,10 +243,21 @@ class ChecksSettings(Section):
     freshness_hours: float = Field(
         6.0, gt=0, description="A day's events are fresh if the newest is within this many hours of its end."
     )
+    max_rows: int = Field(
+        200_000,
+        ge=1_000,
+        description=(
+            "Rows a table check validates in one process: above it, every rule-breaking row (found by "
+            "Spark) plus a sample of whole listeners/episodes of about this size."
+        ),
+    )
 
 
 class DriftSettings(Section):
     reference_days: int = Field(7, ge=1, description="Days before the checked one that form its reference.")
+    sample_rows: int = Field(
+        50_000, ge=100, description="Rows of each day a drift report compares (a seeded sample above it)."
+    )
     share: float = Field(0.5, gt=0, le=1, description="A drift check warns at this share of drifted columns.")
 
 
@@ -247,6 +279,9 @@ class PublishSettings(Section):
         ge=1,
         le=16,
         description="Batches written at once while staging; the store converts documents on each connection.",
+    )
+    chunk_rows: int = Field(
+        200_000, ge=1_000, description="List rows the publish holds on the driver at once (whole listeners)."
     )
 
 
@@ -350,11 +385,19 @@ class PodrecSettings(BaseSettings):
     )
 
     profile: Literal["local", "cluster"] = Field("local", description="Which local stack `infra up` starts.")
+    catalog: Literal["auto", "sample", "podcastindex", "synthetic"] = Field(
+        "auto",
+        description=(
+            "Where episodes come from: podcastindex (needs the key and secret), the bundled sample, a "
+            "synthetic catalog of any size, or auto: PodcastIndex when its key is set, else the sample."
+        ),
+    )
     lake: LakeSettings = LakeSettings()
     spark: SparkSettings = SparkSettings()
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings()
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
+    synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()
     audio: AudioSettings = AudioSettings()
     retention: RetentionSettings = RetentionSettings()
@@ -364,6 +407,7 @@ class PodrecSettings(BaseSettings):
     engagement: EngagementSettings = EngagementSettings()
     als: AlsSettings = AlsSettings()
     hybrid: HybridSettings = HybridSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     ab: AbSettings = AbSettings()
     checks: ChecksSettings = ChecksSettings()
     drift: DriftSettings = DriftSettings()

@@ -124,16 +124,35 @@ def infra_status(as_json: bool) -> None:
 @click.option(
     "--users", default=2000, show_default=True, type=POSITIVE, help="Size of the listener population."
 )
-@click.option("--episodes", default=None, type=POSITIVE, help="Use only the E most popular episodes.")
+@click.option(
+    "--catalog", type=click.Choice(["auto", "sample", "podcastindex", "synthetic"]), default=None,
+    help="Episode source (default: PODREC_CATALOG). Give the pipeline the same catalog.",
+)  # fmt: skip
+@click.option(
+    "--episodes", default=None, type=POSITIVE,
+    help="Synthetic catalog: its size (PODREC_SYNTHETIC_EPISODES). Others: only the E most popular.",
+)  # fmt: skip
+@click.option(
+    "--shows", default=None, type=POSITIVE, help="Synthetic catalog: shows (PODREC_SYNTHETIC_SHOWS)."
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same events.")
 @click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: yesterday (UTC).")
-def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: datetime | None) -> None:
+def simulate(
+    days: int, users: int, catalog: str | None, episodes: int | None, shows: int | None, seed: int,
+    end_date: datetime | None,
+) -> None:  # fmt: skip
     """Produce simulated listening events into Kafka (the events topic)."""
     from podrec.ingest.producer import simulate_to_kafka
     from podrec_app.runs import last_complete_day
     from resources import build_resources
 
     config = settings()
+    if catalog:
+        config = config.with_(catalog=catalog)
+    synthetic = config.catalog == "synthetic"
+    if synthetic and (episodes or shows):
+        size = {k: v for k, v in (("episodes", episodes), ("shows", shows)) if v}
+        config = config.with_(synthetic=size)
     resources = build_resources(config)
     kafka = resources["kafka"]
     end = end_date.date() if end_date else last_complete_day()
@@ -142,7 +161,7 @@ def simulate(days: int, users: int, episodes: int | None, seed: int, end_date: d
     try:
         sent = simulate_to_kafka(
             kafka.producer(), kafka.events_topic, catalog, dates, users,
-            epoch=config.partitions.start, seed=seed, n_episodes=episodes,
+            epoch=config.partitions.start, seed=seed, n_episodes=None if synthetic else episodes,
         )  # fmt: skip
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -238,7 +257,9 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     from podrec_app import runs
 
     try:
-        out = runs.evaluate(settings(), {"protocols": [protocol], "k": k}, ingest=not no_ingest)
+        # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
+        config = {"protocols": [protocol], "k": k, "window_days": 0}
+        out = runs.evaluate(settings(), config, ingest=not no_ingest)
     except BrokerUnreachable as exc:
         raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
@@ -286,7 +307,7 @@ def tune(
 
     config = {
         "protocols": [protocol], "k": k, "sweep_alpha": list(alphas), "sweep_reg_param": list(reg_params),
-        "sweep_rank": list(ranks),
+        "sweep_rank": list(ranks), "window_days": 0,
     }  # fmt: skip
     try:
         out = runs.evaluate(settings(), config, ingest=not no_ingest)

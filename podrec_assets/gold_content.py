@@ -21,7 +21,7 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import functions as F
 
-from podrec.content.embeddings import embed_texts, stale
+from podrec.content.embeddings import embed_texts, pending_texts
 from podrec.content.similarity import build, neighbour_rows
 from podrec.lake.delta import exists, overwrite, read, upsert
 from podrec.lake.schemas import GOLD_EPISODE_EMBEDDINGS, GOLD_EPISODE_SIMILARITY
@@ -51,20 +51,19 @@ def episode_embeddings() -> AssetsDefinition:
     ) -> MaterializeResult:
         session = spark.spark_session
         uri = lake.table("gold", "episode_embeddings")
-        texts = {
-            r.episode_id: r.text or "" for r in read(session, lake.table("silver", "transcripts")).collect()
-        }
-        known = {}
-        if exists(session, uri):
-            rows = read(session, uri).where(F.col("model") == embedding_model.model_name).collect()
-            known = {r.episode_id: r.text_sha256 for r in rows}
-        todo, hashes = stale(texts, known)
-        context.log.info(f"episode_embeddings: {len(todo)} new or changed, {len(texts) - len(todo)} cached")
+        transcripts = read(session, lake.table("silver", "transcripts"))
+        embedded = read(session, uri) if exists(session, uri) else None
+        # Only new or changed texts come to this process (the day's episodes, not the catalog).
+        todo = (
+            pending_texts(transcripts, embedded, embedding_model.model_name).orderBy("episode_id").collect()
+        )
+        cached = transcripts.count() - len(todo)
+        context.log.info(f"episode_embeddings: {len(todo)} new or changed, {cached} cached")
         if not todo:
             return MaterializeResult(
                 metadata={
                     "embedded": 0,
-                    "cached": len(texts),
+                    "cached": cached,
                     "status": "cached",
                     "model": embedding_model.model_name,
                     "texts_per_second": 0.0,
@@ -72,10 +71,11 @@ def episode_embeddings() -> AssetsDefinition:
                 }
             )
         started = time.perf_counter()
-        vectors = embed_texts(embedding_model.model(), [texts[e] for e in todo], embedding_model.batch_size)
+        vectors = embed_texts(embedding_model.model(), [r.text for r in todo], embedding_model.batch_size)
         seconds = time.perf_counter() - started
         rows = [
-            (e, embedding_model.model_name, hashes[e], v.tolist()) for e, v in zip(todo, vectors, strict=True)
+            (r.episode_id, embedding_model.model_name, r.text_sha256, v.tolist())
+            for r, v in zip(todo, vectors, strict=True)
         ]
         # One commit: an episode's vector for this model is replaced, or added.
         result = upsert(
@@ -85,7 +85,7 @@ def episode_embeddings() -> AssetsDefinition:
             metadata={
                 **delta_write_metadata(result),
                 "embedded": len(todo),
-                "cached": len(texts) - len(todo),
+                "cached": cached,
                 "status": "updated",
                 "model": embedding_model.model_name,
                 "texts_per_second": round(len(todo) / seconds, 1) if seconds else 0.0,

@@ -32,16 +32,15 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from podrec.lake.delta import exists, read, read_required, replace_partitions
-from podrec.lake.schemas import GOLD_ALS_FACTORS, GOLD_EVALUATION, GOLD_RECOMMENDATIONS
-from podrec.recsys.ab import assign
-from podrec.recsys.als import Factors, fit, interaction_counts, model_version, window_ratings
+from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS
+from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, window_ratings
 from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
-from podrec.recsys.evaluation import PROTOCOLS, evaluate, summary_markdown, sweep
+from podrec.recsys.evaluation import PROTOCOLS, evaluate, evaluation_rows, summary_markdown, sweep
 from podrec.recsys.hybrid import ItemSide, with_cold_start
+from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.scoring import (
-    POPULAR_USER_PREFIX,
-    buckets,
     build_episode_index,
+    episode_stats,
     recommend_in_spark,
     user_frame,
     window_interactions,
@@ -96,26 +95,23 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         n_ratings = ratings.count()
         if n_ratings == 0:
             raise ValueError(f"no engagement in the {als.window_days} days ending {day}: nothing to fit")
-        model, factors = fit(ratings, als)
+        fitted = fit(ratings, als)
         version = model_version(als, day)
         model_uri = f"{lake.table('gold', 'als_models')}/model_date={day.isoformat()}"
-        model.write().overwrite().save(model_uri)
-        rows = factors.table_rows(
-            interaction_counts(ratings, "user_id"), interaction_counts(ratings, "episode_id"), version, day
-        )
+        fitted.save(model_uri)
+        rows = factor_rows(fitted, ratings, version, day)
+        result = replace_partitions(rows, lake.table("gold", "als_factors"), "model_date", [day.isoformat()])
         ratings.unpersist()
-        result = replace_partitions(
-            session.createDataFrame(rows, schema=GOLD_ALS_FACTORS), lake.table("gold", "als_factors"),
-            "model_date", [day.isoformat()],
-        )  # fmt: skip
-        context.log.info(f"ALS {version}: {len(factors.user_ids)} users, {len(factors.item_ids)} episodes")
+        written = read(session, lake.table("gold", "als_factors")).where(F.col("model_date") == F.lit(day))
+        sides = dict(written.groupBy("side").count().collect())
+        context.log.info(f"ALS {version}: {sides.get('user', 0)} users, {sides.get('item', 0)} episodes")
         return MaterializeResult(
             metadata={
                 **delta_write_metadata(result),
                 "model_version": version,
                 "model_path": MetadataValue.path(model_uri),
-                "users": len(factors.user_ids),
-                "episodes": len(factors.item_ids),
+                "users": sides.get("user", 0),
+                "episodes": sides.get("item", 0),
                 "ratings": n_ratings,
                 "params": MetadataValue.json(als.model_dump()),
             }
@@ -190,40 +186,35 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        factors_table = read_required(
+        factors = read_required(
             session, lake.table("gold", "als_factors"), "materialize gold/als_factors"
-        )
-        factor_rows = factors_table.where(F.col("model_date") == F.lit(day)).collect()
-        if not factor_rows:
+        ).where(F.col("model_date") == F.lit(day))
+        first = factors.select("model_version").limit(1).collect()
+        if not first:
             raise ValueError(f"no ALS factors for {day}: materialize gold/als_factors for that date first")
-        version = factor_rows[0]["model_version"]
-        factors = Factors.from_table_rows(factor_rows)
+        version = first[0]["model_version"]
         engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        interactions = window_interactions(engagement, day, settings.als.window_days)
-        index = build_episode_index(interactions, *content_inputs(session, lake))
+        interactions = window_interactions(engagement, day, settings.als.window_days).persist()
+        index = build_episode_index(episode_stats(interactions), *content_inputs(session, lake))
         strategy, why = strategy_from_evaluation(
             settings.hybrid.cold_start, recent_evaluations(session, lake, day)
         )
         context.log.info(f"cold start: {strategy} ({why})")
         hybrid = with_cold_start(settings.hybrid, strategy)
-        items = ItemSide.build(index, factors.aligned_items(index.ids), hybrid)
-        users = user_frame(interactions, index, factors, lambda u: assign(u, settings.ab)[1])
+        item_factors = ItemFactors.collect(factors.where(F.col("side") == "item"))
+        items = ItemSide.build(index, item_factors.aligned(index.ids), hybrid)
+        user_factors = factors.where(F.col("side") == "user").select(F.col("id").alias("user_id"), "factors")
+        users = user_frame(interactions, index, user_factors, settings.ab)
         languages = sorted(set(index.popularity) | {hybrid.fallback_language})
-        scored = with_popular_lists(users, languages)
-        lists = recommend_in_spark(session, scored, items)
-        who = scored[["user_id", "locale"]].assign(bucket=buckets(scored["user_id"], settings.ab))
         out = (
-            lists.join(
-                session.createDataFrame(who, schema="user_id string, locale string, bucket int"),
-                "user_id",
-                "left",
-            )
+            recommend_in_spark(with_popular_lists(users, languages), items)
             .withColumn("experiment_id", F.lit(settings.ab.experiment_id))
             .withColumn("model_version", F.lit(version))
             .withColumn("rec_date", F.lit(day))
             .select(*GOLD_RECOMMENDATIONS.fieldNames())
         )
         result = replace_partitions(out, lake.table("gold", "recommendations"), "rec_date", [day.isoformat()])
+        interactions.unpersist()
         written = read(session, lake.table("gold", "recommendations")).where(F.col("rec_date") == F.lit(day))
         by_policy = {r["policy"]: r["count"] for r in written.groupBy("policy").count().collect()}
         preview = (
@@ -236,7 +227,10 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
                 **delta_write_metadata(
                     result, preview.select("user_id", "rank", "episode_id", "policy", "reason").toPandas()
                 ),
-                "users": len(users),
+                "users": written.where(~F.col("user_id").startswith(POPULAR_USER_PREFIX))
+                .select("user_id")
+                .distinct()
+                .count(),
                 "rows_by_policy": MetadataValue.json(by_policy),
                 "model_version": version,
                 "experiment_id": settings.ab.experiment_id,
@@ -258,6 +252,8 @@ class EvaluationConfig(Config):
     sweep_alpha: list[float] = Field(default_factory=list)
     sweep_reg_param: list[float] = Field(default_factory=list)
     sweep_rank: list[int] = Field(default_factory=list)
+    # Days of engagement read: unset = settings.evaluation.window_days; 0 = all (an imported log).
+    window_days: int | None = None
 
     def als_overrides(self) -> dict[str, float | int]:
         chosen = {"alpha": self.alpha, "reg_param": self.reg_param, "rank": self.rank}
@@ -289,12 +285,10 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        daily = (
-            read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-            .where(F.col("event_date") <= F.lit(day))
-            .select("user_id", "episode_id", "event_date", "engagement", "max_completion", "locale")
-            .toPandas()
-        )
+        window = settings.evaluation.window_days if config.window_days is None else config.window_days
+        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
+        # Bounded by the window and a stable sample of listeners: a year of history costs what a window does.
+        daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
         episodes, similarity = content_inputs(session, lake)
         als = settings.als.updated(**config.als_overrides())
         now = datetime.now(UTC)

@@ -8,6 +8,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
+    AssetSpec,
     Definitions,
     MaterializeResult,
     MetadataValue,
@@ -108,6 +109,22 @@ def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
     return monitoring_retention
 
 
+def drift_scores() -> AssetSpec:
+    """Written by the drift checks as they run (checks/drift_checks.py), not by an asset of its own."""
+    return AssetSpec(
+        ["monitoring", "drift_scores"],
+        group_name="monitoring",
+        kinds={"delta"},
+        owners=["team:podrec"],
+        description=(
+            "One row per day and drift check: the drifted share, each column's test and score, and the "
+            "report's path when one was kept (drifting days and the newest day of a run). Written by the "
+            "Evidently drift checks of silver/user_events, silver/daily_engagement, gold/recommendations and "
+            "gold/episode_embeddings; reports under monitoring/drift_reports/<day>/."
+        ),
+    )
+
+
 def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     retention_job = define_asset_job(
         "retention",
@@ -115,11 +132,11 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="Delete events older than the retention from the event tables (a day's cutoff).",
     )
     return Definitions(
-        assets=[ab_analysis(settings, calendar), retention(settings, calendar)],
+        assets=[ab_analysis(settings, calendar), retention(settings, calendar), drift_scores()],
         jobs=[
             define_asset_job(
                 "monitoring",
-                selection=AssetSelection.groups("monitoring") - AssetSelection.assets(RETENTION),
+                selection=AssetSelection.assets(["monitoring", "ab_analysis"]),
                 description="A day's A/B analysis (per bucket and policy, with intervals).",
             ),
             retention_job,

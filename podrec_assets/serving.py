@@ -1,5 +1,6 @@
 """Serving: the MongoDB export of a date, published as a new version behind gate checks."""
 
+import itertools
 from datetime import date
 
 from dagster import (
@@ -16,7 +17,8 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import read_required
+from podrec.lake.delta import in_chunks, read_required
+from podrec.recsys.window import in_window
 from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec.serving.publish import publish
 from podrec.settings import PodrecSettings
@@ -65,7 +67,7 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         recs = (
             read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
             .where(F.col("rec_date") == F.lit(day))
-            .toPandas()
+            .persist()
         )
         episodes = read_required(
             session, lake.table("silver", "episodes"), "materialize silver/episodes"
@@ -73,8 +75,9 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         engagement = read_required(
             session, lake.table("silver", "daily_engagement"), "materialize silver/daily_engagement"
         )
+        # "Most played" is judged on the model window: recent, and bounded whatever the history.
         plays = dict(
-            engagement.where(F.col("event_date") <= F.lit(day))
+            engagement.where(in_window("event_date", day, settings.als.window_days))
             .groupBy("episode_id")
             .agg(F.sum("plays").cast("long").alias("plays"))
             .toPandas()
@@ -84,8 +87,12 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             session, lake.table("gold", "episode_similarity"), "materialize gold/episode_similarity"
         ).toPandas()
         variants = variants_by_canonical(episodes, plays)
+        # The day's lists reach the driver a bounded chunk of whole listeners at a time.
+        lists = (
+            recommendation_docs(chunk, variants) for chunk in in_chunks(recs, "user_id", knobs.chunk_rows)
+        )
         outcome = publish(
-            mongo.db(), day.isoformat(), recommendation_docs(recs, variants),
+            mongo.db(), day.isoformat(), itertools.chain.from_iterable(lists),
             similar_docs(similarity, episodes, variants), episode_docs(episodes, variants),
             k=settings.hybrid.k, min_share_of_previous=knobs.min_share_of_previous, retention=knobs.retention,
             batch_size=knobs.batch_size, parallel_batches=knobs.parallel_batches,
@@ -107,6 +114,7 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
                 f"{outcome['active']} keeps serving",
                 metadata=metadata,
             )
+        recs.unpersist()
         context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
         return MaterializeResult(metadata=metadata)
 

@@ -71,7 +71,8 @@ class TranscriptsConfig(Config):
     """Bounds for one run; transcribed episodes are skipped unless ``redo`` lists them."""
 
     max_audio_seconds: float = 3 * 3600
-    commit_every: int = 25
+    commit_every_s: float = 60.0
+    commit_max: int = 20_000
     redo: list[str] = Field(default_factory=list)
 
 
@@ -99,15 +100,15 @@ def transcripts() -> AssetsDefinition:
     ) -> MaterializeResult:
         session = spark.spark_session
         uri = lake.table("silver", "transcripts")
-        done: set[str] = set()
+        catalog = read(session, lake.table("silver", "episodes"))
+        pending, done = catalog, 0
         if exists(session, uri):
-            done = {r.episode_id for r in read(session, uri).select("episode_id").collect()} - set(
-                config.redo
-            )
             delete_where(session, uri, F.col("episode_id").isin(config.redo))
-        catalog = read(session, lake.table("silver", "episodes")).orderBy("episode_id")
-        todo = [r.asDict() for r in catalog.collect() if r.episode_id not in done]
-        context.log.info(f"silver.transcripts: {len(todo)} to transcribe, {len(done)} already done")
+            transcribed = read(session, uri).select("episode_id")
+            pending, done = catalog.join(transcribed, "episode_id", "left_anti"), transcribed.count()
+        # Only what is new comes to the driver: the day's episodes, not the catalog.
+        todo = [r.asDict() for r in pending.orderBy("episode_id").toLocalIterator()]
+        context.log.info(f"silver.transcripts: {len(todo)} to transcribe, {done} already done")
         report = transcribe_in_batches(
             todo,
             lambda episode: transcribe(
@@ -116,7 +117,8 @@ def transcripts() -> AssetsDefinition:
             lambda batch: append(
                 session.createDataFrame(transcript_rows(batch), schema=SILVER_TRANSCRIPTS), uri
             ),
-            config.commit_every,
+            config.commit_every_s,
+            config.commit_max,
             lambda i, n: context.log.info(f"silver.transcripts: {i}/{n} done"),
         )
         for episode_id, problems in report.problems.items():
@@ -124,7 +126,7 @@ def transcripts() -> AssetsDefinition:
         return MaterializeResult(
             metadata={
                 "transcribed": report.transcribed,
-                "skipped_already_done": len(done),
+                "skipped_already_done": done,
                 "status": "cached" if not todo else "updated",
                 "sources": MetadataValue.json(report.sources),
                 "episodes_with_problems": len(report.problems),

@@ -11,10 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from podrec.lake.spark import spark_conf
-from podrec.settings import PodcastIndexSettings, PodrecSettings, without_credentials
+from podrec.settings import PodrecSettings, SettingsError, without_credentials
 from resources.audio import AudioCacheResource
 from resources.embedding import EmbeddingModelResource
-from resources.episode_source import EpisodeSource, PodcastIndexResource, SampleCatalogResource
+from resources.episode_source import (
+    EpisodeSource,
+    PodcastIndexResource,
+    SampleCatalogResource,
+    SyntheticCatalogResource,
+)
 from resources.kafka import KafkaResource
 from resources.lake import LakeResource
 from resources.mongo import MongoResource
@@ -31,16 +36,35 @@ __all__ = [
     "PodcastIndexResource",
     "SampleCatalogResource",
     "SparkResource",
+    "SyntheticCatalogResource",
     "VoskResource",
     "build_resources",
 ]
 
 
-def episode_source(podcastindex: PodcastIndexSettings) -> EpisodeSource:
-    """The live API when credentials are set, else the bundled sample catalog."""
-    if podcastindex.api_key is None or podcastindex.api_secret is None:
+def episode_source(settings: PodrecSettings) -> EpisodeSource:
+    """``settings.catalog``: the live API, the bundled sample, or a synthetic catalog; ``auto`` is
+    the API when its key is set, else the sample."""
+    api = settings.podcastindex
+    choice = settings.catalog
+    if choice == "auto":
+        choice = "sample" if api.api_key is None else "podcastindex"
+    if choice == "sample":
         return SampleCatalogResource()
-    return PodcastIndexResource(base_url=podcastindex.base_url)
+    if choice == "synthetic":
+        synthetic = settings.synthetic
+        return SyntheticCatalogResource(
+            episodes=synthetic.episodes, shows=synthetic.shows, seed=synthetic.seed,
+            start=settings.partitions.start.isoformat(),
+        )  # fmt: skip
+    if api.api_key is None or api.api_secret is None:
+        missing = [n for n, v in (("KEY", api.api_key), ("SECRET", api.api_secret)) if v is None]
+        raise SettingsError(
+            "the PodcastIndex catalog needs PODREC_PODCASTINDEX_API_KEY and _API_SECRET in the environment; "
+            f"missing: {', '.join(f'PODREC_PODCASTINDEX_API_{m}' for m in missing)}"
+        )
+    # The key and secret are read from the settings when the client is made, never resource config.
+    return PodcastIndexResource(base_url=api.base_url)
 
 
 def build_resources(settings: PodrecSettings) -> dict[str, Any]:
@@ -48,7 +72,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
     from the settings when they connect (Dagster shows config in its UI and stores it with runs)."""
     uri = settings.mongo.uri.get_secret_value()
     return {
-        "episode_source": episode_source(settings.podcastindex),
+        "episode_source": episode_source(settings),
         "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False)),
         "lake": LakeResource(root=settings.lake.root),
         "kafka": KafkaResource(

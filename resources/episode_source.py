@@ -14,6 +14,7 @@ from typing import Any
 from dagster import ConfigurableResource, get_dagster_logger
 
 from podrec.content.podcastindex import ParseReport, PodcastIndexClient, sample_snapshot
+from podrec.content.synthetic import synthetic_catalog
 from podrec.settings import load_settings
 
 
@@ -39,6 +40,24 @@ class SampleCatalogResource(EpisodeSource):
     @property
     def source_name(self) -> str:
         return "sample"
+
+
+class SyntheticCatalogResource(EpisodeSource):
+    """A generated catalog of any size (podrec/content/synthetic.py): the same catalog for the same
+    size and seed, with episodes arriving every day after ``start``."""
+
+    episodes: int
+    shows: int
+    seed: int
+    start: str  # ISO date: the first daily partition
+
+    def snapshot(self, day: date) -> tuple[list[dict[str, Any]], ParseReport]:
+        catalog = synthetic_catalog(self.episodes, self.shows, self.seed, date.fromisoformat(self.start))
+        return catalog.snapshot(day, self.source_name)
+
+    @property
+    def source_name(self) -> str:
+        return "synthetic"
 
 
 class PodcastIndexResource(EpisodeSource):

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 CHUNK_WORDS = 180  # all-MiniLM-L6-v2 reads 256 word pieces; ~180 words fit
 CHUNK_OVERLAP = 30
@@ -17,11 +20,25 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def stale(texts: dict[str, str], known: dict[str, str]) -> tuple[list[str], dict[str, str]]:
-    """Episodes whose text is new or changed since it was embedded (``known``: id → text hash),
-    sorted, and every text's hash: an episode is embedded once per model and text."""
-    hashes = {e: text_sha256(t) for e, t in texts.items()}
-    return sorted(e for e, h in hashes.items() if known.get(e) != h), hashes
+def pending_texts(transcripts: DataFrame, embeddings: DataFrame | None, model: str) -> DataFrame:
+    """(episode_id, text, text_sha256) of the transcripts not yet embedded by ``model`` with this very
+    text: an episode is embedded once per model and text. Computed in Spark, so only the new or
+    changed texts reach the process that embeds them. Spark's ``sha2(…, 256)`` is ``text_sha256``."""
+    from pyspark.sql import functions as F
+
+    texts = transcripts.select("episode_id", F.coalesce("text", F.lit("")).alias("text")).withColumn(
+        "text_sha256", F.sha2("text", 256)
+    )
+    if embeddings is None:
+        return texts
+    known = embeddings.where(F.col("model") == model).select(
+        "episode_id", F.col("text_sha256").alias("known")
+    )
+    return (
+        texts.join(known, "episode_id", "left")
+        .where(F.col("known").isNull() | (F.col("known") != F.col("text_sha256")))
+        .drop("known")
+    )
 
 
 def chunk_words(text: str, size: int = CHUNK_WORDS, overlap: int = CHUNK_OVERLAP) -> list[str]:

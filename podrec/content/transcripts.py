@@ -135,13 +135,17 @@ def transcribe_in_batches(
     episodes: list[dict[str, Any]],
     transcribe_one: Callable[[dict[str, Any]], Transcript],
     commit: Callable[[list[Transcript]], None],
-    commit_every: int,
+    commit_every_s: float,
+    commit_max: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> TranscriptionReport:
-    """Transcribe ``episodes``, handing every ``commit_every`` to ``commit``: a crash keeps what was
-    already committed, and the re-run skips it."""
+    """Transcribe ``episodes``, handing ``commit`` what is done at least every ``commit_every_s``
+    seconds (and every ``commit_max`` episodes): a crash loses at most that much work, and the re-run
+    skips what was committed. Time, not a count, sets the pace, so thousands of description-only
+    transcripts make one commit while slow speech-to-text still commits as it goes."""
     report = TranscriptionReport()
     batch: list[Transcript] = []
+    last_commit = time.monotonic()
     for i, episode in enumerate(episodes, 1):
         result = transcribe_one(episode)
         batch.append(result)
@@ -149,9 +153,9 @@ def transcribe_in_batches(
         report.sources[result.source] = report.sources.get(result.source, 0) + 1
         if result.problems:
             report.problems[result.episode_id] = result.problems
-        if len(batch) >= commit_every or i == len(episodes):
+        if len(batch) >= commit_max or time.monotonic() - last_commit >= commit_every_s or i == len(episodes):
             commit(batch)
-            batch = []
+            batch, last_commit = [], time.monotonic()
             if progress:
                 progress(i, len(episodes))
     return report

@@ -9,18 +9,24 @@ What makes the simulation worth learning from:
 
 Day ``d`` is generated from ``(seed, d)`` alone, so re-running a day yields the same
 events (and event ids), and a range can be produced one day at a time.
+
+It runs at the scale podrec is built for (10⁵ to 10⁶ listeners, 10⁴ to 10⁵ episodes): a listener's
+taste is over topics, so what they pick is drawn in two vectorised steps — a (topic, language)
+cell weighted by taste, language fit and the cell's popularity, then an episode of the cell by
+popularity — and only the plays themselves are generated one by one.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 import random
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 from podrec.language import language_of
 from podrec.recsys.engagement import COMPLETED_AT
@@ -56,12 +62,19 @@ class User:
     device: str
 
 
-@lru_cache(maxsize=1 << 16)
-def taste(seed: int, user_id: str, topic: str) -> float:
-    """How much a user cares for a topic (mean 1). Drawn per (user, topic), so a topic that
-    appears later does not reshuffle anyone's existing tastes. Gamma(0.3) makes a few
+def taste_matrix(seed: int, n_users: int, topics: Sequence[str]) -> np.ndarray:
+    """How much each listener cares for each topic (mean 1), shape (users, topics). Drawn per topic
+    for the whole population, so a topic that appears later does not reshuffle anyone's existing
+    tastes, and listener ``i`` keeps theirs when the population grows. Gamma(0.3) makes a few
     favourite topics dominate each listener's taste."""
-    return random.Random(f"{seed}:{user_id}:{topic}").gammavariate(0.3, 1.0) / 0.3
+    columns = [
+        np.random.default_rng([seed, int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "big")]).gamma(
+            0.3, 1.0, size=n_users
+        )
+        / 0.3
+        for t in topics
+    ]
+    return np.stack(columns, axis=1) if columns else np.zeros((n_users, 0))
 
 
 def _choice(rng: random.Random, weighted: Sequence[tuple[str, float]]) -> str:
@@ -112,10 +125,10 @@ def make_users(n: int, seed: int, epoch: date) -> list[User]:
     return users
 
 
-def _language_fit(user: User, episode: Episode) -> float:
-    if episode.language == user.language:
+def _language_fit(user_language: str, episode_language: str) -> float:
+    if episode_language == user_language:
         return 1.0
-    if episode.language == "en" or episode.language == "und":
+    if episode_language in ("en", "und"):
         return 0.1  # many listeners also take English or unlabelled shows
     return 0.01
 
@@ -127,10 +140,10 @@ def _session_start(rng: random.Random, day: date) -> datetime:
 
 
 def _listen(
-    rng: random.Random, user: User, episode: Episode, session_id: str, start: datetime
+    rng: random.Random, user: User, episode: Episode, taste: float, session_id: str, start: datetime
 ) -> tuple[list[dict[str, Any]], datetime]:
     """The events of one play of ``episode``; returns them and when the listener stopped."""
-    affinity = min(1.0, taste(user.seed, user.user_id, episode.topic) / 3)
+    affinity = min(1.0, taste / 3)
     duration = episode.duration_s
     base = {
         "user_id": user.user_id, "episode_id": episode.episode_id, "session_id": session_id,
@@ -178,48 +191,92 @@ def _listen(
     return events, clock
 
 
+@dataclass(frozen=True)
+class Cells:
+    """The day's available episodes grouped by (topic, language): what a listener's pick is drawn over."""
+
+    topic: np.ndarray  # (cells,) topic index of each cell
+    language: list[str]  # each cell's language
+    popularity: np.ndarray  # (cells,) summed popularity
+    members: list[np.ndarray]  # each cell's episodes (indices into the available list)
+    cumulative: list[np.ndarray]  # their cumulative popularity, to draw one
+
+    @classmethod
+    def of(cls, available: Sequence[Episode], topics: dict[str, int]) -> Cells:
+        keys: dict[tuple[int, str], list[int]] = {}
+        for i, episode in enumerate(available):
+            keys.setdefault((topics[episode.topic], episode.language), []).append(i)
+        members = [np.array(v) for v in keys.values()]
+        pops = [np.cumsum([available[i].popularity for i in m]) for m in members]
+        return cls(
+            topic=np.array([t for t, _ in keys]), language=[lang for _, lang in keys],
+            popularity=np.array([c[-1] for c in pops]), members=members, cumulative=pops,
+        )  # fmt: skip
+
+
+BLOCK_USERS = 4096
+
+
 def simulate_day(
     day: date,
     users: Sequence[User],
     episodes: Sequence[Episode],
     seed: int,
+    taste: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """All events of ``day`` in time order; deterministic in (seed, day)."""
-    rng = random.Random(f"{seed}:{day.isoformat()}")
+    """All events of ``day`` in time order; deterministic in (seed, day).
+
+    ``taste`` is ``taste_matrix(seed, len(users), topics)`` over the episodes' sorted topics; it is
+    computed here when not given (callers simulating many days pass it once).
+    """
     day_end = datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
     available = [e for e in episodes if e.published_at < day_end]
     if not available:
         return []
+    topic_names = sorted({e.topic for e in episodes})
+    topics = {t: i for i, t in enumerate(topic_names)}
+    taste = taste if taste is not None else taste_matrix(seed, len(users), topic_names)
+    cells = Cells.of(available, topics)
+    languages = sorted({u.language for u in users})
+    fit = np.array([[_language_fit(u, c) for c in cells.language] for u in languages])
+    user_language = np.array([languages.index(u.language) for u in users]) if users else np.empty(0, int)
+    rng = np.random.default_rng([seed, day.toordinal()])
+    plays_rng = random.Random(f"{seed}:{day.isoformat()}")
+    activity = np.array([u.activity if u.first_day <= day else 0.0 for u in users])
+    sessions = rng.poisson(activity)
     events: list[dict[str, Any]] = []
-    for user in users:
-        if user.first_day > day:
+    for start in range(0, len(users), BLOCK_USERS):
+        block = np.arange(start, min(start + BLOCK_USERS, len(users)))
+        block = block[sessions[block] > 0]
+        if len(block) == 0:
             continue
-        # Poisson number of sessions with the user's mean.
-        sessions = _poisson(rng, user.activity)
-        if sessions == 0:
-            continue
-        weights = [
-            e.popularity * (taste(user.seed, user.user_id, e.topic) + 0.03) ** 2 * _language_fit(user, e)
-            for e in available
-        ]
-        for _ in range(sessions):
-            session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            clock = _session_start(rng, day)
-            for episode in rng.choices(available, weights, k=rng.randint(1, 3)):
-                played, clock = _listen(rng, user, episode, session_id, clock)
-                events.extend(played)
-                clock += timedelta(seconds=rng.randint(5, 120))
+        # Each listener's weight on each cell; plays draw a cell, then an episode of it by popularity.
+        weights = (taste[block][:, cells.topic] + 0.03) ** 2 * fit[user_language[block]] * cells.popularity
+        cumulative = np.cumsum(weights, axis=1)
+        plays_per_session = [rng.integers(1, 4, size=sessions[u]) for u in block]
+        owner = np.repeat(np.arange(len(block)), [int(p.sum()) for p in plays_per_session])
+        draws = rng.random(len(owner)) * cumulative[owner, -1]
+        chosen_cells = (cumulative[owner] < draws[:, None]).sum(axis=1)
+        within = rng.random(len(owner))
+        play = 0
+        for row, u in enumerate(block):
+            user = users[u]
+            for count in plays_per_session[row]:
+                session_id = str(uuid.UUID(int=plays_rng.getrandbits(128), version=4))
+                clock = _session_start(plays_rng, day)
+                for _ in range(count):
+                    cell = chosen_cells[play]
+                    target = within[play] * cells.popularity[cell]
+                    pick = np.searchsorted(cells.cumulative[cell], target, "right")
+                    episode = available[cells.members[cell][min(pick, len(cells.members[cell]) - 1)]]
+                    played, clock = _listen(
+                        plays_rng, user, episode, float(taste[u, topics[episode.topic]]), session_id, clock
+                    )
+                    events.extend(played)
+                    clock += timedelta(seconds=plays_rng.randint(5, 120))
+                    play += 1
     events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return events
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    threshold, k, p = math.exp(-mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= threshold:
-            return k
-        k += 1
 
 
 def simulate(
@@ -241,8 +298,9 @@ def simulate(
     if n_episodes is not None:
         episodes = sorted(episodes, key=lambda e: -e.popularity)[:n_episodes]
     users = make_users(n_users, seed, epoch)
+    taste = taste_matrix(seed, len(users), sorted({e.topic for e in episodes}))
     for day in days:
-        yield day, simulate_day(day, users, episodes, seed)
+        yield day, simulate_day(day, users, episodes, seed, taste)
 
 
 def event_type_counts(events: Sequence[dict[str, Any]]) -> dict[str, int]:

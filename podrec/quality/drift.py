@@ -9,6 +9,7 @@ of the mean vectors). Both return a ``Drift`` summary and the Evidently snapshot
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,30 @@ def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float
     drifted = score >= threshold
     column = {"transcript embedding": ColumnDrift("cosine distance of means", score, threshold, drifted)}
     return Drift(column, float(drifted), drifted, len(current), len(reference)), snapshot
+
+
+SCORE_COLUMNS = (
+    "day", "check", "drifted_share", "warn", "drifted_columns", "columns", "current_rows", "reference_rows",
+    "report", "note",
+)  # fmt: skip
+
+
+def score_rows(findings: list[tuple[str, Drift]], check: str) -> pd.DataFrame:
+    """``monitoring.drift_scores`` rows: one per day and check, every column's test and score as JSON,
+    and where the report is when one was written (reports are kept for drifting days and the newest)."""
+    return pd.DataFrame(
+        [
+            {
+                "day": day, "check": check, "drifted_share": float(d.share), "warn": bool(d.warn),
+                "drifted_columns": ", ".join(c for c, col in d.columns.items() if col.drifted),
+                "columns": json.dumps({c: col.__dict__ for c, col in d.columns.items()}),
+                "current_rows": int(d.current_rows), "reference_rows": int(d.reference_rows),
+                "report": d.report.get("html", ""), "note": d.note,
+            }
+            for day, d in findings
+        ],
+        columns=list(SCORE_COLUMNS),
+    )  # fmt: skip
 
 
 def reports_root(lake_root: str) -> str:

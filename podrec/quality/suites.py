@@ -47,7 +47,9 @@ def declared(struct: schemas.StructType) -> dict[str, str]:
 class Facts:
     """What a table is compared with, read once per check run by ``checks/expectation_checks.py``."""
 
-    day: date | None = None
+    day: date | None = None  # the one day checked; ``days`` when a range is checked at once
+    days: tuple[date, ...] = ()
+    day_column: str | None = None  # the table's day column (to split a range's rows by day)
     types: dict[str, str] = field(default_factory=dict)  # the table's actual Spark types
     catalog_ids: frozenset[str] = frozenset()  # silver/episodes' episode ids
     bronze_latest: date | None = None  # newest bronze/episodes snapshot
@@ -72,6 +74,8 @@ class TableSuite:
     build: Callable[[pd.DataFrame, Facts], Suite]
     needs: frozenset[str] = frozenset()  # facts to read: "catalog", "bronze_latest", "active_users"
     derive: dict[str, str] = field(default_factory=dict)  # Spark SQL columns computed before toPandas
+    # Large tables are checked on every suspect row plus a sample of whole entities of this column.
+    sample_by: str | None = None
     drop: tuple[str, ...] = ()  # columns never needed in pandas (blobs, vectors)
     # False for tables written by a stream (bronze events): the Dagster asset has no partitions, so
     # its checks read the newest day in the table, the one ingestion is filling.
@@ -118,18 +122,48 @@ def finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame.assign(**{f"{column}_finite": np.isfinite(values.astype(float)).fillna(False)})
 
 
+def finite_sql(column: str) -> str:
+    """``finite`` as a Spark SQL expression, so Spark finds the rows it rejects."""
+    return f"{column} IS NOT NULL AND NOT isnan({column}) AND abs({column}) != double('infinity')"
+
+
 def has_rows() -> Expectation:
     return gxe.ExpectTableRowCountToBeBetween(min_value=1)
 
 
-def day_is_complete(column: str, facts: Facts) -> list[Expectation]:
-    """Freshness of a dated partition: it has rows and its newest one is within the configured hours
-    of the day's end (a stalled stream leaves a day that stops early)."""
-    if facts.day is None:
-        return [has_rows()]
-    day_end = datetime.combine(facts.day + timedelta(days=1), time())
-    earliest = day_end - timedelta(hours=facts.freshness_hours)
-    return [has_rows(), gxe.ExpectColumnMaxToBeBetween(column=column, min_value=earliest, max_value=day_end)]
+def day_is_complete(frame: pd.DataFrame, column: str, facts: Facts) -> tuple[pd.DataFrame, list[Expectation]]:
+    """Freshness of dated partitions: each checked day has rows and its newest one is within the
+    configured hours of the day's end (a stalled stream leaves a day that stops early). One row per
+    day, so a range is checked in one validation."""
+    days = facts.days or ((facts.day,) if facts.day else ())
+    if not days:
+        return frame, [has_rows()]
+    times = pd.to_datetime(frame[column]) if column in frame else pd.Series(dtype="datetime64[ns]")
+    if len(days) == 1 or facts.day_column is None:
+        newest = {days[0]: times.max() if len(times) else pd.NaT}
+    else:
+        newest = times.groupby(pd.to_datetime(frame[facts.day_column]).dt.date).max().to_dict()
+    ends = [datetime.combine(d + timedelta(days=1), time()) for d in days]
+    per_day = pd.DataFrame(
+        {
+            "day": [d.isoformat() for d in days],
+            "newest": [newest.get(d, pd.NaT) for d in days],
+            "earliest_fresh": [e - timedelta(hours=facts.freshness_hours) for e in ends],
+            "day_end": ends,
+        }
+    )
+    return per_day, [
+        gxe.ExpectColumnValuesToNotBeNull(column="newest"),  # the day has rows
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="newest",
+            column_B="earliest_fresh",
+            or_equal=True,
+            ignore_row_if="either_value_is_missing",
+        ),
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="day_end", column_B="newest", or_equal=True, ignore_row_if="either_value_is_missing"
+        ),
+    ]
 
 
 def rows_have(column: str, value: object) -> Expectation:
@@ -150,7 +184,8 @@ def _bronze_episodes(frame: pd.DataFrame, facts: Facts) -> Suite:
                 gxe.ExpectColumnValuesToMatchRegex(column="language", regex=r"^[a-z]{2,3}$"),
             ],
         ),
-        "unique_keys": (frame, [unique("episode_id")]),
+        # A key of each day's snapshot: a range of days holds an episode once per day.
+        "unique_keys": (frame, [unique("episode_id", "ingest_date")]),
         "has_rows": (frame, [has_rows()]),
     }
 
@@ -175,7 +210,7 @@ def _event_rules(frame: pd.DataFrame, facts: Facts, expected: dict[str, str], si
         "ranges": (frame, ranges),
         "unique_keys": (frame, [unique("event_id") if silver else unique("kafka_partition", "kafka_offset")]),
         **(
-            {"freshness": (frame, day_is_complete("occurred_at", facts))}
+            {"freshness": day_is_complete(frame, "occurred_at", facts)}
             if silver
             else {"has_rows": (frame, [has_rows()])}
         ),
@@ -266,7 +301,9 @@ def _gold_episode_embeddings(frame: pd.DataFrame, facts: Facts) -> Suite:
 
 
 def _gold_episode_similarity(frame: pd.DataFrame, facts: Facts) -> Suite:
-    frame = frame.assign(self_pair=frame["episode_id"] == frame["neighbor_episode_id"])
+    frame = frame.assign(
+        self_pair=frame["episode_id"] == frame["neighbor_episode_id"]
+    )  # also derived in Spark
     return {
         "schema": schema_check(facts, declared(schemas.GOLD_EPISODE_SIMILARITY)),
         "not_null": (frame, not_null("episode_id", "neighbor_episode_id", "similarity", "rank")),
@@ -362,7 +399,7 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("unique_keys", "episode_id is a key of each day's snapshot.", blocking=True),
             _HAS_ROWS,
         ),
-        _bronze_episodes,
+        _bronze_episodes, sample_by="episode_id",
     ),
     TableSuite(
         "bronze", "user_events", "event_date",
@@ -372,7 +409,7 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("unique_keys", "Each Kafka (partition, offset) landed once: exactly-once ingestion."),
             CheckDef("has_rows", "The newest day in the table holds rows."),
         ),
-        _bronze_user_events, dagster_partitioned=False,
+        _bronze_user_events, dagster_partitioned=False, sample_by="user_id",
     ),
     TableSuite(
         "bronze", "user_events_rejected", "event_date",
@@ -387,7 +424,7 @@ SUITES: tuple[TableSuite, ...] = (
             _blocking(CheckDef("unique_keys", "episode_id is the catalog's key; serving joins on it.")),
             CheckDef("freshness", "The catalog is rebuilt from the newest bronze/episodes snapshot."),
         ),
-        _silver_episodes, needs=frozenset({"bronze_latest"}),
+        _silver_episodes, needs=frozenset({"bronze_latest"}), sample_by="episode_id",
     ),
     TableSuite(
         "silver", "transcripts", None,
@@ -397,7 +434,7 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("unique_keys", "One transcript per episode."),
             CheckDef("references", "Every transcript belongs to an episode of the catalog."),
         ),
-        _silver_transcripts, needs=frozenset({"catalog"}),
+        _silver_transcripts, needs=frozenset({"catalog"}), sample_by="episode_id",
     ),
     TableSuite(
         "silver", "user_events", "event_date",
@@ -408,7 +445,7 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("references", "Every event's episode is in the catalog (no orphan events)."),
             _FRESH_DAY,
         ),
-        _silver_user_events, needs=frozenset({"catalog"}),
+        _silver_user_events, needs=frozenset({"catalog"}), sample_by="user_id",
     ),
     TableSuite(
         "silver", "daily_engagement", "event_date",
@@ -422,7 +459,8 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("references", "Every engaged episode is in the catalog."),
             _HAS_ROWS,
         ),
-        _silver_daily_engagement, needs=frozenset({"catalog"}),
+        _silver_daily_engagement, needs=frozenset({"catalog"}), sample_by="user_id",
+        derive={"engagement_finite": finite_sql("engagement")},
     ),
     TableSuite(
         "gold", "episode_embeddings", None,
@@ -432,7 +470,7 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("unique_keys", "One vector per (episode, model)."),
             CheckDef("references", "Every vector belongs to an episode of the catalog."),
         ),
-        _gold_episode_embeddings, needs=frozenset({"catalog"}),
+        _gold_episode_embeddings, needs=frozenset({"catalog"}), sample_by="episode_id",
         derive={"vector_dims": "size(vector)", "vector_finite": "forall(vector, x -> NOT isnan(x))"},
         drop=("vector",),
     ),
@@ -444,7 +482,8 @@ SUITES: tuple[TableSuite, ...] = (
             CheckDef("unique_keys", "One row per (episode, neighbour)."),
             CheckDef("references", "Both ends of every pair are in the catalog."),
         ),
-        _gold_episode_similarity, needs=frozenset({"catalog"}),
+        _gold_episode_similarity, needs=frozenset({"catalog"}), sample_by="episode_id",
+        derive={"self_pair": "episode_id = neighbor_episode_id"},
     ),
     TableSuite(
         "gold", "als_factors", "model_date",
@@ -454,7 +493,7 @@ SUITES: tuple[TableSuite, ...] = (
             _blocking(CheckDef("unique_keys", "One factor vector per (side, id) in a model.")),
             _HAS_ROWS,
         ),
-        _gold_als_factors,
+        _gold_als_factors, sample_by="id",
         derive={"factor_dims": "size(factors)", "factors_finite": "forall(factors, x -> NOT isnan(x))"},
         drop=("factors",),
     ),
@@ -477,7 +516,8 @@ SUITES: tuple[TableSuite, ...] = (
             _blocking(CheckDef("unique_keys", "One row per (user, rank) and per (user, episode).")),
             _blocking(CheckDef("references", "Every recommended episode is in the catalog.")),
         ),
-        _gold_recommendations, needs=frozenset({"catalog", "active_users"}),
+        _gold_recommendations, needs=frozenset({"catalog", "active_users"}), sample_by="user_id",
+        derive={"score_finite": finite_sql("score")},
     ),
     TableSuite(
         "gold", "evaluation", "eval_date",

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 from podrec.settings import AbSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column
 
 BUCKETS = 100
 
@@ -20,3 +24,13 @@ def assign(user_id: str, ab: AbSettings) -> tuple[int, str]:
     """(bucket, policy): buckets ``0 .. hybrid_buckets-1`` get ``hybrid``, the rest ``als_only``."""
     b = bucket(user_id, ab.experiment_id)
     return b, "hybrid" if b < ab.hybrid_buckets else "als_only"
+
+
+def bucket_column(user_column: str, experiment_id: str) -> Column:
+    """``bucket`` as a Spark column: the same SHA-256 prefix read as an unsigned 64-bit integer,
+    mod 100, so a listener lands in the same bucket in Spark as in the API."""
+    from pyspark.sql import functions as F
+
+    digest = F.sha2(F.concat(F.col(user_column), F.lit(experiment_id)), 256)
+    first_8_bytes = F.conv(F.substring(digest, 1, 16), 16, 10).cast("decimal(20,0)")
+    return F.pmod(first_8_bytes, F.lit(BUCKETS)).cast("int")

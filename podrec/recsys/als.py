@@ -1,15 +1,20 @@
-"""Spark ML ALS on implicit feedback: the ratings window, the fit, and its factors as numpy.
+"""Spark ML ALS on implicit feedback: the ratings window, the fit, and its factors.
 
 The engagement score is signed (podrec/recsys/engagement.py), which is what Spark's implicit ALS
 wants: preference = [rating > 0], confidence = 1 + alpha·|rating|, so an early skip is a
 confident "no" rather than a missing value.
+
+At scale the listeners' side never leaves Spark: ids are indexed with a distributed
+``zipWithIndex`` (no label list on the driver), and both factor matrices are Spark DataFrames
+keyed by the original ids. Only the episodes' side — bounded by the catalog — is brought to the
+driver as numpy, for the item side of the lists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,7 +22,7 @@ from podrec.recsys.window import in_window
 from podrec.settings import AlsSettings
 
 if TYPE_CHECKING:
-    from pyspark.ml import PipelineModel
+    from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import DataFrame
 
 
@@ -27,54 +32,63 @@ def model_version(als: AlsSettings, day: date) -> str:
 
 
 @dataclass
-class Factors:
-    """Both sides of a fitted model, rows aligned with the id arrays."""
+class ItemFactors:
+    """The episodes' side of a model, rows aligned with ``ids``."""
 
-    user_ids: np.ndarray
-    user: np.ndarray
-    item_ids: np.ndarray
-    item: np.ndarray
+    ids: np.ndarray
+    factors: np.ndarray
 
-    def aligned_items(self, ids: np.ndarray) -> np.ndarray:
-        """Item factors in the order of ``ids``; zeros for episodes the model never saw."""
-        out = np.zeros((len(ids), self.item.shape[1]), dtype=np.float32)
-        position = {e: i for i, e in enumerate(self.item_ids)}
+    def aligned(self, ids: np.ndarray) -> np.ndarray:
+        """Factors in the order of ``ids``; zeros for episodes the model never saw."""
+        out = np.zeros((len(ids), self.factors.shape[1] if self.factors.ndim == 2 else 0), dtype=np.float32)
+        position = {e: i for i, e in enumerate(self.ids)}
         for row, episode in enumerate(ids):
             if episode in position:
-                out[row] = self.item[position[episode]]
+                out[row] = self.factors[position[episode]]
         return out
 
-    def user_lookup(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.user_ids, self.user, strict=True))
-
-    def table_rows(
-        self, user_counts: dict[str, int], item_counts: dict[str, int], version: str, day: date
-    ) -> list[tuple]:
-        """``gold.als_factors`` rows: (side, id, factors, interactions, model_version, model_date)."""
-        rows = [
-            ("user", u, v.tolist(), user_counts.get(u, 0), version, day)
-            for u, v in zip(self.user_ids, self.user, strict=True)
-        ]
-        return rows + [
-            ("item", e, v.tolist(), item_counts.get(e, 0), version, day)
-            for e, v in zip(self.item_ids, self.item, strict=True)
-        ]
-
     @classmethod
-    def from_table_rows(cls, rows: list[Any]) -> Factors:
-        """Both sides back from ``gold.als_factors`` rows of one model."""
-        users = (
-            [r["id"] for r in rows if r["side"] == "user"],
-            [r["factors"] for r in rows if r["side"] == "user"],
-        )
-        items = (
-            [r["id"] for r in rows if r["side"] == "item"],
-            [r["factors"] for r in rows if r["side"] == "item"],
-        )
+    def collect(cls, factors: DataFrame, id_column: str = "id") -> ItemFactors:
+        """From a (``id_column``, factors) DataFrame: one row per catalog episode, so it fits a driver
+        (10⁶ episodes x rank 32 ≈ 128 MB)."""
+        rows = factors.select(id_column, "factors").collect()
         return cls(
-            user_ids=np.array(users[0], dtype=object), user=np.array(users[1], dtype=np.float32),
-            item_ids=np.array(items[0], dtype=object), item=np.array(items[1], dtype=np.float32),
-        )  # fmt: skip
+            ids=np.array([r[0] for r in rows], dtype=object),
+            factors=np.array([r[1] for r in rows], dtype=np.float32).reshape(len(rows), -1),
+        )
+
+
+@dataclass
+class FittedModel:
+    """A fitted ALS model with its id mappings; factors as Spark DataFrames keyed by the original ids."""
+
+    model: ALSModel
+    users: DataFrame  # user_id, user_idx
+    items: DataFrame  # episode_id, item_idx
+
+    def user_factors(self) -> DataFrame:
+        """(user_id, factors array<float>)."""
+        from pyspark.sql import functions as F
+
+        factors = self.model.userFactors.select(
+            F.col("id").alias("user_idx"), F.col("features").alias("factors")
+        )
+        return self.users.join(factors, "user_idx").select("user_id", "factors")
+
+    def item_factors(self) -> DataFrame:
+        """(episode_id, factors array<float>)."""
+        from pyspark.sql import functions as F
+
+        factors = self.model.itemFactors.select(
+            F.col("id").alias("item_idx"), F.col("features").alias("factors")
+        )
+        return self.items.join(factors, "item_idx").select("episode_id", "factors")
+
+    def save(self, uri: str) -> None:
+        """The model and its id mappings under ``uri`` (``als/``, ``users/``, ``items/``)."""
+        self.model.write().overwrite().save(f"{uri}/als")
+        self.users.write.mode("overwrite").parquet(f"{uri}/users")
+        self.items.write.mode("overwrite").parquet(f"{uri}/items")
 
 
 def window_ratings(engagement: DataFrame, end: date, days: int) -> DataFrame:
@@ -88,43 +102,50 @@ def window_ratings(engagement: DataFrame, end: date, days: int) -> DataFrame:
     )
 
 
-def fit(ratings: DataFrame, als: AlsSettings) -> tuple[PipelineModel, Factors]:
-    """Index the string ids, fit ALS, and bring both factor matrices back as numpy.
+def index_ids(df: DataFrame, column: str, index_column: str) -> DataFrame:
+    """Each distinct ``column`` value with a dense 0-based int index, in sorted order, computed by
+    the executors (``zipWithIndex``): the ids never gather on the driver."""
+    distinct = df.select(column).distinct().orderBy(column)
+    indexed = distinct.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1])))
+    return indexed.toDF(f"{column} string, {index_column} int")
 
-    The pipeline (indexers + ALS) is one model, so saving it saves the id mapping too.
-    """
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import StringIndexer
+
+def fit(ratings: DataFrame, als: AlsSettings) -> FittedModel:
+    """Index both ids, fit ``ALS(implicitPrefs=True)`` with ``als``; the ratings are cached for the fit."""
     from pyspark.ml.recommendation import ALS
+    from pyspark.sql import functions as F
 
-    users = StringIndexer(inputCol="user_id", outputCol="user_idx", stringOrderType="alphabetAsc")
-    items = StringIndexer(inputCol="episode_id", outputCol="item_idx", stringOrderType="alphabetAsc")
+    users = index_ids(ratings, "user_id", "user_idx").persist()
+    items = index_ids(ratings, "episode_id", "item_idx").persist()
+    indexed = (
+        ratings.join(users, "user_id")
+        .join(F.broadcast(items), "episode_id")
+        .select("user_idx", "item_idx", "rating")
+        .persist()
+    )
     estimator = ALS(
         rank=als.rank, maxIter=als.max_iter, regParam=als.reg_param, alpha=als.alpha,
         implicitPrefs=True, userCol="user_idx", itemCol="item_idx", ratingCol="rating",
-        numUserBlocks=als.blocks, numItemBlocks=als.blocks, seed=als.seed,
-        coldStartStrategy="drop",
+        numUserBlocks=als.blocks, numItemBlocks=als.blocks, seed=als.seed, coldStartStrategy="drop",
     )  # fmt: skip
-    model = Pipeline(stages=[users, items, estimator]).fit(ratings)
-    user_labels, item_labels = np.array(model.stages[0].labels), np.array(model.stages[1].labels)
-    als_model = model.stages[2]
-    return model, Factors(
-        user_ids=user_labels,
-        user=_dense(als_model.userFactors, len(user_labels), als.rank),
-        item_ids=item_labels,
-        item=_dense(als_model.itemFactors, len(item_labels), als.rank),
-    )
+    model = estimator.fit(indexed)
+    indexed.unpersist()
+    return FittedModel(model=model, users=users, items=items)
 
 
-def _dense(factors: DataFrame, n: int, rank: int) -> np.ndarray:
-    out = np.zeros((n, rank), dtype=np.float32)
-    for row in factors.toLocalIterator():
-        out[row["id"]] = row["features"]
-    return out
-
-
-def interaction_counts(ratings: DataFrame, column: str) -> dict[str, int]:
-    """How many (user, episode) pairs each id of ``column`` has in the window."""
+def factor_rows(fitted: FittedModel, ratings: DataFrame, version: str, day: date) -> DataFrame:
+    """``gold.als_factors`` rows for both sides (side, id, factors, interactions, model_version,
+    model_date), built by Spark: interactions = (user, episode) pairs of the id in the window."""
     from pyspark.sql import functions as F
 
-    return {r[column]: r["n"] for r in ratings.groupBy(column).agg(F.count("*").alias("n")).collect()}
+    def side(name: str, factors: DataFrame, column: str) -> DataFrame:
+        counts = ratings.groupBy(column).agg(F.count("*").alias("interactions"))
+        return factors.join(counts, column, "left").select(
+            F.lit(name).alias("side"), F.col(column).alias("id"), "factors",
+            F.coalesce("interactions", F.lit(0)).cast("long").alias("interactions"),
+            F.lit(version).alias("model_version"), F.lit(day).alias("model_date"),
+        )  # fmt: skip
+
+    return side("user", fitted.user_factors(), "user_id").unionByName(
+        side("item", fitted.item_factors(), "episode_id")
+    )

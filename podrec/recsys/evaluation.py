@@ -20,14 +20,16 @@ import numpy as np
 import pandas as pd
 
 from podrec.recsys import metrics
-from podrec.recsys.als import fit
+from podrec.recsys.als import ItemFactors, fit
 from podrec.recsys.cold_start import choose_cold_start
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import ItemSide, with_cold_start
-from podrec.recsys.scoring import build_episode_index, recommend_local, user_frame
-from podrec.settings import COLD_START_STRATEGIES, AlsSettings, HybridSettings
+from podrec.recsys.scoring import build_episode_index, episode_stats, recommend_local, user_frame
+from podrec.recsys.window import in_window
+from podrec.settings import COLD_START_STRATEGIES, AbSettings, AlsSettings, HybridSettings
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame as SparkFrame
     from pyspark.sql import SparkSession
 
 PROTOCOLS = ("time", "stratified")
@@ -35,6 +37,12 @@ BASELINES = ("als_only", "content_only", "popular", "random")
 METRICS = (
     "precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty", "diversity", "cold_recall",
 )  # fmt: skip
+
+
+TRAIN_COLUMNS = {
+    "user_id": "user_id string", "episode_id": "episode_id string", "rating": "rating double",
+    "completed": "completed boolean", "locale": "locale string",
+}  # fmt: skip
 
 
 class EvaluationError(ValueError):
@@ -86,6 +94,22 @@ class EvaluationResult:
     @property
     def cold_start_default(self) -> str:
         return str(self.als.get("cold_start", "factor"))
+
+
+def evaluation_rows(engagement: SparkFrame, day: date, window_days: int, max_users: int) -> SparkFrame:
+    """The daily engagement an evaluation as of ``day`` reads: the ``window_days`` ending on it (all of
+    it when 0), of at most about ``max_users`` listeners — a stable hash sample, the same listeners
+    every week — so its cost is bounded whatever the history."""
+    from pyspark.sql import functions as F
+
+    rows = engagement.where(
+        in_window("event_date", day, window_days) if window_days else F.col("event_date") <= F.lit(day)
+    ).select("user_id", "episode_id", "event_date", "engagement", "max_completion", "locale")
+    listeners = rows.select("user_id").distinct().count()
+    if listeners > max_users:
+        share = max_users / listeners
+        rows = rows.where(F.pmod(F.xxhash64("user_id"), F.lit(1_000_000)) < F.lit(int(share * 1_000_000)))
+    return rows
 
 
 def _aggregate(daily: pd.DataFrame) -> pd.DataFrame:
@@ -214,10 +238,12 @@ def evaluate(
 ) -> EvaluationResult:
     """Fit ALS on the training part, then list and score every policy and cold-start strategy."""
     split_ = split_train_test(daily, protocol, seed=seed)
-    ratings = spark.createDataFrame(split_.train[["user_id", "episode_id", "rating"]])
-    _, factors = fit(ratings, als)
-    index = build_episode_index(split_.train, episodes, similarity)
-    learned = factors.aligned_items(index.ids)
+    rows = split_.train[list(TRAIN_COLUMNS)]
+    rows = rows.assign(locale=rows["locale"].astype(object).where(rows["locale"].notna(), None))
+    train = spark.createDataFrame(rows, ", ".join(TRAIN_COLUMNS.values())).persist()
+    fitted = fit(train.select("user_id", "episode_id", "rating"), als)
+    index = build_episode_index(episode_stats(train), episodes, similarity)
+    learned = ItemFactors.collect(fitted.item_factors(), "episode_id").aligned(index.ids)
     vectors = embeddings or {e: learned[i] for i, e in enumerate(index.ids) if np.abs(learned[i]).sum() > 0}
     users = sorted(split_.test)
     has_content = index.similarity.nnz > 0
@@ -228,7 +254,10 @@ def evaluate(
     # The warm start and the users' frame do not depend on the policy or strategy: built once.
     hybrid = with_cold_start(hybrid).updated(k=k)
     base = ItemSide.build(index, learned, hybrid)
-    frame = user_frame(split_.train, index, factors, lambda _: "hybrid", exclude="seen", users=users)
+    # The test users' frames, built by the same Spark code as the daily lists (bounded: an evaluation).
+    built = user_frame(train, index, fitted.user_factors(), AbSettings(), exclude="seen").toPandas()
+    frame = built[built["user_id"].isin(set(users))].sort_values("user_id").reset_index(drop=True)
+    train.unpersist()
 
     def lists_for(policy: str, strategy: str) -> dict[str, list[str]]:
         items = replace(base, params=base.params.updated(cold_start=strategy))

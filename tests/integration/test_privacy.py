@@ -62,12 +62,11 @@ def model_hits(root: str, user_id: str, index_of: dict[str, int]) -> dict[str, i
 
 
 def user_index(root: str, user_id: str) -> dict[str, int]:
-    """The listener's index in each saved model's user indexer (its labels are sorted ids)."""
+    """The listener's index in each saved model's id table (``users/``: user_id, user_idx)."""
     out = {}
     for model in Path(root, "gold", "als_models").iterdir():
-        (labels_part,) = [p for p in model.glob("stages/0_*/data/*.parquet")]
-        labels = pq.read_table(labels_part).to_pylist()[0]["labelsArray"][0]
-        out[model.name] = labels.index(user_id)
+        ids = pq.read_table(model / "users").to_pylist()
+        (out[model.name],) = [row["user_idx"] for row in ids if row["user_id"] == user_id]
     return out
 
 
@@ -93,7 +92,7 @@ def served(lake, spark, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_forget_removes_a_listener_from_every_table_model_and_version(served, settings, spark) -> None:
-    from pyspark.ml import PipelineModel
+    from pyspark.ml.recommendation import ALSModel
 
     own, _, db = served
     root = own.lake.root
@@ -107,7 +106,7 @@ def test_forget_removes_a_listener_from_every_table_model_and_version(served, se
                      "event_date")  # fmt: skip
     index_of = user_index(root, user)
     model_uri = f"{root}/gold/als_models/model_date={END.isoformat()}"
-    users_before = PipelineModel.load(model_uri).stages[2].userFactors.count()
+    users_before = ALSModel.load(f"{model_uri}/als").userFactors.count()
     before = lake_hits(root, user)
     holders = ("bronze.user_events", "bronze.user_events_rejected", "silver.user_events",
                "silver.daily_engagement", "gold.recommendations", "gold.als_factors")  # fmt: skip
@@ -127,8 +126,9 @@ def test_forget_removes_a_listener_from_every_table_model_and_version(served, se
     after = lake_hits(root, user)
     assert after == dict.fromkeys(after, 0), after  # no row anywhere carries the id
     assert set(model_hits(root, user, index_of).values()) == {0}
-    model = PipelineModel.load(model_uri)  # still a model Spark loads, one listener short
-    assert user not in model.stages[0].labels and model.stages[2].userFactors.count() == users_before - 1
+    # Still a model Spark loads, one listener short, and the id table no longer knows them.
+    assert ALSModel.load(f"{model_uri}/als").userFactors.count() == users_before - 1
+    assert user not in {row["user_id"] for row in pq.read_table(f"{model_uri}/users").to_pylist()}
     assert all(db[v].find_one({"_id": user}) is None and db[v].count_documents({}) > 0 for v in versions)
     assert db[POINTER].find_one({"_id": "active"})["since"] > since  # the API drops its cache
     assert lake_hits(root, neighbour)["bronze.user_events_rejected"] == kept_neighbour == 1

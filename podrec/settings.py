@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -28,6 +28,8 @@ from pydantic_settings import (
 
 PREFIX = "PODREC_"
 COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Section(BaseModel):
@@ -84,6 +86,44 @@ class KafkaSettings(Section):
         le=3600,
         description="How long a produced event may wait for the broker's acknowledgement.",
     )
+    security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT", description="How every client talks to the brokers (SASL_* needs the sasl_* settings)."
+    )
+    sasl_mechanism: KafkaSaslMechanism | None = Field(
+        None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
+    )
+    sasl_username: str | None = Field(None, min_length=1, description="SASL user; required with SASL_*.")
+    sasl_password: SecretStr | None = Field(
+        None, description="SASL password; a secret (environment or PODREC_SECRETS_DIR only)."
+    )
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        """SASL without its user, password or mechanism cannot connect; SASL settings without a SASL
+        protocol would be ignored silently, so both are refused here, before any client is made."""
+        given = {
+            "PODREC_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "PODREC_KAFKA_SASL_USERNAME": self.sasl_username,
+            "PODREC_KAFKA_SASL_PASSWORD": self.sasl_password,
+        }
+        if self.sasl:
+            missing = [name for name, value in given.items() if value is None]
+            if missing:
+                raise ValueError(
+                    f"PODREC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs {', '.join(missing)}"
+                )
+        else:
+            stray = [name for name, value in given.items() if value is not None]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} set, but PODREC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                    "uses no SASL: set it to SASL_PLAINTEXT or SASL_SSL, or unset them"
+                )
+        return self
 
 
 class MongoSettings(Section):
@@ -315,7 +355,12 @@ class ApiSettings(Section):
 
 
 # Secrets, as (section, field): never read from the settings file, never shown.
-SECRETS = (("mongo", "uri"), ("podcastindex", "api_key"), ("podcastindex", "api_secret"))
+SECRETS = (
+    ("mongo", "uri"),
+    ("podcastindex", "api_key"),
+    ("podcastindex", "api_secret"),
+    ("kafka", "sasl_password"),
+)
 # Variables renamed by the settings tree: refused with the new name rather than silently ignored.
 RENAMED = {
     "PODREC_EARLY_SKIP_FRACTION": "PODREC_ENGAGEMENT_EARLY_SKIP_FRACTION",
@@ -485,5 +530,12 @@ def load_settings(**overrides: Any) -> PodrecSettings:
     try:
         return PodrecSettings(**overrides)
     except ValidationError as exc:
-        problems = [f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+        raise SettingsError("invalid setting(s): " + "; ".join(map(_problem, exc.errors()))) from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as a line naming its variable; a section's own rule (several fields at
+    once) already names them in its message."""
+    if len(error["loc"]) < 2 and error["type"] == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    return f"{env_name(error['loc'])}: {error['msg']}"

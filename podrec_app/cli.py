@@ -245,6 +245,27 @@ def ingest(replay: datetime | None) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help='{"tables": [...]} on stdout, one object per table.')
+def tables(as_json: bool) -> None:
+    """Every contract table of the lake: its URI, Delta version, rows and newest day partition.
+
+    Read from each table's Delta log (delta-rs), no Spark; a table not written yet shows as missing."""
+    from podrec.lake.tables import describe
+
+    states = describe(settings().lake.root)
+    if as_json:
+        click.echo(json.dumps({"tables": [t.as_dict() for t in states]}, indent=2))
+        return
+    rows = [
+        [t.name, "missing", "-", "-", t.uri]
+        if t.missing
+        else [t.name, t.version, t.rows, t.newest_partition or "-", t.uri]
+        for t in states
+    ]
+    click.echo(_table(["table", "version", "rows", "newest partition", "uri"], rows))
+
+
+@main.command()
 @click.option("--protocol", type=click.Choice(["time", "stratified"]), default="time", show_default=True)
 @click.option(
     "--k", default=10, show_default=True, type=POSITIVE, help="List length the metrics are taken at."

@@ -81,6 +81,10 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
             consumer_group=settings.kafka.consumer_group,
             timeout_s=settings.kafka.timeout_s,
             delivery_timeout_s=settings.kafka.delivery_timeout_s,
+            # The password is no field: the resource reads it from the settings when it connects.
+            security_protocol=settings.kafka.security_protocol,
+            sasl_mechanism=settings.kafka.sasl_mechanism,
+            sasl_username=settings.kafka.sasl_username,
         ),
         "vosk": VoskResource(model_dir=settings.vosk.model_dir),
         "audio": AudioCacheResource(directory=str(settings.data.audio_path), **settings.audio.model_dump()),

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from tqdm import tqdm
 
@@ -22,12 +22,38 @@ class BrokerUnreachable(RuntimeError):
     """The Kafka cluster did not answer in time; the message names it and what to do."""
 
 
-def require_broker(client: Producer | AdminClient, bootstrap: str, timeout_s: float) -> None:
+class CredentialsRefused(BrokerUnreachable):
+    """The cluster answered but refused podrec's SASL credentials."""
+
+
+class AuthenticationWatch:
+    """A client's ``error_cb`` that keeps the last SASL authentication failure: librdkafka reports
+    one only there, while the request that could not be sent just times out."""
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.failure = error.str()
+
+
+def require_broker(
+    client: Producer | AdminClient, bootstrap: str, timeout_s: float, watch: AuthenticationWatch | None = None
+) -> None:
     """Ask the cluster for its metadata, so a command fails in ``timeout_s`` rather than queueing
-    events for a broker that is not there."""
+    events for a broker that is not there; with ``watch`` (the client's ``error_cb``), refused
+    credentials are told apart from a broker that is away."""
     try:
         client.list_topics(timeout=timeout_s)
     except KafkaException as exc:
+        if watch is not None:
+            client.poll(0)  # serves the error callbacks queued while waiting
+            if watch.failure is not None:
+                raise CredentialsRefused(
+                    f"Kafka at {bootstrap} refused podrec's credentials ({watch.failure}): check "
+                    "PODREC_KAFKA_SASL_USERNAME, PODREC_KAFKA_SASL_PASSWORD and PODREC_KAFKA_SASL_MECHANISM"
+                ) from None
         raise BrokerUnreachable(
             f"Kafka at {bootstrap} did not answer within {timeout_s:g}s ({exc.args[0].str()}): start it "
             "with `podrec infra up` or point PODREC_KAFKA_BOOTSTRAP at a running broker"

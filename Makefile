@@ -64,3 +64,5 @@ bench: setup
 	$(BIN)/python bench/als.py
 	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/public_log.py
+	$(BIN)/python bench/scale.py --size S --days 1

@@ -173,8 +173,14 @@ def main() -> None:
                 simulate_s = time.perf_counter() - started
                 run_id = str(uuid.uuid4())
                 run_started = time.perf_counter()
+                # The time split needs two days of events: the first day is evaluated stratified only.
+                protocols = ["stratified"] if day == days[0] else ["time", "stratified"]
                 result = job.execute_in_process(
-                    instance=instance, partition_key=day.isoformat(), run_id=run_id, raise_on_error=False
+                    instance=instance,
+                    partition_key=day.isoformat(),
+                    run_id=run_id,
+                    raise_on_error=False,
+                    run_config={"ops": {"gold__evaluation": {"config": {"protocols": protocols}}}},
                 )
                 steps = step_seconds(instance, run_id)
                 results.append({

@@ -20,11 +20,13 @@ mark_done() { rm -f "$cache/stamps/$1"-*; touch "$cache/stamps/$1-$2"; }
 
 # --- System packages: espeak-ng speaks the sample episodes for offline transcription;
 # chromium renders the dashboard and API docs in the UI tests (Playwright drives it, never downloads one);
-# wrk loads the API in bench/api.py
+# wrk loads the API in bench/api.py; OpenBLAS gives Spark ALS native BLAS/LAPACK (dev.ludovic.netlib
+# finds libblas.so.3, else it falls back to pure-Java loops, several times slower on the fit)
 missing=()
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v wrk >/dev/null || missing+=(wrk)
+ldconfig -p | grep -q 'libblas.so.3 ' || missing+=(libopenblas0-pthread)
 if [ ${#missing[@]} -gt 0 ] && ! $python_only; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "system: installing ${missing[*]} (apt)"

@@ -138,8 +138,8 @@ def user_events() -> AssetsDefinition:
         retry_policy=RetryPolicy(
             max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
         ),
-        # Two ingestions at once could both write a range before either commits its offsets:
-        # give the `kafka_ingest` pool a limit of 1 in the Dagster instance (README).
+        # Ingestions at once are safe (each bronze commit is fenced, podrec.ingest.kafka_to_bronze);
+        # the pool, limited to 1 in the Dagster instance (README), spares the work a refused one redoes.
         pool="kafka_ingest",
     )
     def bronze_user_events(

@@ -78,7 +78,8 @@ def build_kafka_lag_sensor(settings: KafkaSettings) -> SensorDefinition:
     def kafka_lag_sensor(context: SensorEvaluationContext, kafka: KafkaResource) -> SensorResult | SkipReason:
         consumer = kafka.consumer(**{"socket.timeout.ms": 5000})
         try:
-            positions = group_offsets(consumer, kafka.events_topic, timeout_s=5.0)
+            # A topic nobody has written to yet has nothing waiting: caught up, not an error.
+            positions = group_offsets(consumer, kafka.events_topic, timeout_s=5.0, missing_topic_ok=True)
             oldest = oldest_unread_timestamp(consumer, kafka.events_topic, positions)
         except KafkaException as exc:
             return SkipReason(f"Kafka unreachable at {kafka.bootstrap}: {exc.args[0].str()}")

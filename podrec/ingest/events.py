@@ -1,7 +1,9 @@
 """The event wire format: one UTF-8 JSON object per Kafka record (DESIGN.md).
 
 ``validate`` is the single definition of what podrec accepts; everything that is not
-accepted comes back with the reason it is rejected.
+accepted comes back with the reason it is rejected. Ingestion evaluates the same rules as
+Spark SQL expressions (``podrec.ingest.spark_validation``); a test holds the two to the same
+decisions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ EVENT_TYPES = frozenset({"play", "progress", "pause", "complete", "skip", "like"
 REQUIRED = ("event_id", "user_id", "episode_id", "event_type", "occurred_at")
 OPTIONAL_STRINGS = ("session_id", "locale", "device")
 OPTIONAL_NUMBERS = ("position_s", "episode_duration_s")
+# The order the type checks run in: the first failing field names the reason.
+STRING_FIELDS = (*REQUIRED, *OPTIONAL_STRINGS)
 MAX_ID_LENGTH = 200
 # Producers' clocks drift a little; an event from further ahead than this is a bug, not skew.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -59,7 +63,7 @@ def validate(raw: bytes | None, received_at: datetime) -> Validated:
     missing = [f for f in REQUIRED if obj.get(f) in (None, "")]
     if missing:
         return _reject("missing field(s): " + ", ".join(missing))
-    for name in ("event_id", "user_id", "episode_id", "event_type", "occurred_at", *OPTIONAL_STRINGS):
+    for name in STRING_FIELDS:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             return _reject(f"wrong type: {name} must be a string, got {type(value).__name__}")

@@ -31,15 +31,29 @@ class PartitionOffsets:
         return max(0, self.high - self.start)
 
 
-def group_offsets(consumer: Consumer, topic: str, timeout_s: float = 10.0) -> list[PartitionOffsets]:
-    """Offsets of every partition of ``topic`` for ``consumer``'s group. Raises if unreachable."""
+def group_offsets(
+    consumer: Consumer, topic: str, timeout_s: float = 10.0, missing_topic_ok: bool = False
+) -> list[PartitionOffsets]:
+    """Offsets of every partition of ``topic`` for ``consumer``'s group.
+
+    Raises ``KafkaException`` when the broker is unreachable or its metadata carries an error
+    (not authorised, topic unknown): an error, never an empty topic. ``missing_topic_ok`` makes
+    only an unknown topic read as one without offsets (nothing written yet, nothing lagging).
+    """
     metadata = consumer.list_topics(topic, timeout=timeout_s)
     topic_meta = metadata.topics.get(topic)
-    if topic_meta is None or topic_meta.error is not None:
-        # A topic nobody has written to yet has no offsets: nothing to read, nothing lagging.
-        return []
+    error = None if topic_meta is None else topic_meta.error
+    if topic_meta is None or error is not None:
+        code = KafkaError.UNKNOWN_TOPIC_OR_PART if error is None else error.code()
+        if missing_topic_ok and code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return []
+        detail = "not in the broker's metadata" if error is None else error.str()
+        raise KafkaException(KafkaError(code, f"topic {topic!r}: {detail}"))
     partitions = sorted(topic_meta.partitions)
     committed = _committed(consumer, [TopicPartition(topic, p) for p in partitions], timeout_s)
+    for tp in committed:
+        if tp.error is not None:  # e.g. the group is not authorised: never "no commit yet"
+            raise KafkaException(KafkaError(tp.error.code(), f"group offsets of {topic!r}: {tp.error.str()}"))
     by_partition = {tp.partition: tp.offset for tp in committed}
     result = []
     for p in partitions:
@@ -72,13 +86,19 @@ def _committed(
             time.sleep(0.5)
 
 
-def commit(consumer: Consumer, topic: str, next_offsets: dict[int, int]) -> None:
-    """Record that the group has everything before ``next_offsets`` (synchronously)."""
-    if next_offsets:
-        consumer.commit(
-            offsets=[TopicPartition(topic, p, o) for p, o in sorted(next_offsets.items())],
-            asynchronous=False,
-        )
+def commit(consumer: Consumer, topic: str, next_offsets: dict[int, int], timeout_s: float = 10.0) -> None:
+    """Record that the group has everything before ``next_offsets`` (synchronously).
+
+    A partition never moves back: another consumer of the group may have committed further.
+    """
+    if not next_offsets:
+        return
+    current = _committed(consumer, [TopicPartition(topic, p) for p in sorted(next_offsets)], timeout_s)
+    ahead = {tp.partition: tp.offset for tp in current if tp.error is None}
+    consumer.commit(
+        offsets=[TopicPartition(topic, p, max(o, ahead.get(p, o))) for p, o in sorted(next_offsets.items())],
+        asynchronous=False,
+    )
 
 
 def oldest_unread_timestamp(

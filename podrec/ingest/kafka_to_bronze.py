@@ -1,35 +1,56 @@
 """Kafka → ``bronze.user_events`` / ``bronze.user_events_rejected``, exactly once.
 
-How "exactly once" holds across crashes and re-runs:
-1. A run reads a fixed offset range: from the consumer group's committed offsets to the
-   high watermarks it saw at the start (Spark's Kafka batch source).
-2. Records whose (partition, offset) already sit in either table are dropped first, so a
+How "exactly once" holds across crashes, re-runs and ingestions running at the same time
+(``podrec ingest`` twice, the CLI beside a Dagster run), with no lock:
+1. A plan reads a fixed offset range (the consumer group's committed offsets to the high
+   watermarks), then each table's mark for the writer ``podrec-ingest/<group>/<topic>``: the
+   table version, and the number of that writer's last commit (``delta.writer_mark``).
+2. Records whose (partition, offset) sit in either table at those versions are dropped, so a
    range read twice is written once.
-3. Rejected rows are appended, then accepted rows; each append is one atomic Delta commit.
-4. Only then are the offsets committed to Kafka. A crash anywhere before that re-reads the
-   same range next time, and step 2 drops what was already written.
-Runs must not overlap (one ingestion at a time; the Dagster job is limited to one run).
+3. Validation runs in Spark SQL with ``events.validate``'s rules and reasons
+   (``spark_validation``); an event_id accepted before (in the table, or earlier in the batch)
+   is rejected as a duplicate.
+4. Accepted rows are appended, then rejected rows: each append one Delta commit numbered as the
+   writer's next (``delta.append_once``). It lands only if no other ingestion committed to that
+   table since step 1 read it; if one did, the plan is stale and is made again from step 1,
+   where step 2 drops what the other one wrote. Accepted first, because only acceptance depends
+   on what others accept: once a plan's accepted rows are in, its rejections (invalid, or a
+   duplicate of an accepted event) stay true whoever commits next.
+5. Only then are the offsets committed to Kafka (never moving a partition back).
+A crash before step 5 re-reads the range next time; between the two appends, step 2 drops the
+accepted rows already written and the rejected ones are written then.
 
-Every consumed record ends in exactly one table: accepted + rejected = consumed.
+Every consumed record ends in exactly one table: accepted + rejected = consumed. The Dagster
+pool ``kafka_ingest`` only saves the work a stale plan would redo.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
 
-import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from podrec.ingest.events import FUTURE_TOLERANCE, validate
+from podrec.ingest.events import FUTURE_TOLERANCE
 from podrec.ingest.kafka_offsets import commit, group_offsets
-from podrec.lake.delta import append, replace_partitions
-from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS, VALIDATED_RECORD
+from podrec.ingest.spark_validation import (
+    TO_PYTHON,
+    decide,
+    decide_rest_in_python,
+    validation_session,
+    word,
+)
+from podrec.lake.delta import WriterMark, append_once, read, replace_partitions, writer_mark
+from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS
+
+# Plans made stale by other ingestions before giving up (each stale plan means another
+# ingestion wrote; giving up loses nothing, the next run carries on).
+MAX_PLANS = 5
+FETCH_BYTES = 32 * 1024 * 1024
 
 
 class KafkaEndpoint(Protocol):
@@ -37,8 +58,13 @@ class KafkaEndpoint(Protocol):
 
     bootstrap: str
     events_topic: str
+    consumer_group: str
 
     def consumer(self) -> Consumer: ...
+
+
+class IngestContended(RuntimeError):
+    """Other ingestions of the same topic and group kept committing first; nothing was lost."""
 
 
 @dataclass
@@ -51,110 +77,195 @@ class IngestReport:
     offsets: dict[int, tuple[int, int]] = field(default_factory=dict)  # partition → [start, end)
     event_dates: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
+    stale_plans: int = 0  # plans another ingestion's commit made stale, made again
 
-
-def _validate_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: Kafka records → validated rows (event columns or an error)."""
-    columns = [f.name for f in VALIDATED_RECORD.fields]
-    for batch in batches:
-        out = []
-        for value, partition, offset, timestamp in zip(
-            batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
-        ):
-            received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
-            result = validate(None if value is None else bytes(value), received_at)
-            if result.event is not None:
-                row = dict(result.event)
-                row["event_date"] = row["occurred_at"].date()
-                row["error"], row["raw"] = None, None
-            else:
-                row = dict.fromkeys(columns)
-                row["event_date"] = received_at.date()
-                row["error"], row["raw"] = result.error, None if value is None else bytes(value)
-            row.update(received_at=received_at, kafka_partition=int(partition), kafka_offset=int(offset))
-            out.append(row)
-        yield pd.DataFrame(out, columns=columns)
+    def read(self, ranges: dict[int, tuple[int, int]]) -> None:
+        """Count a range a plan read into ``offsets`` and ``consumed`` (successive plans overlap)."""
+        for p, (s, e) in ranges.items():
+            old = self.offsets.get(p, (s, e))
+            self.offsets[p] = (min(s, old[0]), max(e, old[1]))
+        self.consumed = sum(e - s for s, e in self.offsets.values())
 
 
 def read_range(
     spark: SparkSession, bootstrap: str, topic: str, ranges: dict[int, tuple[int, int]]
 ) -> DataFrame:
-    """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end)), validated."""
+    """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end))."""
     start = {topic: {str(p): s for p, (s, _) in ranges.items()}}
     end = {topic: {str(p): e for p, (_, e) in ranges.items()}}
-    records = (
+    return (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
         .option("assign", json.dumps({topic: sorted(ranges)}))
         .option("startingOffsets", json.dumps(start))
         .option("endingOffsets", json.dumps(end))
+        # A batch reads its whole range: fetch it in few large requests, not many 1 MiB ones.
+        .option("kafka.max.partition.fetch.bytes", str(FETCH_BYTES))
+        .option("kafka.fetch.max.bytes", str(FETCH_BYTES))
         .load()
         .select("value", "partition", "offset", "timestamp")
     )
-    return records.mapInPandas(_validate_batches, VALIDATED_RECORD)
-
-
-def _table_or_none(spark: SparkSession, uri: str) -> DataFrame | None:
-    from delta.tables import DeltaTable
-
-    return spark.read.format("delta").load(uri) if DeltaTable.isDeltaTable(spark, uri) else None
 
 
 def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFrame:
+    """(partition, offset) of ``df``'s rows inside ``ranges``, named as the Kafka source names them."""
     cond = None
     for p, (s, e) in ranges.items():
         c = (F.col("kafka_partition") == p) & (F.col("kafka_offset") >= s) & (F.col("kafka_offset") < e)
         cond = c if cond is None else cond | c
-    return df.where(cond).select("kafka_partition", "kafka_offset")
-
-
-def split_accepted_rejected(
-    validated: DataFrame, existing_events: DataFrame | None
-) -> tuple[DataFrame, DataFrame]:
-    """Accepted and rejected rows: an event_id seen before (in this batch or the table) is rejected."""
-    order = Window.partitionBy("event_id").orderBy("received_at", "kafka_partition", "kafka_offset")
-    ranked = validated.withColumn(
-        "error",
-        F.when(
-            F.col("error").isNull() & (F.row_number().over(order) > 1),
-            F.lit("duplicate event_id: seen earlier in the batch"),
-        ).otherwise(F.col("error")),
+    return df.where(cond).select(
+        F.col("kafka_partition").alias("partition"), F.col("kafka_offset").alias("offset")
     )
-    if existing_events is not None:
-        seen = existing_events.select("event_id", "event_date").distinct().withColumn("_seen", F.lit(True))
-        ranked = ranked.join(seen, ["event_id", "event_date"], "left").withColumn(
+
+
+def judge_duplicates(
+    validated: DataFrame, existing_events: DataFrame | None
+) -> tuple[DataFrame, list[DataFrame]]:
+    """``validated`` with an event_id seen before rejected — a later copy in the batch as "seen
+    earlier in the batch", the first copy of one already in the table as "already ingested" —
+    and the cached frames it reads (unpersist them when done).
+
+    The repeated ids come from an aggregate over the ids alone (not a window over whole rows),
+    are few, and are broadcast to each use; when none repeat, ``validated`` comes back as is.
+    """
+    valid = validated.where(F.col("error").isNull())
+    keys = ["event_id", "event_date"]
+    coordinates = F.struct("received_at", "kafka_partition", "kafka_offset")
+    in_batch = (
+        valid.groupBy("event_id")
+        .agg(F.min(coordinates).alias("_first"), F.count(F.lit(1)).alias("_copies"))
+        .where(F.col("_copies") > 1)
+        .drop("_copies")
+        .persist()
+    )
+    cached, judged = [in_batch], validated
+    if in_batch.count():
+        judged = judged.join(F.broadcast(in_batch), "event_id", "left").withColumn(
             "error",
             F.when(
-                F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                F.col("error").isNull() & F.col("_first").isNotNull() & (coordinates != F.col("_first")),
+                F.lit("duplicate event_id: seen earlier in the batch"),
             ).otherwise(F.col("error")),
         )
-    accepted = ranked.where(F.col("error").isNull()).select(*BRONZE_USER_EVENTS_COLUMNS)
-    rejected = ranked.where(F.col("error").isNotNull()).select(
+    if existing_events is not None:
+        ingested = (
+            existing_events.select(*keys).join(valid.select(*keys), keys, "left_semi").distinct().persist()
+        )
+        cached.append(ingested)
+        if ingested.count():
+            judged = judged.join(
+                F.broadcast(ingested.withColumn("_seen", F.lit(True))), keys, "left"
+            ).withColumn(
+                "error",
+                F.when(
+                    F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                ).otherwise(F.col("error")),
+            )
+    return judged, cached
+
+
+def accepted_rows(judged: DataFrame) -> DataFrame:
+    return judged.where(F.col("error").isNull()).select(*BRONZE_USER_EVENTS_COLUMNS)
+
+
+def rejected_rows(judged: DataFrame) -> DataFrame:
+    return word(judged.where(F.col("error").isNotNull())).select(
         F.coalesce(F.col("raw"), F.lit(b"").cast("binary")).alias("raw"),
         F.expr("CAST(raw AS STRING)").alias("raw_text"),
         *[c for c in BRONZE_REJECTED_COLUMNS if c not in ("raw", "raw_text")],
     )
-    return accepted, rejected
 
 
-def _reasons(rejected: DataFrame) -> dict[str, int]:
+@dataclass(frozen=True)
+class _Tally:
+    accepted: int
+    rejected: int
+    reasons: dict[str, int]
+    event_dates: list[date]
+    accepted_dates: list[date]
+
+
+def _tally(judged: DataFrame) -> _Tally:
+    """Counts, reasons and dates of a batch in one Spark job."""
     # Group the reason's leading phrase so metadata stays readable ("bad JSON", "missing field(s)").
     head = F.regexp_extract("error", r"^([^:]+)", 1)
-    return {
-        r["reason"]: r["n"]
-        for r in rejected.groupBy(head.alias("reason")).agg(F.count("*").alias("n")).collect()
-    }
+    rows = judged.groupBy(head.alias("reason"), "event_date").agg(F.count(F.lit(1)).alias("n")).collect()
+    reasons: dict[str, int] = {}
+    for r in rows:
+        if r["reason"] is not None:
+            reasons[r["reason"]] = reasons.get(r["reason"], 0) + r["n"]
+    accepted = [r for r in rows if r["reason"] is None]
+    return _Tally(
+        sum(r["n"] for r in accepted),
+        sum(reasons.values()),
+        reasons,
+        sorted({r["event_date"] for r in rows}),
+        sorted({r["event_date"] for r in accepted}),
+    )
 
 
-def _split_and_count(
-    df: DataFrame, existing_events: DataFrame | None, report: IngestReport
-) -> tuple[DataFrame, DataFrame]:
-    """``split``, cached (it is counted, grouped and written), counts and reasons on ``report``."""
-    accepted, rejected = split_accepted_rejected(df, existing_events)
-    accepted, rejected = accepted.persist(), rejected.persist()
-    report.accepted, report.rejected = accepted.count(), rejected.count()
-    report.reasons = _reasons(rejected)
-    return accepted, rejected
+def _validated(decided: DataFrame) -> tuple[DataFrame, _Tally]:
+    """The batch with Python's decisions where Spark left them, and its tally.
+
+    The tally of Spark's decisions (one job over the cached rows) tells whether Python has
+    anything to decide, so a batch Spark decided alone never starts a Python worker.
+    """
+    tally = _tally(decided)
+    if TO_PYTHON not in tally.reasons:
+        return decided, tally
+    validated = decide_rest_in_python(decided)
+    return validated, _tally(validated)
+
+
+def _write_plan(
+    spark: SparkSession,
+    bootstrap: str,
+    topic: str,
+    ranges: dict[int, tuple[int, int]],
+    events_uri: str,
+    rejected_uri: str,
+    writer: str,
+    report: IngestReport,
+) -> bool:
+    """Plan ``ranges`` on the tables as they stand now and write it; False if the plan went stale."""
+    marks: dict[str, WriterMark] = {uri: writer_mark(uri, writer) for uri in (events_uri, rejected_uri)}
+    records = read_range(spark, bootstrap, topic, ranges)
+    for uri, mark in marks.items():
+        if mark.version is not None:
+            done = _coordinates_in(read(spark, uri, mark.version), ranges)
+            records = records.join(done, ["partition", "offset"], "left_anti")
+    decided = decide(records).persist()
+    cached = [decided]
+    try:
+        validated, tally = _validated(decided)
+        existing = None
+        if marks[events_uri].version is not None and tally.accepted_dates:
+            events = read(spark, events_uri, marks[events_uri].version)
+            existing = events.where(F.col("event_date").isin(tally.accepted_dates))
+        judged, repeats = judge_duplicates(validated, existing)
+        cached += repeats
+        if judged is not validated:
+            tally = _tally(judged)
+        # An empty append still creates a table that does not exist yet, so readers of either
+        # table never meet a missing path after the first ingestion.
+        for uri, rows, n in (
+            (events_uri, accepted_rows(judged), tally.accepted),
+            (rejected_uri, rejected_rows(judged), tally.rejected),
+        ):
+            if n or marks[uri].version is None:
+                if append_once(rows, uri, "event_date", writer, marks[uri]) is None:
+                    return False
+                if uri == events_uri:
+                    report.accepted += n
+                else:
+                    report.rejected += n
+                    for reason, count in tally.reasons.items():
+                        report.reasons[reason] = report.reasons.get(reason, 0) + count
+        report.event_dates = sorted(set(report.event_dates) | {d.isoformat() for d in tally.event_dates})
+        return True
+    finally:
+        for df in cached:
+            df.unpersist()
 
 
 def ingest(
@@ -162,49 +273,30 @@ def ingest(
     consumer: Consumer,
     bootstrap: str,
     topic: str,
+    group: str,
     events_uri: str,
     rejected_uri: str,
 ) -> IngestReport:
-    """Consume everything new on ``topic`` for ``consumer``'s group into the two bronze tables."""
-    positions = group_offsets(consumer, topic)
-    report = IngestReport(lost_to_retention=sum(p.lost for p in positions))
-    ranges = {p.partition: (p.start, p.high) for p in positions if p.high > p.start}
-    report.offsets = ranges
-    if not ranges:
-        return report
-
-    validated = read_range(spark, bootstrap, topic, ranges)
-    events_table = _table_or_none(spark, events_uri)
-    rejected_table = _table_or_none(spark, rejected_uri)
-    fresh = validated
-    for table in (events_table, rejected_table):
-        if table is not None:
-            fresh = fresh.join(
-                _coordinates_in(table, ranges), ["kafka_partition", "kafka_offset"], "left_anti"
-            )
-    cached = [fresh.persist()]
-    try:
-        report.consumed = sum(e - s for s, e in ranges.values())
-        dates = [r["event_date"] for r in fresh.select("event_date").distinct().collect()]
-        existing = None
-        if events_table is not None and dates:
-            existing = events_table.where(F.col("event_date").isin(dates))
-        accepted, rejected = _split_and_count(fresh, existing, report)
-        cached += [accepted, rejected]
+    """Consume everything new on ``topic`` for ``group`` (``consumer``'s) into the two bronze tables."""
+    writer = f"podrec-ingest/{group}/{topic}"
+    report = IngestReport()
+    for _ in range(MAX_PLANS):
+        positions = group_offsets(consumer, topic)
+        report.lost_to_retention = sum(p.lost for p in positions)
+        ranges = {p.partition: (p.start, p.high) for p in positions if p.high > p.start}
+        if not ranges:
+            return report
+        report.read(ranges)
+        written = _write_plan(spark, bootstrap, topic, ranges, events_uri, rejected_uri, writer, report)
         report.already_ingested = report.consumed - report.accepted - report.rejected
-        report.event_dates = sorted(d.isoformat() for d in dates)
-        # Rejected first: if we crash between the two, the re-run finds these offsets done.
-        # An empty append still creates a table that does not exist yet, so readers of
-        # either table never meet a missing path after the first ingestion.
-        if report.rejected or rejected_table is None:
-            append(rejected, rejected_uri, "event_date")
-        if report.accepted or events_table is None:
-            append(accepted, events_uri, "event_date")
-    finally:
-        for df in cached:
-            df.unpersist()
-    commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
-    return report
+        if written:
+            commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
+            return report
+        report.stale_plans += 1
+    raise IngestContended(
+        f"{MAX_PLANS} plans of {topic} were made stale by other ingestions of group {group} "
+        f"committing first; what they and this run wrote stays exactly once — run again"
+    )
 
 
 def replay_day(
@@ -237,14 +329,17 @@ def replay_day(
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:
         return report
-    validated = read_range(spark, bootstrap, topic, ranges).where(F.col("event_date") == F.lit(day))
-    cached = [validated.persist()]
+    decided = decide(read_range(spark, bootstrap, topic, ranges)).persist()
+    cached = [decided]
     try:
-        report.consumed = validated.count()
-        accepted, rejected = _split_and_count(validated, None, report)
-        cached += [accepted, rejected]
-        replace_partitions(rejected, rejected_uri, "event_date", [day.isoformat()])
-        replace_partitions(accepted, events_uri, "event_date", [day.isoformat()])
+        validated = _validated(decided)[0].where(F.col("event_date") == F.lit(day))
+        judged, repeats = judge_duplicates(validated, None)
+        cached += repeats
+        tally = _tally(judged)
+        report.accepted, report.rejected, report.reasons = tally.accepted, tally.rejected, tally.reasons
+        report.consumed = tally.accepted + tally.rejected
+        replace_partitions(rejected_rows(judged), rejected_uri, "event_date", [day.isoformat()])
+        replace_partitions(accepted_rows(judged), events_uri, "event_date", [day.isoformat()])
     finally:
         for df in cached:
             df.unpersist()
@@ -259,9 +354,12 @@ def run(
     replay: date | None = None,
 ) -> IngestReport:
     """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
+    spark = validation_session(spark)
     consumer = kafka.consumer()
     try:
-        args = (spark, consumer, kafka.bootstrap, kafka.events_topic, events_uri, rejected_uri)
-        return replay_day(*args, replay) if replay else ingest(*args)
+        topic = kafka.events_topic
+        if replay:
+            return replay_day(spark, consumer, kafka.bootstrap, topic, events_uri, rejected_uri, replay)
+        return ingest(spark, consumer, kafka.bootstrap, topic, kafka.consumer_group, events_uri, rejected_uri)
     finally:
         consumer.close()

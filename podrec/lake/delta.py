@@ -3,7 +3,10 @@
 Writes are one Delta commit each, so a failed write leaves the previous version intact:
 - ``replace_partitions``: exactly the given partition values (``replaceWhere``); re-running a day
   replaces it, never duplicates it.
-- ``append``: new rows, partitioned like the table (stream-written bronze).
+- ``append``: new rows, partitioned like the table.
+- ``append_once``: ``append`` as one writer's next transaction (Delta's ``txnAppId``/``txnVersion``),
+  refused if another commit of that writer landed since the plan's snapshot (``writer_mark``):
+  how two ingestions of one Kafka range never both write it (stream-written bronze).
 - ``upsert``: rows matched on keys are replaced, the rest inserted (``MERGE``).
 - ``overwrite``: the whole table (small, current-state tables such as the catalog).
 - ``delete_where``: rows matching a condition.
@@ -14,6 +17,7 @@ Reads: ``read`` (optionally a version), ``read_required`` (fails saying what to 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,6 +70,71 @@ def append(df: DataFrame, uri: str, partition_column: str | None = None) -> Writ
     return _result(df.sparkSession, uri)
 
 
+@dataclass(frozen=True)
+class WriterMark:
+    """A table as one writer found it: its version (None: no table yet) and the number of that
+    writer's last committed transaction (0: none)."""
+
+    version: int | None
+    txn: int
+
+
+def writer_mark(uri: str, app_id: str) -> WriterMark:
+    """Read ``app_id``'s mark on the table (through delta-rs: the log only, no Spark job)."""
+    from deltalake import DeltaTable
+
+    from podrec.lake.paths import delta_rs_uri
+
+    target = delta_rs_uri(uri)
+    if not DeltaTable.is_deltatable(target):
+        return WriterMark(None, 0)
+    table = DeltaTable(target)
+    return WriterMark(table.version(), table.transaction_version(app_id) or 0)
+
+
+def append_once(
+    df: DataFrame, uri: str, partition_column: str, app_id: str, mark: WriterMark
+) -> WriteResult | None:
+    """Append ``df`` as ``app_id``'s next transaction after ``mark``, or not at all (None).
+
+    Delta records the highest transaction number each writer id committed, skips a write whose
+    number is not above it, and fails a commit when a concurrent one of the same writer id lands
+    first. Numbered ``mark.txn + 1``, this append lands only if no commit of ``app_id`` came
+    after ``mark`` was read, so whatever was planned from the table at ``mark.version`` still
+    holds when it commits. None: another commit of ``app_id`` got there first; read again, plan
+    again. Which case happened is read from the table's history, where the commit carries a tag.
+
+    Delta serialises commits through its log store; on S3 that takes a log store with mutual
+    exclusion (``S3DynamoDBLogStore``) when more than one Spark driver writes, as for any
+    concurrent Delta writers.
+    """
+    from deltalake import DeltaTable
+
+    from podrec.lake.paths import delta_rs_uri
+
+    tag = f"{app_id} {uuid.uuid4().hex}"
+    writer = (
+        df.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", mark.txn + 1)
+        .option("userMetadata", tag)
+        .partitionBy(partition_column)
+    )
+    lost_race = _concurrent_commit_errors()  # imported before the write: the import maps Delta's errors
+    try:
+        writer.save(uri)
+    except lost_race:
+        return None
+    table = DeltaTable(delta_rs_uri(uri))
+    since = -1 if mark.version is None else mark.version
+    for commit in table.history(table.version() - since):
+        if commit.get("userMetadata") == tag:
+            rows = (commit.get("operationMetrics") or {}).get("numOutputRows", 0)
+            return WriteResult(uri=uri, version=int(commit["version"]), rows_written=int(rows))
+    return None
+
+
 def upsert(df: DataFrame, uri: str, keys: list[str]) -> WriteResult:
     """Replace the rows whose ``keys`` match, insert the others; creates the table on first use."""
     from delta.tables import DeltaTable
@@ -84,6 +153,24 @@ def upsert(df: DataFrame, uri: str, keys: list[str]) -> WriteResult:
             .execute()
         )
     return _result(spark, uri)
+
+
+def _concurrent_commit_errors() -> tuple[type[Exception], ...]:
+    from delta.exceptions import (
+        ConcurrentAppendException,
+        ConcurrentTransactionException,
+        ConcurrentWriteException,
+        DeltaConcurrentModificationException,
+        MetadataChangedException,
+        ProtocolChangedException,
+    )
+
+    # Delta's Python classes do not share a base: a lost race on a new table is a protocol or
+    # metadata change, on an existing one a transaction (same writer id) conflict.
+    return (
+        ConcurrentAppendException, ConcurrentTransactionException, ConcurrentWriteException,
+        DeltaConcurrentModificationException, MetadataChangedException, ProtocolChangedException,
+    )  # fmt: skip
 
 
 def overwrite(df: DataFrame, uri: str) -> WriteResult:

@@ -145,15 +145,15 @@ def test_sigkill_halfway_then_rerun_gives_the_same_result(
         "PODREC_KAFKA_CONSUMER_GROUP": s.kafka.consumer_group,
         "PODREC_SPARK_DRIVER_MEMORY": "1g",
     }
-    rejected_log = Path(s.lake.root) / "bronze" / "user_events_rejected" / "_delta_log"
+    events_log = Path(s.lake.root) / "bronze" / "user_events" / "_delta_log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "podrec_app.cli", "ingest"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 240
-    # Halfway: the rejected rows are committed, the accepted ones not yet, offsets not committed.
+    # Halfway: the accepted rows are committed, the rejected ones not yet, offsets not committed.
     while proc.poll() is None and time.monotonic() < deadline:
-        if rejected_log.exists() and any(rejected_log.glob("*.json")):
+        if events_log.exists() and any(events_log.glob("*.json")):
             proc.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
@@ -162,7 +162,7 @@ def test_sigkill_halfway_then_rerun_gives_the_same_result(
 
     report = run_ingest(spark, s)
     accepted, rejected = tables(spark, s)
-    assert report.already_ingested > 0  # the killed run's rejected rows were not written twice
+    assert report.already_ingested > 0  # the killed run's accepted rows were not written twice
     assert accepted.count() + rejected.count() == n
     assert accepted.select("event_id").distinct().count() == accepted.count() == len(valid)
     assert rejected.count() == len(bad)

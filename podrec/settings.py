@@ -5,7 +5,9 @@ is ``PODREC_ALS_ALPHA`` in the environment, ``[als] alpha`` in the optional TOML
 ``als.alpha`` in the code that fits the model. The environment wins over the file
 (``PODREC_CONFIG_FILE``, default ``podrec.toml`` in the working directory). Secrets are
 ``SecretStr`` so they never print, and they come from the environment only: the file may not
-hold them. Nothing here is read at import time; ``load_settings()`` reads once, when called.
+hold them, but a secrets directory may (``PODREC_SECRETS_DIR``: one file per secret, named like its
+variable, as Docker and Kubernetes mount them). Nothing here is read at import time;
+``load_settings()`` reads once, when called.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -25,6 +28,8 @@ from pydantic_settings import (
 
 PREFIX = "PODREC_"
 COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Section(BaseModel):
@@ -72,6 +77,53 @@ class KafkaSettings(Section):
     controller_port: int = Field(
         9093, ge=1, le=65535, description="KRaft controller port of the local broker."
     )
+    timeout_s: float = Field(
+        5.0, ge=1, le=120, description="How long a command waits for the broker to answer before giving up."
+    )
+    delivery_timeout_s: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="How long a produced event may wait for the broker's acknowledgement.",
+    )
+    security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT", description="How every client talks to the brokers (SASL_* needs the sasl_* settings)."
+    )
+    sasl_mechanism: KafkaSaslMechanism | None = Field(
+        None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
+    )
+    sasl_username: str | None = Field(None, min_length=1, description="SASL user; required with SASL_*.")
+    sasl_password: SecretStr | None = Field(
+        None, description="SASL password; a secret (environment or PODREC_SECRETS_DIR only)."
+    )
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        """SASL without its user, password or mechanism cannot connect; SASL settings without a SASL
+        protocol would be ignored silently, so both are refused here, before any client is made."""
+        given = {
+            "PODREC_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "PODREC_KAFKA_SASL_USERNAME": self.sasl_username,
+            "PODREC_KAFKA_SASL_PASSWORD": self.sasl_password,
+        }
+        if self.sasl:
+            missing = [name for name, value in given.items() if value is None]
+            if missing:
+                raise ValueError(
+                    f"PODREC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs {', '.join(missing)}"
+                )
+        else:
+            stray = [name for name, value in given.items() if value is not None]
+            if stray:
+                raise ValueError(
+                    f"{', '.join(stray)} set, but PODREC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} "
+                    "uses no SASL: set it to SASL_PLAINTEXT or SASL_SSL, or unset them"
+                )
+        return self
 
 
 class MongoSettings(Section):
@@ -100,6 +152,29 @@ class SyntheticSettings(Section):
 
 class VoskSettings(Section):
     model_dir: str = Field("./data/models/vosk", description="One Vosk model folder per language.")
+
+
+class AudioSettings(Section):
+    """Bounds on fetching episode audio: a feed's enclosure URL is input from the internet."""
+
+    max_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="A download larger than this is refused (bytes)."
+    )
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="A download slower than this is abandoned.")
+    allow_private_hosts: bool = Field(
+        False,
+        description="Fetch from loopback, link-local and private addresses (tests' local servers); off, "
+        "an enclosure URL cannot make podrec read the local network.",
+    )
+
+
+class RetentionSettings(Section):
+    event_days: int = Field(
+        400,
+        ge=1,
+        le=36_500,
+        description="Events older than this many days are deleted by monitoring/retention.",
+    )
 
 
 class DataSettings(Section):
@@ -347,7 +422,12 @@ class ApiSettings(Section):
 
 
 # Secrets, as (section, field): never read from the settings file, never shown.
-SECRETS = (("mongo", "uri"), ("podcastindex", "api_key"), ("podcastindex", "api_secret"))
+SECRETS = (
+    ("mongo", "uri"),
+    ("podcastindex", "api_key"),
+    ("podcastindex", "api_secret"),
+    ("kafka", "sasl_password"),
+)
 # Variables renamed by the settings tree: refused with the new name rather than silently ignored.
 RENAMED = {
     "PODREC_EARLY_SKIP_FRACTION": "PODREC_ENGAGEMENT_EARLY_SKIP_FRACTION",
@@ -372,17 +452,35 @@ def config_file() -> Path:
     return Path(os.environ.get("PODREC_CONFIG_FILE", "podrec.toml"))
 
 
+def secret_variable(section: str, name: str) -> str:
+    return f"{PREFIX}{section.upper()}_{name.upper()}"
+
+
+def secrets_dir_values() -> dict[str, Any]:
+    """Secrets from files in ``PODREC_SECRETS_DIR``, each named like its variable
+    (``PODREC_MONGO_URI``): what an operator mounts instead of exporting them. Only secrets."""
+    folder = Path(os.environ["PODREC_SECRETS_DIR"]).expanduser()
+    if not folder.is_dir():
+        raise SettingsError(f"PODREC_SECRETS_DIR: {folder} is not a directory")
+    values: dict[str, Any] = {}
+    for section, name in SECRETS:
+        path = folder / secret_variable(section, name)
+        if path.is_file():
+            values.setdefault(section, {})[name] = path.read_text().strip()
+    return values
+
+
 class _SecretFreeToml(TomlConfigSettingsSource):
     """The settings file, refusing any secret it holds: secrets belong in the environment."""
 
     def __call__(self) -> dict[str, Any]:
         values = super().__call__()
-        found = [f"[{s}] {f}" for s, f in SECRETS if f in (values.get(s) or {})]
+        found = [(s, f) for s, f in SECRETS if f in (values.get(s) or {})]
         if found:
             raise SettingsError(
-                f"{config_file()} holds secret(s) {', '.join(found)}: remove them and set "
-                + ", ".join(f"{PREFIX}{s.upper()}_{f.upper()}" for s, f in SECRETS if f"[{s}] {f}" in found)
-                + " in the environment instead"
+                f"{config_file()} holds secret(s) {', '.join(f'[{s}] {f}' for s, f in found)}: remove them "
+                f"and set {', '.join(secret_variable(s, f) for s, f in found)} in the environment (or a file "
+                "of that name in PODREC_SECRETS_DIR) instead"
             )
         return values
 
@@ -413,6 +511,8 @@ class PodrecSettings(BaseSettings):
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()
+    audio: AudioSettings = AudioSettings()
+    retention: RetentionSettings = RetentionSettings()
     data: DataSettings = DataSettings()
     cache: CacheSettings = CacheSettings()
     partitions: PartitionsSettings = PartitionsSettings()
@@ -437,6 +537,8 @@ class PodrecSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if os.environ.get("PODREC_SECRETS_DIR"):
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=secrets_dir_values()))
         if config_file().is_file():
             sources.append(_SecretFreeToml(settings_cls, toml_file=config_file()))
         return tuple(sources)
@@ -463,6 +565,23 @@ def redact_uri(uri: str) -> str:
     return f"{scheme}://***@{rest.split('@', 1)[1]}"
 
 
+# URI options that can carry a credential (tlsCertificateKeyFilePassword, authMechanismProperties=…TOKEN:…).
+_SENSITIVE = ("password", "secret", "token", "authmechanismproperties")
+
+
+def without_credentials(uri: str) -> str:
+    """``mongodb://user:pw@host/?tlsCertificateKeyFilePassword=x`` → ``mongodb://host/``: the address
+    and the options that carry no credential, safe to hold in config."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    if "@" in rest.split("/", 1)[0]:
+        rest = rest.split("@", 1)[1]
+    address, mark, query = rest.partition("?")
+    options = [o for o in query.split("&") if o and not any(w in o.split("=")[0].lower() for w in _SENSITIVE)]
+    return f"{scheme}://{address}" + (mark + "&".join(options) if options else "")
+
+
 def env_name(location: tuple[int | str, ...]) -> str:
     """The environment variable of a field: ``("als", "alpha")`` → ``PODREC_ALS_ALPHA``."""
     return PREFIX + "_".join(str(part).upper() for part in location[:2])
@@ -479,5 +598,12 @@ def load_settings(**overrides: Any) -> PodrecSettings:
     try:
         return PodrecSettings(**overrides)
     except ValidationError as exc:
-        problems = [f"{env_name(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+        raise SettingsError("invalid setting(s): " + "; ".join(map(_problem, exc.errors()))) from None
+
+
+def _problem(error: Any) -> str:
+    """One validation error as a line naming its variable; a section's own rule (several fields at
+    once) already names them in its message."""
+    if len(error["loc"]) < 2 and error["type"] == "value_error":
+        return error["msg"].removeprefix("Value error, ")
+    return f"{env_name(error['loc'])}: {error['msg']}"

@@ -1,21 +1,76 @@
-"""``podrec``: the command line beside Dagster's own CLI and UI."""
+"""``podrec``: the command line beside Dagster's own CLI and UI.
+
+Every command that fails says so in one line on stderr — what failed and what to do — and exits
+non-zero; ``podrec --debug …`` shows the traceback (and the Kafka client's own log) instead.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
 from podrec.settings import PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
+from podrec_app.errors import explain
+
+POSITIVE = click.IntRange(min=1)
+PORT = click.IntRange(1, 65535)
 
 
-@click.group()
-def main() -> None:
+class PodrecGroup(click.Group):
+    """Turns any exception a command raises into a one-line error, unless ``--debug``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["podrec.args"] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            # One line, like every other failure, instead of click's usage block.
+            where = exc.ctx.command_path if exc.ctx else "podrec"
+            usage = click.ClickException(f"{exc.format_message()} (see `{where} --help`)")
+            usage.exit_code = exc.exit_code
+            raise usage from None
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(explain(exc, command_path(ctx.meta["podrec.args"]))) from None
+
+
+@click.group(cls=PodrecGroup)
+@click.option("--debug", is_flag=True, help="On failure, show the traceback; show the Kafka client's log.")
+def main(debug: bool) -> None:
     """podrec — which podcast episodes next?"""
+    # librdkafka reports every refused connection; a command reports the failure once, in its error.
+    kafka_log = logging.getLogger("podrec.kafka")
+    if debug:
+        logging.basicConfig(level=logging.INFO)
+    else:
+        kafka_log.addHandler(logging.NullHandler())
+        kafka_log.propagate = False
+
+
+def command_path(args: list[str]) -> str:
+    """``podrec publish status`` from the command line's words (options and arguments left out)."""
+    path: list[str] = []
+    command: click.Command = main
+    for word in (a for a in args if not a.startswith("-")):
+        found = command.commands.get(word) if isinstance(command, click.Group) else None
+        if found is None:
+            break
+        path.append(word)
+        command = found
+    return " ".join(["podrec", *path])
 
 
 def settings() -> PodrecSettings:
@@ -63,17 +118,23 @@ def infra_status(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--days", default=7, show_default=True, help="How many days, ending at --end-date.")
-@click.option("--users", default=2000, show_default=True, help="Size of the listener population.")
+@click.option(
+    "--days", default=7, show_default=True, type=POSITIVE, help="How many days, ending at --end-date."
+)
+@click.option(
+    "--users", default=2000, show_default=True, type=POSITIVE, help="Size of the listener population."
+)
 @click.option(
     "--catalog", type=click.Choice(["auto", "sample", "podcastindex", "synthetic"]), default=None,
     help="Episode source (default: PODREC_CATALOG). Give the pipeline the same catalog.",
 )  # fmt: skip
 @click.option(
-    "--episodes", default=None, type=int,
+    "--episodes", default=None, type=POSITIVE,
     help="Synthetic catalog: its size (PODREC_SYNTHETIC_EPISODES). Others: only the E most popular.",
 )  # fmt: skip
-@click.option("--shows", default=None, type=int, help="Synthetic catalog: shows (PODREC_SYNTHETIC_SHOWS).")
+@click.option(
+    "--shows", default=None, type=POSITIVE, help="Synthetic catalog: shows (PODREC_SYNTHETIC_SHOWS)."
+)
 @click.option("--seed", default=42, show_default=True, help="Same seed, same events.")
 @click.option("--end-date", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Default: yesterday (UTC).")
 def simulate(
@@ -82,7 +143,7 @@ def simulate(
 ) -> None:  # fmt: skip
     """Produce simulated listening events into Kafka (the events topic)."""
     from podrec.ingest.producer import simulate_to_kafka
-    from podrec_app.demo import last_complete_day
+    from podrec_app.runs import last_complete_day
     from resources import build_resources
 
     config = settings()
@@ -126,20 +187,49 @@ def sample_audio() -> None:
 @click.option("--like-rating", default=4.0, show_default=True, help="Ratings at or above: complete + like.")
 @click.option("--skip-rating", default=2.0, show_default=True, help="Ratings at or below: early skip.")
 def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
-    """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka."""
-    from podrec.ingest.importer import ImportFormatError, count_events, log_to_events, read_log
+    """Import an interaction log (CSV/Parquet: user, item, timestamp, rating or event_type) into Kafka.
+
+    Rows that cannot be events as written (a missing id, timestamp or rating) are not sent: they go to
+    bronze.user_events_rejected with their reason."""
+    from datetime import UTC
+
+    from podrec.ingest.importer import (
+        ImportFormatError,
+        check_log,
+        count_events,
+        log_to_events,
+        read_log,
+        rejected_rows,
+    )
     from podrec.ingest.producer import produce_events
+    from podrec.lake.delta import insert_new_arrow
+    from podrec.lake.paths import table_uri
     from resources import build_resources
 
-    kafka = build_resources(settings())["kafka"]
-    df = read_log(path)
+    config = settings()
+    kafka = build_resources(config)["kafka"]
     try:
-        total = count_events(df, like_rating, skip_rating)
-        events = log_to_events(df, like_rating, skip_rating)
-        sent = produce_events(kafka.producer(), kafka.events_topic, events, total, description=path.name)
+        log = check_log(*read_log(path))
     except ImportFormatError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"imported {len(df)} interactions from {path} as {sent} events on {kafka.events_topic}")
+        raise click.ClickException(str(exc)) from None
+    if log.total == 0:
+        raise click.ClickException(f"{path.name} has a header but no rows: nothing to import")
+    producer = kafka.producer()  # the broker answers before anything is written
+    if log.rejected:
+        insert_new_arrow(
+            rejected_rows(log, path.name, datetime.now(UTC)),
+            table_uri(config.lake.root, "bronze", "user_events_rejected"),
+            ["kafka_partition", "kafka_offset", "error"], "event_date",
+        )  # fmt: skip
+    total = count_events(log, like_rating, skip_rating)
+    sent = produce_events(producer, kafka.events_topic, log_to_events(log, like_rating, skip_rating), total,
+                          description=path.name)  # fmt: skip
+    click.echo(f"imported {len(log.rows)} interactions from {path} as {sent} events on {kafka.events_topic}")
+    if log.rejected:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(log.reasons().items()))
+        click.echo(
+            f"rejected {len(log.rejected)} of {log.total} rows ({reasons}) → bronze.user_events_rejected"
+        )
 
 
 @main.command()
@@ -155,6 +245,26 @@ def ingest(replay: datetime | None) -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help='{"tables": [...]} on stdout, one object per table.')
+def tables(as_json: bool) -> None:
+    """Every contract table of the lake: its URI, Delta version, rows and newest day partition.
+
+    Read from each table's Delta log (delta-rs), no Spark; a table not written yet shows as missing."""
+    from podrec.lake.tables import describe
+
+    states = describe(settings().lake.root)
+    if as_json:
+        click.echo(json.dumps({"tables": [t.as_dict() for t in states]}, indent=2))
+        return
+    rows = [
+        [t.name, "missing", "-", "-", t.uri]
+        if t.missing
+        else [t.name, t.version, t.rows, t.newest_partition or "-", t.uri]
+        for t in states
+    ]
+    click.echo(_table(["table", "version", "rows", "newest partition", "uri"], rows))
+
+
 @click.option(
     "--protocol",
     type=click.Choice(["time", "stratified", "published"]),
@@ -162,17 +272,22 @@ def ingest(replay: datetime | None) -> None:
     show_default=True,
     help="podrec's time or stratified split, or the published tables' (every held-out interaction relevant).",
 )
-@click.option("--k", default=10, show_default=True, help="List length the metrics are taken at.")
+@click.option(
+    "--k", default=10, show_default=True, type=POSITIVE, help="List length the metrics are taken at."
+)
 @click.option("--json", "as_json", is_flag=True, help="The full report as JSON on stdout.")
 @click.option("--no-ingest", is_flag=True, help="Evaluate what is in the lake without reading Kafka first.")
 def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     """Offline evaluation of the serving setting: every policy (hybrid, als_only, content_only, popular…)."""
+    from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
     try:
         # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
         config = {"protocols": [protocol], "k": k, "window_days": 0}
         out = runs.evaluate(settings(), config, ingest=not no_ingest)
+    except BrokerUnreachable as exc:
+        raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     report = out["report"][protocol]
@@ -244,6 +359,7 @@ def tune(
     """Run the tuning asset on the whole log: sweep, compare with the serving setting, accept by the rule.
 
     An accepted setting serves every later fit, list and evaluation (unless PODREC_TUNING_PIN)."""
+    from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
     grid = {"protocol": protocol, "alphas": alphas, "reg_params": reg_params, "ranks": ranks,
@@ -251,6 +367,8 @@ def tune(
     config = {name: list(v) if isinstance(v, tuple) else v for name, v in grid.items() if v}
     try:
         out = runs.tune(settings(), {**config, "window_days": 0}, ingest=not no_ingest)
+    except BrokerUnreachable as exc:
+        raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
@@ -298,9 +416,28 @@ def publish_rollback(version: str | None) -> None:
 
 
 @main.command()
+@click.argument("user_id")
+def forget(user_id: str) -> None:
+    """Remove listener USER_ID from every table, saved ALS model and published version (audit in
+    monitoring.forget_audit)."""
+    from podrec.privacy import forget as forget_listener
+    from resources import build_resources
+
+    if not user_id.strip() or len(user_id) > 200:
+        raise click.BadParameter("a listener id is 1 to 200 characters", param_hint="USER_ID")
+    config = settings()
+    report = forget_listener(config.lake.root, build_resources(config)["mongo"].db(), user_id)
+    click.echo(_table(["where", "removed"], sorted(report.removed.items())))
+    click.echo(
+        f"removed {report.total} rows, factors and lists of listener sha256:{report.user_sha256[:16]}…; "
+        "audited in monitoring.forget_audit. Older Delta versions keep them until VACUUM (README, Privacy)."
+    )
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", type=int, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
+@click.option("--port", default=8000, show_default=True, type=PORT)
+@click.option("--workers", type=POSITIVE, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
 def serve(host: str, port: int, workers: int | None) -> None:
     """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves."""
     import uvicorn
@@ -313,7 +450,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8501, show_default=True, type=int)
+@click.option("--port", default=8501, show_default=True, type=PORT)
 def dashboard(host: str, port: int) -> None:
     """The Streamlit dashboard: the lake's tables through DuckDB, in-process, no Spark."""
     import subprocess
@@ -331,8 +468,8 @@ def dashboard(host: str, port: int) -> None:
 @click.option(
     "--out", "out_dir", default="docs/screenshots", show_default=True, type=click.Path(path_type=Path)
 )
-@click.option("--api-port", default=8765, show_default=True, type=int)
-@click.option("--dashboard-port", default=8766, show_default=True, type=int)
+@click.option("--api-port", default=8765, show_default=True, type=PORT)
+@click.option("--dashboard-port", default=8766, show_default=True, type=PORT)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
     from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
@@ -381,7 +518,8 @@ def _table(header: list[str], rows: list[list[object]]) -> str:
 )  # fmt: skip
 def demo(day: datetime | None) -> None:
     """A week of simulated listening through the daily job on local defaults, then a summary."""
-    from podrec_app.demo import DemoFailed, last_complete_day, run_demo
+    from podrec_app.demo import DemoFailed, run_demo
+    from podrec_app.runs import last_complete_day
 
     try:
         click.echo(run_demo(settings(), day.date() if day else last_complete_day()))

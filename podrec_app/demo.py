@@ -41,16 +41,12 @@ from podrec_app import demo_summary as summary
 from podrec_assets.calendar import partition_range_tags
 from podrec_assets.daily import daily_selection
 from podrec_assets.definitions import build_definitions
+from resources import build_resources
 
 DEMO_DAYS = 7
 DEMO_USERS = 2000
 EVALUATION = AssetSelection.assets(["gold", "evaluation"])
 SIMULATOR = AssetSelection.assets(["kafka", "simulated_events"])
-
-
-def last_complete_day() -> date:
-    """Yesterday in UTC: the newest day whose data can be complete."""
-    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 class DemoFailed(RuntimeError):
@@ -174,6 +170,11 @@ def run_job(
 
 def run_demo(settings: PodrecSettings, day: date) -> str:
     """Feed a week into Kafka, run the week and the day through Dagster, then summarise what landed."""
+    # Both services answer before anything starts: a demo that would fail at its last step fails now.
+    services = build_resources(settings)
+    services["kafka"].require_broker()
+    services["mongo"].db().command("ping")
+    services["mongo"].client().close()
     console = Console(settings.data.path / "logs" / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}.log")
     defs = demo_jobs(build_definitions(settings))
     epoch = settings.partitions.start
@@ -183,10 +184,10 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
         f"podrec demo for {day}: {DEMO_USERS} listeners over {len(days)} day(s); "
         f"Dagster's log: {console.log_path}"
     )
+    kafka = resources["kafka"]
     with console.quiet(), DagsterInstance.get() as instance:
         with console.stage("simulate listening into Kafka"):
             catalog, _ = resources["episode_source"].snapshot(day)
-            kafka = resources["kafka"]
             sent = simulate_to_kafka(
                 kafka.producer(), kafka.events_topic, catalog, days, DEMO_USERS, epoch=epoch
             )

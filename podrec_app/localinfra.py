@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from podrec.settings import PodrecSettings
+from podrec.ingest.kafka_security import client_config, jaas_quote, spark_source_options
+from podrec.settings import KafkaSettings, PodrecSettings
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -143,8 +144,47 @@ def _kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
+def kafka_listener(kafka: KafkaSettings) -> tuple[list[str], list[str]]:
+    """The client listener's server.properties lines and, for SCRAM, the storage format's
+    ``--add-scram`` arguments: the local broker speaks what the settings ask every client to speak.
+
+    PLAIN users live in the listener's JAAS line; SCRAM users are created when the storage is
+    formatted (its first start). The broker uses the same user for its own inter-broker connection."""
+    protocol = kafka.security_protocol
+    if protocol == "PLAINTEXT":
+        return ["inter.broker.listener.name=PLAINTEXT"], []
+    if protocol != "SASL_PLAINTEXT" or kafka.sasl_username is None or kafka.sasl_password is None:
+        raise InfraError(
+            f"the local Kafka broker speaks PLAINTEXT or SASL_PLAINTEXT, not {protocol} (it has no "
+            "certificates): change PODREC_KAFKA_SECURITY_PROTOCOL or point PODREC_KAFKA_BOOTSTRAP at your "
+            "cluster"
+        )
+    mechanism, user, password = str(kafka.sasl_mechanism), kafka.sasl_username, kafka.sasl_password
+    jaas = spark_source_options(kafka)["kafka.sasl.jaas.config"]
+    if mechanism == "PLAIN":
+        jaas = jaas.removesuffix(";") + f' user_{user}="{jaas_quote(password.get_secret_value())}";'
+    jaas = jaas.replace("\\", "\\\\")  # a backslash in a .properties value escapes the next character
+    lines = [
+        "inter.broker.listener.name=SASL_PLAINTEXT",
+        f"sasl.enabled.mechanisms={mechanism}",
+        f"sasl.mechanism.inter.broker.protocol={mechanism}",
+        f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={jaas}",
+    ]
+    scram = []
+    if mechanism.startswith("SCRAM-"):
+        # Kafka's storage tool splits the credential at commas and knows no escapes (quotes are stripped).
+        if any(c in value for value in (user, password.get_secret_value()) for c in ",[]"):
+            raise InfraError(
+                "the local broker cannot create a SCRAM user whose name or password holds ',', '[' or ']': "
+                "change PODREC_KAFKA_SASL_USERNAME / _PASSWORD, or use PODREC_KAFKA_SASL_MECHANISM=PLAIN"
+            )
+        scram = ["--add-scram", f'{mechanism}=[name="{user}",password="{password.get_secret_value()}"]']
+    return lines, scram
+
+
 def kafka_service(settings: PodrecSettings) -> Service:
     host, port = _host_port(settings.kafka.bootstrap.split(",")[0], 9092)
+    protocol = settings.kafka.security_protocol
     controller = settings.kafka.controller_port
     home = settings.data.path / "kafka"
     libs = settings.cache.path / "kafka" / "libs"
@@ -162,18 +202,21 @@ def kafka_service(settings: PodrecSettings) -> Service:
         ]  # fmt: skip
 
     def prepare() -> None:
+        listener, scram = kafka_listener(settings.kafka)
         home.mkdir(parents=True, exist_ok=True)
+        config.touch(mode=0o600)  # it may hold the SASL password: readable by its owner only
+        config.chmod(0o600)
         config.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers={host}:{controller}",
-                    f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-                    f"advertised.listeners=PLAINTEXT://{host}:{port}",
+                    f"listeners={protocol}://{host}:{port},CONTROLLER://{host}:{controller}",
+                    f"advertised.listeners={protocol}://{host}:{port}",
                     "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    *listener,
+                    f"listener.security.protocol.map={protocol}:{protocol},CONTROLLER:PLAINTEXT",
                     f"log.dirs={log_dirs}",
                     "num.partitions=4",
                     "offsets.topic.replication.factor=1",
@@ -194,17 +237,21 @@ def kafka_service(settings: PodrecSettings) -> Service:
             cmd = java_cmd(
                 "kafka.tools.StorageTool", "format", "--standalone",
                 # One token, so an id that starts with "-" (1 in 32) is never read as an option.
-                f"--cluster-id={_kafka_cluster_id()}", "-c", str(config),
+                f"--cluster-id={_kafka_cluster_id()}", "-c", str(config), *scram,
             )  # fmt: skip
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
-                raise InfraError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+                output = result.stdout + result.stderr
+                if settings.kafka.sasl_password is not None:
+                    output = output.replace(settings.kafka.sasl_password.get_secret_value(), "***")
+                raise InfraError(f"formatting Kafka storage failed:\n{output}")
 
     def probe() -> bool:
         from confluent_kafka.admin import AdminClient
 
         try:
-            AdminClient({"bootstrap.servers": f"{host}:{port}", "log_level": 0}).list_topics(timeout=2)
+            connection = settings.kafka.updated(bootstrap=f"{host}:{port}")
+            AdminClient({**client_config(connection), "log_level": 0}).list_topics(timeout=2)
         except Exception:
             return False
         return True

@@ -10,17 +10,23 @@ where the data does (a copy of the settings, never the environment).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from podrec.settings import PodrecSettings
 
 if TYPE_CHECKING:
     from podrec.ingest.kafka_to_bronze import IngestReport
+    from resources import KafkaResource
+
+
+def last_complete_day() -> date:
+    """Yesterday in UTC: the newest day whose data can be complete."""
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 class NothingToEvaluate(RuntimeError):
-    """No events in the lake or on the topic."""
+    """No events in the lake or on the topic; the message starts "nothing to evaluate"."""
 
 
 class RunFailed(RuntimeError):
@@ -36,12 +42,31 @@ def event_date_range(settings: PodrecSettings) -> tuple[date, date]:
     if views.has("events"):
         first, last = views.sql("SELECT min(event_date), max(event_date) FROM events").fetchone()
     if first is None:
-        raise NothingToEvaluate("bronze.user_events is empty: simulate or import events first")
+        raise NothingToEvaluate(
+            "nothing to evaluate: bronze.user_events holds no events; run `podrec simulate` or "
+            "`podrec import-events PATH` first"
+        )
     return first, last
 
 
+def waiting_on_topic(kafka: KafkaResource) -> int:
+    """Events the ingestion group has not consumed yet (0 for a topic nobody has written to)."""
+    from podrec.ingest.kafka_offsets import group_offsets
+
+    consumer = kafka.consumer()
+    try:
+        if kafka.events_topic not in consumer.list_topics(timeout=kafka.timeout_s).topics:
+            return 0
+        return sum(p.lag for p in group_offsets(consumer, kafka.events_topic, kafka.timeout_s))
+    finally:
+        consumer.close()
+
+
 def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> IngestReport:
-    """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date)."""
+    """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date).
+
+    The broker must answer within ``kafka.timeout_s``, and Spark starts only when there is work:
+    with the broker away or nothing new, the answer comes in seconds."""
     from dagster_pyspark.resources import spark_session_from_config
 
     from podrec.ingest import kafka_to_bronze
@@ -50,6 +75,9 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
     from resources import build_resources
 
     kafka = build_resources(settings)["kafka"]
+    kafka.require_broker()
+    if replay is None and waiting_on_topic(kafka) == 0:
+        return kafka_to_bronze.IngestReport()
     spark = spark_session_from_config(spark_conf(settings, app_name="podrec"))
     return kafka_to_bronze.run(
         spark, kafka, table_uri(settings.lake.root, "bronze", "user_events"),
@@ -96,7 +124,9 @@ def _last_day_run(
     last_key = defs.resolve_job_def(job).partitions_def.get_last_partition_key()
     last = min(last, date.fromisoformat(last_key))
     if last < first:
-        raise NothingToEvaluate(f"every event is from {first}, a day that is not over yet")
+        raise NothingToEvaluate(
+            f"nothing to evaluate: every event is from {first}, a day that is not over yet"
+        )
     with DagsterInstance.get() as instance:
         engagement = defs.resolve_job_def("engagement").execute_in_process(
             instance=instance, tags=partition_range_tags(first.isoformat(), last.isoformat())

@@ -1,7 +1,9 @@
-"""Monitoring: the daily A/B analysis, computed in DuckDB over the Delta tables (no Spark needed)."""
+"""Monitoring: the daily A/B analysis, computed in DuckDB over the Delta tables (no Spark needed), and
+the event retention, which deletes events older than ``settings.retention.event_days``."""
 
 from datetime import date
 
+import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -11,11 +13,13 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     asset,
+    build_schedule_from_partitioned_job,
     define_asset_job,
 )
 
 from podrec.lake.delta import replace_partitions_arrow
 from podrec.lake.duck import open_lake
+from podrec.privacy import EVENT_TABLES, delete_events_before, retention_cutoff
 from podrec.recsys.ab import assign
 from podrec.recsys.ab_analysis import analyse, listener_day
 from podrec.settings import PodrecSettings
@@ -67,6 +71,44 @@ def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     return monitoring_ab_analysis
 
 
+RETENTION = ["monitoring", "retention"]
+
+
+def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
+    @asset(
+        key=RETENTION,
+        group_name="monitoring",
+        kinds={"python", "delta"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        deps=[list(table) for table in EVENT_TABLES],
+        description=(
+            f"What the event retention deleted on a day: per event table, the rows dated before the day's "
+            f"cutoff ({settings.retention.event_days} days, PODREC_RETENTION_EVENT_DAYS, the day included). "
+            "Deleted rows stay in the tables' older Delta versions until VACUUM (README, Privacy)."
+        ),
+    )
+    def monitoring_retention(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+        day = date.fromisoformat(context.partition_key)
+        cutoff = retention_cutoff(day, settings.retention.event_days)
+        removed = delete_events_before(lake.root, cutoff)
+        context.log.info(f"retention {day}: kept events from {cutoff}; removed {removed}")
+        table = pd.DataFrame(
+            {"day": [day] * len(removed), "table": list(removed), "cutoff": [cutoff] * len(removed),
+             "rows_removed": pd.Series(list(removed.values()), dtype="int64")}
+        )  # fmt: skip
+        result = replace_partitions_arrow(table, lake.table(*RETENTION), "day", [day.isoformat()])
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(result),
+                "cutoff": cutoff.isoformat(),
+                "rows_removed": MetadataValue.json(removed),
+            }
+        )
+
+    return monitoring_retention
+
+
 def drift_scores() -> AssetSpec:
     """Written by the drift checks as they run (checks/drift_checks.py), not by an asset of its own."""
     return AssetSpec(
@@ -84,13 +126,21 @@ def drift_scores() -> AssetSpec:
 
 
 def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
+    retention_job = define_asset_job(
+        "retention",
+        selection=AssetSelection.assets(RETENTION),
+        description="Delete events older than the retention from the event tables (a day's cutoff).",
+    )
     return Definitions(
-        assets=[ab_analysis(settings, calendar), drift_scores()],
+        assets=[ab_analysis(settings, calendar), retention(settings, calendar), drift_scores()],
         jobs=[
             define_asset_job(
                 "monitoring",
                 selection=AssetSelection.assets(["monitoring", "ab_analysis"]),
                 description="A day's A/B analysis (per bucket and policy, with intervals).",
-            )
+            ),
+            retention_job,
         ],
+        # After the daily job (01:30) has read the day's model window.
+        schedules=[build_schedule_from_partitioned_job(retention_job, hour_of_day=4, minute_of_hour=0)],
     )

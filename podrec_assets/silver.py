@@ -111,7 +111,9 @@ def transcripts() -> AssetsDefinition:
         context.log.info(f"silver.transcripts: {len(todo)} to transcribe, {done} already done")
         report = transcribe_in_batches(
             todo,
-            lambda episode: transcribe(episode, vosk.model_for, audio.path, config.max_audio_seconds),
+            lambda episode: transcribe(
+                episode, vosk.model_for, audio.path, config.max_audio_seconds, audio=audio.limits()
+            ),
             lambda batch: append(
                 session.createDataFrame(transcript_rows(batch), schema=SILVER_TRANSCRIPTS), uri
             ),

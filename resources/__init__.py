@@ -8,14 +8,10 @@ are not resources: the code location hands each asset its section of the same tr
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from dagster import EnvVar
-from pydantic import SecretStr
-
 from podrec.lake.spark import spark_conf
-from podrec.settings import PodrecSettings, SettingsError
+from podrec.settings import PodrecSettings, SettingsError, without_credentials
 from resources.audio import AudioCacheResource
 from resources.embedding import EmbeddingModelResource
 from resources.episode_source import (
@@ -46,11 +42,6 @@ __all__ = [
 ]
 
 
-def _secret(env_var: str, value: SecretStr) -> Any:
-    # Through EnvVar, Dagster shows the variable's name in its UI and run config, never the value.
-    return EnvVar(env_var) if env_var in os.environ else value.get_secret_value()
-
-
 def episode_source(settings: PodrecSettings) -> EpisodeSource:
     """``settings.catalog``: the live API, the bundled sample, or a synthetic catalog; ``auto`` is
     the API when its key is set, else the sample."""
@@ -72,14 +63,14 @@ def episode_source(settings: PodrecSettings) -> EpisodeSource:
             "the PodcastIndex catalog needs PODREC_PODCASTINDEX_API_KEY and _API_SECRET in the environment; "
             f"missing: {', '.join(f'PODREC_PODCASTINDEX_API_{m}' for m in missing)}"
         )
-    return PodcastIndexResource(
-        base_url=api.base_url,
-        api_key=_secret("PODREC_PODCASTINDEX_API_KEY", api.api_key),
-        api_secret=_secret("PODREC_PODCASTINDEX_API_SECRET", api.api_secret),
-    )
+    # The key and secret are read from the settings when the client is made, never resource config.
+    return PodcastIndexResource(base_url=api.base_url)
 
 
 def build_resources(settings: PodrecSettings) -> dict[str, Any]:
+    """Every resource of a deployment. No secret is a config field: resources that need one read it
+    from the settings when they connect (Dagster shows config in its UI and stores it with runs)."""
+    uri = settings.mongo.uri.get_secret_value()
     return {
         "episode_source": episode_source(settings),
         "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False)),
@@ -88,11 +79,19 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
             bootstrap=settings.kafka.bootstrap,
             events_topic=settings.kafka.events_topic,
             consumer_group=settings.kafka.consumer_group,
+            timeout_s=settings.kafka.timeout_s,
+            delivery_timeout_s=settings.kafka.delivery_timeout_s,
+            # The password is no field: the resource reads it from the settings when it connects.
+            security_protocol=settings.kafka.security_protocol,
+            sasl_mechanism=settings.kafka.sasl_mechanism,
+            sasl_username=settings.kafka.sasl_username,
         ),
         "vosk": VoskResource(model_dir=settings.vosk.model_dir),
-        "audio": AudioCacheResource(directory=str(settings.data.audio_path)),
+        "audio": AudioCacheResource(directory=str(settings.data.audio_path), **settings.audio.model_dump()),
         "embedding_model": EmbeddingModelResource(),
         "mongo": MongoResource(
-            uri=_secret("PODREC_MONGO_URI", settings.mongo.uri), database=settings.mongo.database
+            uri=without_credentials(uri),
+            database=settings.mongo.database,
+            credentials=without_credentials(uri) != uri,
         ),
     }

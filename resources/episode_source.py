@@ -15,6 +15,7 @@ from dagster import ConfigurableResource, get_dagster_logger
 
 from podrec.content.podcastindex import ParseReport, PodcastIndexClient, sample_snapshot
 from podrec.content.synthetic import synthetic_catalog
+from podrec.settings import load_settings
 
 
 class EpisodeSource(ConfigurableResource):
@@ -60,11 +61,10 @@ class SyntheticCatalogResource(EpisodeSource):
 
 
 class PodcastIndexResource(EpisodeSource):
-    """The live PodcastIndex API. Key and secret come from the environment only."""
+    """The live PodcastIndex API. Key and secret are no config fields: they are read from the settings
+    (the environment or ``PODREC_SECRETS_DIR``) when the client is made, so Dagster never holds them."""
 
     base_url: str
-    api_key: str
-    api_secret: str
     timeout_s: float = 15.0
     max_retries: int = 5
     backoff_s: float = 1.0
@@ -74,8 +74,15 @@ class PodcastIndexResource(EpisodeSource):
         return "podcastindex"
 
     def client(self) -> PodcastIndexClient:
+        credentials = load_settings().podcastindex
+        if credentials.api_key is None or credentials.api_secret is None:
+            raise RuntimeError(
+                "PODREC_PODCASTINDEX_API_KEY and _API_SECRET are no longer set: set them, or reload the code "
+                "location to use the sample catalog"
+            )
         return PodcastIndexClient(
-            base_url=self.base_url, api_key=self.api_key, api_secret=self.api_secret,
+            base_url=self.base_url, api_key=credentials.api_key.get_secret_value(),
+            api_secret=credentials.api_secret.get_secret_value(),
             timeout_s=self.timeout_s,
             max_retries=self.max_retries, backoff_s=self.backoff_s, warn=get_dagster_logger().warning,
         )  # fmt: skip

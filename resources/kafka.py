@@ -2,26 +2,79 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from dagster import ConfigurableResource
 
+from podrec.ingest.kafka_security import client_config, spark_source_options
+from podrec.ingest.producer import AuthenticationWatch, require_broker
+from podrec.settings import KafkaSettings, load_settings
+
+# librdkafka's own log lines (a refused connection every second while a broker is away) go through
+# this logger instead of straight to stderr, so whoever runs podrec decides whether to see them.
+CLIENT_LOGGER = logging.getLogger("podrec.kafka")
+
 
 class KafkaResource(ConfigurableResource):
-    """A Kafka cluster: the local KRaft broker by default, any cluster by ``PODREC_KAFKA_BOOTSTRAP``."""
+    """A Kafka cluster: the local KRaft broker by default, any cluster by ``PODREC_KAFKA_BOOTSTRAP``
+    and the security settings.
+
+    The config holds who connects and how, never the password: with a SASL protocol, the settings
+    (the environment or ``PODREC_SECRETS_DIR``) are read when a client is made, so no secret is part
+    of the resource's config, its Dagster UI page or a run's config."""
 
     bootstrap: str
     events_topic: str
     consumer_group: str
+    timeout_s: float = 5.0
+    delivery_timeout_s: float = 60.0
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
 
-    def _base(self) -> dict[str, Any]:
-        return {"bootstrap.servers": self.bootstrap}
+    def connection(self) -> KafkaSettings:
+        """The settings every client connects with, the SASL password read now from the settings."""
+        password = None
+        if self.security_protocol.startswith("SASL_"):
+            current = load_settings().kafka
+            who = (self.security_protocol, self.sasl_mechanism, self.sasl_username)
+            now = (current.security_protocol, current.sasl_mechanism, current.sasl_username)
+            if now != who:
+                raise RuntimeError(
+                    f"the Kafka settings now say {' '.join(map(str, now))}, not {' '.join(map(str, who))} "
+                    "as when the code location was loaded: reload it"
+                )
+            password = current.sasl_password
+        return KafkaSettings(
+            bootstrap=self.bootstrap,
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            sasl_username=self.sasl_username,
+            sasl_password=password,
+        )
+
+    def spark_source_options(self) -> dict[str, str]:
+        """Options that point Spark's Kafka source at this cluster (they hold the password: pass
+        them to the reader only)."""
+        return spark_source_options(self.connection())
+
+    def _base(self, watch: AuthenticationWatch | None = None) -> dict[str, Any]:
+        config = {**client_config(self.connection()), "logger": CLIENT_LOGGER}
+        return config if watch is None else {**config, "error_cb": watch}
 
     def producer(self, **overrides: Any) -> Producer:
-        # Idempotent producer: a retried send never lands twice on the topic.
-        return Producer({**self._base(), "enable.idempotence": True, "linger.ms": 20, **overrides})
+        """An idempotent producer (a retried send never lands twice on the topic), once the broker has
+        answered within ``timeout_s``; a record not acknowledged within ``delivery_timeout_s`` fails."""
+        watch = AuthenticationWatch()
+        producer = Producer(
+            {**self._base(watch), "enable.idempotence": True, "linger.ms": 20,
+             "message.timeout.ms": int(self.delivery_timeout_s * 1000), **overrides}
+        )  # fmt: skip
+        require_broker(producer, self.bootstrap, self.timeout_s, watch)
+        return producer
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> Consumer:
         """A consumer in ``group_id`` (default: the ingestion group) that never auto-commits."""
@@ -37,3 +90,9 @@ class KafkaResource(ConfigurableResource):
 
     def admin(self) -> AdminClient:
         return AdminClient(self._base())
+
+    def require_broker(self) -> None:
+        """Raise ``BrokerUnreachable`` unless the cluster answers within ``timeout_s``
+        (``CredentialsRefused`` if it answers but refuses the SASL credentials)."""
+        watch = AuthenticationWatch()
+        require_broker(AdminClient(self._base(watch)), self.bootstrap, self.timeout_s, watch)

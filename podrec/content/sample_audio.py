@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from podrec.content.audio import safe_name
+
 # language → espeak-ng voice, for languages with an offline Vosk model.
 VOICES = {"ko": "ko"}
 
@@ -43,7 +45,7 @@ def generate(rows: Iterable[dict[str, Any]], audio_dir: Path) -> dict[str, Path]
         voice = VOICES.get(row["language"])
         if voice is None:
             continue
-        path = audio_dir / f"{row['episode_id']}.wav"
+        path = audio_dir / f"{safe_name(row['episode_id'])}.wav"
         if not path.exists():
             synthesize(f"{row['title']}. {row['description']}", voice, path)
         written[row["episode_id"]] = path

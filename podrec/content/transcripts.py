@@ -19,7 +19,8 @@ from typing import Any
 
 import requests
 
-from podrec.content.audio import SAMPLE_RATE, AudioError, decode_pcm16k, fetch
+from podrec.content.audio import SAMPLE_RATE, AudioError, decode_pcm16k, fetch, get_checked
+from podrec.settings import AudioSettings
 
 _TIMING = re.compile(r"^\s*(\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}\s*-->")
 _TAG = re.compile(r"<[^>]+>")
@@ -72,8 +73,11 @@ def transcribe(
     audio_dir: Path,
     max_audio_seconds: float | None = None,
     http_timeout_s: float = 30.0,
+    audio: AudioSettings | None = None,
 ) -> Transcript:
-    """The best transcript ``episode`` (a ``silver.episodes`` row) can get."""
+    """The best transcript ``episode`` (a ``silver.episodes`` row) can get. Audio and the publisher's
+    transcript are fetched within ``audio``'s bounds and address rules (podrec.content.audio)."""
+    audio = audio or AudioSettings()
     started = time.perf_counter()
     problems: list[str] = []
     skipped: list[str] = []
@@ -92,9 +96,7 @@ def transcribe(
     else:
         model, model_name = found
         try:
-            path = fetch(
-                episode["enclosure_url"], audio_dir, episode["episode_id"], timeout_s=http_timeout_s * 4
-            )
+            path = fetch(episode["enclosure_url"], audio_dir, episode["episode_id"], audio)
             pcm = decode_pcm16k(path, max_audio_seconds)
             text = vosk_transcribe(model, pcm)
             if text:
@@ -105,13 +107,18 @@ def transcribe(
 
     if episode.get("transcript_url"):
         try:
-            response = requests.get(episode["transcript_url"], timeout=http_timeout_s)
+            with get_checked(episode["transcript_url"], audio, timeout_s=http_timeout_s) as response:
+                body = response.raw.read(audio.max_bytes + 1, decode_content=True)
             if response.status_code != 200:
                 problems.append(f"publisher: HTTP {response.status_code}")
-            elif text := parse_transcript(response.text):
+            elif len(body) > audio.max_bytes:
+                problems.append(f"publisher: larger than {audio.max_bytes} bytes")
+            elif text := parse_transcript(body.decode("utf-8", errors="replace")):  # WebVTT is UTF-8
                 return done(text, "publisher")
             else:
                 problems.append("publisher: empty transcript")
+        except AudioError as exc:
+            problems.append(f"publisher: {exc}")
         except requests.RequestException as exc:
             problems.append(f"publisher: {type(exc).__name__}")
     return done(" ".join(p for p in (episode.get("title"), episode.get("description")) if p), "description")

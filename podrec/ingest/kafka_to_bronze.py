@@ -27,6 +27,7 @@ pool ``kafka_ingest`` only saves the work a stale plan would redo.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
@@ -56,11 +57,14 @@ FETCH_BYTES = 32 * 1024 * 1024
 class KafkaEndpoint(Protocol):
     """Where events come from: podrec's KafkaResource, or anything shaped like it."""
 
-    bootstrap: str
     events_topic: str
     consumer_group: str
 
     def consumer(self) -> Consumer: ...
+
+    def spark_source_options(self) -> dict[str, str]:
+        """The Spark Kafka source's connection options (podrec.ingest.kafka_security)."""
+        ...
 
 
 class IngestContended(RuntimeError):
@@ -88,14 +92,15 @@ class IngestReport:
 
 
 def read_range(
-    spark: SparkSession, bootstrap: str, topic: str, ranges: dict[int, tuple[int, int]]
+    spark: SparkSession, source: Mapping[str, str], topic: str, ranges: dict[int, tuple[int, int]]
 ) -> DataFrame:
-    """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end))."""
+    """The Kafka records of ``topic`` in ``ranges`` (partition → [start, end)), read with the
+    connection options ``source`` (bootstrap servers and security, podrec.ingest.kafka_security)."""
     start = {topic: {str(p): s for p, (s, _) in ranges.items()}}
     end = {topic: {str(p): e for p, (_, e) in ranges.items()}}
     return (
         spark.read.format("kafka")
-        .option("kafka.bootstrap.servers", bootstrap)
+        .options(**source)
         .option("assign", json.dumps({topic: sorted(ranges)}))
         .option("startingOffsets", json.dumps(start))
         .option("endingOffsets", json.dumps(end))
@@ -219,7 +224,7 @@ def _validated(decided: DataFrame) -> tuple[DataFrame, _Tally]:
 
 def _write_plan(
     spark: SparkSession,
-    bootstrap: str,
+    source: Mapping[str, str],
     topic: str,
     ranges: dict[int, tuple[int, int]],
     events_uri: str,
@@ -229,7 +234,7 @@ def _write_plan(
 ) -> bool:
     """Plan ``ranges`` on the tables as they stand now and write it; False if the plan went stale."""
     marks: dict[str, WriterMark] = {uri: writer_mark(uri, writer) for uri in (events_uri, rejected_uri)}
-    records = read_range(spark, bootstrap, topic, ranges)
+    records = read_range(spark, source, topic, ranges)
     for uri, mark in marks.items():
         if mark.version is not None:
             done = _coordinates_in(read(spark, uri, mark.version), ranges)
@@ -271,7 +276,7 @@ def _write_plan(
 def ingest(
     spark: SparkSession,
     consumer: Consumer,
-    bootstrap: str,
+    source: Mapping[str, str],
     topic: str,
     group: str,
     events_uri: str,
@@ -287,7 +292,7 @@ def ingest(
         if not ranges:
             return report
         report.read(ranges)
-        written = _write_plan(spark, bootstrap, topic, ranges, events_uri, rejected_uri, writer, report)
+        written = _write_plan(spark, source, topic, ranges, events_uri, rejected_uri, writer, report)
         report.already_ingested = report.consumed - report.accepted - report.rejected
         if written:
             commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
@@ -302,7 +307,7 @@ def ingest(
 def replay_day(
     spark: SparkSession,
     consumer: Consumer,
-    bootstrap: str,
+    source: Mapping[str, str],
     topic: str,
     events_uri: str,
     rejected_uri: str,
@@ -329,7 +334,7 @@ def replay_day(
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:
         return report
-    decided = decide(read_range(spark, bootstrap, topic, ranges)).persist()
+    decided = decide(read_range(spark, source, topic, ranges)).persist()
     cached = [decided]
     try:
         validated = _validated(decided)[0].where(F.col("event_date") == F.lit(day))
@@ -357,9 +362,9 @@ def run(
     spark = validation_session(spark)
     consumer = kafka.consumer()
     try:
-        topic = kafka.events_topic
+        topic, source = kafka.events_topic, kafka.spark_source_options()
         if replay:
-            return replay_day(spark, consumer, kafka.bootstrap, topic, events_uri, rejected_uri, replay)
-        return ingest(spark, consumer, kafka.bootstrap, topic, kafka.consumer_group, events_uri, rejected_uri)
+            return replay_day(spark, consumer, source, topic, events_uri, rejected_uri, replay)
+        return ingest(spark, consumer, source, topic, kafka.consumer_group, events_uri, rejected_uri)
     finally:
         consumer.close()

@@ -12,6 +12,9 @@ Writes are one Delta commit each, so a failed write leaves the previous version 
 - ``delete_where``: rows matching a condition.
 - ``replace_partitions_arrow``: ``replace_partitions`` for a pandas frame, through delta-rs (no Spark),
   for the assets that compute in DuckDB.
+- ``append_arrow``, ``insert_new_arrow``, ``delete_rows``: append, insert-unless-present and delete by a SQL
+  predicate through delta-rs, for the command line's small writes (an import's rejected rows, forgetting
+  a listener, retention), which need no JVM.
 Reads: ``read`` (optionally a version), ``read_required`` (fails saying what to run first), ``exists``.
 """
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -242,3 +245,70 @@ def exists(spark: SparkSession, uri: str) -> bool:
     from delta.tables import DeltaTable
 
     return DeltaTable.isDeltaTable(spark, uri)
+
+
+def _arrow_table(frame: pd.DataFrame) -> Any:
+    import pyarrow as pa
+
+    # The frame's index is never a column, whatever it is.
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _delta_rs(uri: str) -> Any | None:
+    """The table as delta-rs opens it, or None where there is no Delta table."""
+    from deltalake import DeltaTable
+
+    from podrec.lake.paths import delta_rs_uri
+
+    target = delta_rs_uri(uri)
+    return DeltaTable(target) if DeltaTable.is_deltatable(target) else None
+
+
+def append_arrow(frame: pd.DataFrame, uri: str, partition_column: str | None = None) -> WriteResult:
+    """Add ``frame``'s rows in one delta-rs commit (creating the table if it does not exist)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from podrec.lake.paths import delta_rs_uri
+
+    table = _arrow_table(frame)
+    partition_by = [partition_column] if partition_column else None
+    write_deltalake(delta_rs_uri(uri), table, mode="append", partition_by=partition_by)
+    return WriteResult(uri=uri, version=DeltaTable(delta_rs_uri(uri)).version(), rows_written=table.num_rows)
+
+
+def insert_new_arrow(frame: pd.DataFrame, uri: str, keys: list[str], partition_column: str) -> WriteResult:
+    """Insert the rows of ``frame`` whose ``keys`` are not in the table yet, in one commit: writing the
+    same rows twice adds them once."""
+    existing = _delta_rs(uri)
+    if existing is None:
+        return append_arrow(frame, uri, partition_column)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    metrics = (
+        existing.merge(_arrow_table(frame), on, source_alias="s", target_alias="t")
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    return WriteResult(
+        uri=uri, version=existing.version(), rows_written=int(metrics["num_target_rows_inserted"])
+    )
+
+
+def delete_rows(uri: str, predicate: str) -> int:
+    """Delete the rows matching a SQL ``predicate`` in one commit; how many went (0 without a table).
+
+    The rows stay in the table's older versions (time travel) until ``VACUUM`` removes those files."""
+    table = _delta_rs(uri)
+    if table is None:
+        return 0
+    return int(table.delete(predicate)["num_deleted_rows"])
+
+
+def columns(uri: str) -> list[str] | None:
+    """The table's column names, or None where there is no Delta table."""
+    table = _delta_rs(uri)
+    return None if table is None else [f.name for f in table.schema().fields]
+
+
+def sql_string(value: str) -> str:
+    """``value`` as a SQL string literal for a predicate (quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -12,6 +12,7 @@ from podrec.content.audio import fetch
 from podrec.content.podcastindex import sample_catalog_rows
 from podrec.content.sample_audio import generate
 from podrec.content.transcripts import transcribe
+from podrec.settings import AudioSettings
 from resources import VoskResource
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,10 @@ def media() -> Iterator[str]:
     server.shutdown()
 
 
+# The media server is on loopback, which podrec refuses by default (podrec.content.audio).
+LOCAL = AudioSettings(allow_private_hosts=True)
+
+
 @pytest.fixture(scope="module")
 def vosk(tmp_path_factory: pytest.TempPathFactory) -> VoskResource:
     return VoskResource(model_dir=str(tmp_path_factory.mktemp("no-models")))
@@ -78,7 +83,7 @@ def test_corrupt_audio_falls_back_to_the_publisher_transcript(vosk, media: str, 
         "enclosure_url": f"{media}/a/corrupt.mp3",
         "transcript_url": f"{media}/t/ok.vtt",
     }
-    result = transcribe(episode, vosk.model_for, tmp_path)
+    result = transcribe(episode, vosk.model_for, tmp_path, audio=LOCAL)
     assert (result.source, result.text) == ("publisher", "Hello from the publisher.")
     assert result.problems[0].startswith("vosk: cannot decode")
 
@@ -89,7 +94,7 @@ def test_missing_audio_and_transcript_fall_back_to_the_description(vosk, media: 
         "enclosure_url": f"{media}/a/gone.mp3",
         "transcript_url": f"{media}/t/gone.vtt",
     }
-    result = transcribe(episode, vosk.model_for, tmp_path)
+    result = transcribe(episode, vosk.model_for, tmp_path, audio=LOCAL)
     assert result.source == "description"
     assert result.text.startswith(episode["title"]) and episode["description"] in result.text
     assert result.problems == ["vosk: HTTP 404 for " + episode["enclosure_url"], "publisher: HTTP 404"]
@@ -99,7 +104,7 @@ def test_language_without_a_model_uses_the_publisher_transcript(vosk, media: str
     episode = next(r for r in sample_catalog_rows() if r["language"] == "it") | {
         "transcript_url": f"{media}/t/ok.vtt"
     }
-    result = transcribe(episode, vosk.model_for, tmp_path)
+    result = transcribe(episode, vosk.model_for, tmp_path, audio=LOCAL)
     assert result.source == "publisher"
     assert (result.skipped, result.problems) == (["vosk: no model for language 'it'"], [])
 
@@ -108,11 +113,11 @@ def test_an_interrupted_download_resumes_where_it_stopped(media: str, tmp_path: 
     body = FILES["/a/corrupt.mp3"]
     (tmp_path / "ep-9.mp3.partial").write_bytes(body[:100])  # what a killed download left
     Media.ranges.clear()
-    path = fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9")
+    path = fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9", LOCAL)
     assert path == tmp_path / "ep-9.mp3"
     assert path.read_bytes() == body
     assert Media.ranges == ["bytes=100-"]
-    assert fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9") == path  # cached: no request
+    assert fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-9", LOCAL) == path  # cached: no request
     assert Media.ranges == ["bytes=100-"]
 
 
@@ -120,5 +125,20 @@ def test_downloads_are_bounded_in_size(media: str, tmp_path: Path) -> None:
     from podrec.content.audio import AudioError
 
     with pytest.raises(AudioError, match="larger than 100 bytes"):
-        fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-10", max_bytes=100)
+        fetch(f"{media}/a/corrupt.mp3", tmp_path, "ep-10", LOCAL.updated(max_bytes=100))
     assert not (tmp_path / "ep-10.mp3").exists()
+
+
+def test_a_loopback_url_is_refused_unless_allowed(vosk, media: str, tmp_path: Path) -> None:
+    episode = korean_episode() | {
+        "episode_id": "local-1",
+        "enclosure_url": f"{media}/a/corrupt.mp3",
+        "transcript_url": f"{media}/t/ok.vtt",
+    }
+    result = transcribe(episode, vosk.model_for, tmp_path)  # default settings: no private hosts
+    assert result.source == "description"
+    assert [p.split(" is a ")[0] for p in result.problems] == [
+        "vosk: refused: 127.0.0.1",
+        "publisher: refused: 127.0.0.1",
+    ]
+    assert not any(tmp_path.iterdir())  # nothing was downloaded

@@ -54,3 +54,16 @@ def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
         "gold/als_factors",
         "gold/recommendations",
     }
+
+
+def test_retention_runs_daily_for_yesterday_alone() -> None:
+    schedule = defs.resolve_schedule_def("retention_schedule")
+    assert schedule.cron_schedule == "0 4 * * *" and schedule.job_name == "retention"
+    [request] = evaluate("retention_schedule", datetime(2026, 11, 25, 4, 0, tzinfo=UTC))
+    assert request.partition_key == "2026-11-24"
+    keys = {
+        key.to_user_string() for key in defs.resolve_job_def("retention").asset_layer.executable_asset_keys
+    }
+    assert keys == {"monitoring/retention"}
+    monitoring = defs.resolve_job_def("monitoring").asset_layer.executable_asset_keys
+    assert {key.to_user_string() for key in monitoring} == {"monitoring/ab_analysis"}

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from podrec.settings import SettingsError, load_settings, redact_uri
+from podrec.settings import SettingsError, load_settings, redact_uri, without_credentials
 
 
 def test_defaults_run_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -83,3 +83,43 @@ def test_a_renamed_variable_says_its_new_name(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PODREC_EXPERIMENT_ID", "exp-2")
     with pytest.raises(SettingsError, match="PODREC_EXPERIMENT_ID is now PODREC_AB_EXPERIMENT_ID"):
         load_settings()
+
+
+def test_secrets_come_from_a_secrets_dir_with_the_environment_first(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "PODREC_MONGO_URI").write_text("mongodb://svc:from-file@db.example:27017/\n")
+    (tmp_path / "PODREC_PODCASTINDEX_API_KEY").write_text("key-from-file")
+    (tmp_path / "PODREC_LAKE_URI").write_text("/not/a/secret")  # only secrets are read from there
+    monkeypatch.setenv("PODREC_SECRETS_DIR", str(tmp_path))
+    for var in ("PODREC_MONGO_URI", "PODREC_PODCASTINDEX_API_KEY", "PODREC_LAKE_URI"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert s.mongo.uri.get_secret_value() == "mongodb://svc:from-file@db.example:27017/"
+    assert s.podcastindex.api_key.get_secret_value() == "key-from-file"
+    assert s.lake.uri == "./data/lakehouse"
+    monkeypatch.setenv("PODREC_PODCASTINDEX_API_KEY", "key-from-env")
+    assert load_settings().podcastindex.api_key.get_secret_value() == "key-from-env"
+    monkeypatch.setenv("PODREC_SECRETS_DIR", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError, match="PODREC_SECRETS_DIR"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("uri", "address"),
+    [
+        ("mongodb://u:p@h:1/db", "mongodb://h:1/db"),
+        ("mongodb://h:1/", "mongodb://h:1/"),
+        (
+            "mongodb+srv://u:p@c.example/?w=1&authSource=admin",
+            "mongodb+srv://c.example/?w=1&authSource=admin",
+        ),
+        ("mongodb://h/?tls=true&tlsCertificateKeyFilePassword=zz", "mongodb://h/?tls=true"),
+        (
+            "mongodb://h/?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:t",
+            "mongodb://h/?authMechanism=MONGODB-AWS",
+        ),
+    ],
+)
+def test_without_credentials_keeps_the_address_only(uri: str, address: str) -> None:
+    assert without_credentials(uri) == address

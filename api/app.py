@@ -7,18 +7,27 @@ a stored list made for another arm or experiment is not served (the popular list
 The list routes answer on the event loop when the store's cache holds everything they need, and
 only otherwise in a worker thread, where waiting for MongoDB blocks nobody (``memory_first``): a
 thread hop costs more than the whole answer from memory.
+
+Every list served is an impression: its id is in the answer (events that follow it may carry it), and
+it is queued for Kafka (podrec.serving.impression_log) without waiting for the broker; what a full
+buffer drops is counted at ``/metrics``. With exploration on (``PODREC_EXPLORATION_SHARE``), a share of
+lists carries new episodes in its last places, and every item its propensity (podrec.serving.exploration).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the Annotated parameters of the route
 # closures at runtime, and their bounds come from settings.
 import gc
+import random
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path as FilePath
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import fastapi_offline
-from fastapi import FastAPI, HTTPException, Path, Query, Request
+from confluent_kafka import Producer
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -27,15 +36,20 @@ from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
 from api.lists import ID_PATTERN, LOCALE_PATTERN, localise, request_language
-from api.schemas import Health, Problem, Ready, RecommendationList, SimilarList
+from api.schemas import Health, Metrics, Problem, Ready, RecommendationList, SimilarList
 from api.store import NoActiveVersion, NotInMemory, ServingStore
+from podrec.ingest.impressions import Impression
 from podrec.recsys.ab import assign
+from podrec.serving.exploration import explore
+from podrec.serving.impression_log import ImpressionLog
 from podrec.settings import PodrecSettings, load_settings
 
 # Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.
 SWAGGER_FILES = FilePath(fastapi_offline.__file__).parent / "static"
 UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or nothing published yet."}}
 Answer = TypeVar("Answer")
+# Impression ids from a client's request id: a retried request is the same impression (ingestion keeps one).
+REQUEST_NAMESPACE = uuid.UUID("6f1d5f7e-2c1a-4c36-9a57-0d6b3f0f2a11")
 
 
 async def memory_first(answer: Callable[[bool], Answer]) -> Answer:
@@ -46,7 +60,12 @@ async def memory_first(answer: Callable[[bool], Answer]) -> Answer:
         return await run_in_threadpool(answer, False)
 
 
-def create_app(settings: PodrecSettings | None = None) -> FastAPI:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    """The API over ``settings``; ``clock`` stamps impressions (a simulation serves its own days)."""
     settings = settings or load_settings()
     timeout = settings.api.mongo_timeout_ms
     client: MongoClient = MongoClient(
@@ -62,8 +81,15 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         cache_bytes=settings.api.cache_mb * 2**20,
     )
     ab = settings.ab
+    exploration = settings.exploration
     fallback_language = settings.hybrid.fallback_language
     max_k = settings.hybrid.k
+    bootstrap = settings.kafka.bootstrap
+    impressions = ImpressionLog(
+        lambda config: Producer({"bootstrap.servers": bootstrap, **config}),
+        settings.kafka.impressions_topic,
+        settings.api.impressions_buffer,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +99,7 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        impressions.close()
         client.close()
 
     app = FastAPI(
@@ -84,6 +111,7 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_FILES), name="swagger")
+    app.state.impressions = impressions
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -114,6 +142,12 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
         """Liveness: the process answers. It does not touch MongoDB."""
         return Health(status="ok")
 
+    @app.get("/metrics", response_model=Metrics, tags=["operations"])
+    def metrics() -> Metrics:
+        """Impressions of this worker: logged, delivered to Kafka, dropped (buffer full), undelivered
+        (the broker never took them), still waiting. It does not touch MongoDB or Kafka."""
+        return Metrics(impressions=impressions.metrics())
+
     @app.get("/ready", response_model=Ready, responses=UNAVAILABLE, tags=["operations"])
     def ready() -> Ready:
         """Readiness: MongoDB answers and a version is active."""
@@ -133,15 +167,26 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
             Query(pattern=LOCALE_PATTERN, description="e.g. it-IT; default: the listener's own locale."),
         ] = None,
         k: Annotated[int, Query(ge=1, le=max_k, description="List length.")] = max_k,
+        x_request_id: Annotated[
+            str | None,
+            Header(pattern=ID_PATTERN, description="A retried request with this id is the same impression."),
+        ] = None,
     ) -> RecommendationList:
         """The listener's next episodes, one language variant per episode, in their A/B arm.
 
-        A listener without a list of their own gets the popular list of their locale's language."""
-        return await memory_first(lambda memory_only: user_recommendations(user_id, locale, k, memory_only))
+        A listener without a list of their own gets the popular list of their locale's language. The
+        answer's ``impression_id`` identifies this list; events that follow it may carry it."""
+        impression_id = str(
+            uuid.uuid5(REQUEST_NAMESPACE, f"{user_id}/{x_request_id}") if x_request_id else uuid.uuid4()
+        )
+        return await memory_first(
+            lambda memory_only: user_recommendations(user_id, locale, k, impression_id, memory_only)
+        )
 
     def user_recommendations(
-        user_id: str, locale: str | None, k: int, memory_only: bool
+        user_id: str, locale: str | None, k: int, impression_id: str, memory_only: bool
     ) -> RecommendationList:
+        served_at = clock()
         version = store.active_version(memory_only)
         bucket, policy = assign(user_id, ab)
         doc, note = store.user_list(version, user_id, memory_only), None
@@ -158,11 +203,30 @@ def create_app(settings: PodrecSettings | None = None) -> FastAPI:
             doc = store.popular_list(version, [language, fallback_language], memory_only)
             if doc is None:
                 raise HTTPException(404, detail=f"version {version} holds no popular list")
-        return RecommendationList(
+        items = localise(doc["items"], language, fallback_language, k)
+        if exploration.share > 0:
+            since = served_at - timedelta(days=ab.new_episode_days)
+            pool = [e for e in store.new_episodes(version, since, memory_only) if e["language"] == language]
+            items = explore(items, pool, exploration.share, exploration.slots, random.Random(impression_id))
+        answer = RecommendationList(
             user_id=user_id, known=known, source=source, policy=policy, bucket=bucket,
             experiment_id=ab.experiment_id, model_version=doc.get("model_version"),
-            serving_version=version, rec_date=doc["rec_date"], language=language,
-            items=localise(doc["items"], language, fallback_language, k), note=note,
+            serving_version=version, rec_date=doc["rec_date"], language=language, items=items, note=note,
+            impression_id=impression_id,
+        )  # fmt: skip
+        impressions.log(impression_of(answer, locale, served_at))
+        return answer
+
+    def impression_of(answer: RecommendationList, locale: str | None, served_at: datetime) -> Impression:
+        served: list[dict[str, Any]] = [
+            {"episode_id": i.episode_id, "rank": i.rank, "propensity": i.propensity, "explored": i.explored}
+            for i in answer.items
+        ]
+        return Impression(
+            user_id=answer.user_id, served_version=answer.serving_version, experiment_id=answer.experiment_id,
+            bucket=answer.bucket, policy=answer.policy, source=answer.source, locale=locale,
+            model_version=answer.model_version, served_at=served_at, items=served,
+            impression_id=answer.impression_id,
         )  # fmt: skip
 
     @app.get(

@@ -15,6 +15,10 @@ class Item(BaseModel):
     title: str | None = None
     score: float | None = Field(None, description="Blended score the list was ranked by.")
     reason: str | None = Field(None, description="Why it is on the list, in words a listener reads.")
+    propensity: float | None = Field(
+        None, description="With exploration on: the probability this item was shown at this place."
+    )
+    explored: bool | None = Field(None, description="With exploration on: a new episode served at random.")
 
 
 class RecommendationList(BaseModel):
@@ -30,6 +34,7 @@ class RecommendationList(BaseModel):
     language: str = Field(description="Language the variants were chosen for.")
     items: list[Item]
     note: str | None = None
+    impression_id: str = Field(description="This served list; an event that follows it may carry the id.")
 
 
 class SimilarItem(BaseModel):
@@ -50,6 +55,12 @@ class SimilarList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class Metrics(BaseModel):
+    impressions: dict[str, int] = Field(
+        description="logged = delivered + dropped + undelivered + waiting; capacity of each buffer."
+    )
 
 
 class Ready(BaseModel):

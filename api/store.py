@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -115,6 +116,8 @@ class ServingStore:
         self._generation: tuple[str, Any] | None = None
         self._read_at = 0.0
         self.cache = DocumentCache(cache_bytes)
+        # The exploration pool of each version: its episodes published since the first request's cut-off.
+        self._pools: dict[str, tuple[datetime, list[dict[str, Any]]]] = {}
 
     def ping(self) -> None:
         self._db.command("ping")
@@ -132,6 +135,7 @@ class ServingStore:
             with self._lock:
                 if generation != self._generation:
                     self.cache.clear()
+                    self._pools.clear()
                 self._version, self._generation, self._read_at = pointer["version"], generation, now
         return self._version
 
@@ -174,3 +178,21 @@ class ServingStore:
 
     def similar(self, version: str, episode_id: str, memory_only: bool = False) -> dict[str, Any] | None:
         return self._by_id(version, "similar", episode_id, memory_only)
+
+    def new_episodes(self, version: str, since: datetime, memory_only: bool = False) -> list[dict[str, Any]]:
+        """Episodes of ``version`` published at or after ``since``: read once per version (one query over
+        the episodes collection), then filtered in memory as ``since`` moves on."""
+        with self._lock:
+            cached = self._pools.get(version)
+        if cached is None or cached[0] > since:
+            if memory_only:
+                raise NotInMemory(f"the new episodes of {version} are not in memory")
+            fields = dict.fromkeys(
+                ("episode_id", "canonical_episode_id", "language", "title", "published_at"), 1
+            )
+            episodes = self._db[collection("episodes", version)]
+            found = list(episodes.find({"published_at": {"$gte": since}}, fields))
+            cached = (since, sorted(found, key=lambda e: e["episode_id"]))
+            with self._lock:
+                self._pools[version] = cached
+        return [e for e in cached[1] if e["published_at"] >= since]

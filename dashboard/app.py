@@ -89,6 +89,43 @@ if data.has("recommendations", "engagement", "episodes"):
         use_container_width=True,
     )  # fmt: skip
 
+st.subheader("The experiment so far: hybrid - als_only")
+if data.has("ab"):
+    readout = queries.experiment_readout(data)
+    if readout.empty:
+        st.info("No impressions of the experiment analysed yet: serve lists (the API, or `podrec loop`).")
+    else:
+        srm = queries.sample_ratio(data).iloc[-1]
+        newest = readout["day"].iloc[0]
+        shown = readout.drop(columns="day").assign(
+            interval=[
+                f"[{lo:.3g}, {hi:.3g}]" for lo, hi in zip(readout["low"], readout["high"], strict=True)
+            ],
+            verdict=[
+                "hybrid higher" if lo > 0 else "hybrid lower" if hi < 0 else "no difference shown"
+                for lo, hi in zip(readout["low"], readout["high"], strict=True)
+            ],
+        )
+        st.caption(
+            f"Up to {newest:%Y-%m-%d}; 95% intervals; per-listener metrics CUPED-adjusted (podrec ab report)."
+        )
+        st.dataframe(shown.drop(columns=["low", "high"]), hide_index=True, use_container_width=True)
+        left, right = st.columns(2)
+        ok = srm["p_value"] >= load_settings().ab.srm_p_value
+        (left.success if ok else left.error)(
+            f"Sample ratio: hybrid {int(srm['hybrid']):,} / als_only {int(srm['als_only']):,} listeners, "
+            f"chi-square p = {srm['p_value']:.3g}: "
+            + ("no mismatch" if ok else "MISMATCH, do not trust the differences")
+        )
+        per_day = queries.daily_difference(data, "new_episode_plays")
+        right.altair_chart(
+            alt.Chart(per_day).mark_errorbar().encode(x="day:T", y=alt.Y("low:Q", title="new-episode plays"),
+                                                      y2="high:Q")
+            + alt.Chart(per_day).mark_point(filled=True).encode(x="day:T", y="difference:Q")
+            + alt.Chart(pd.DataFrame({"zero": [0]})).mark_rule(strokeDash=[4, 4]).encode(y="zero:Q"),
+            use_container_width=True,
+        )  # fmt: skip
+
 st.header("Top episodes by listener language")
 if data.has("engagement", "episodes"):
     top = queries.top_episodes(data, per_language=5, days=days)

@@ -19,6 +19,7 @@ TABLES = {
     "episodes": ("silver", "episodes"),
     "recommendations": ("gold", "recommendations"),
     "evaluation": ("gold", "evaluation"),
+    "ab": ("monitoring", "ab_analysis"),
 }
 DRIFT_REPORTS = ("monitoring", "drift_reports")
 
@@ -92,6 +93,44 @@ def arm_metrics(lake: Lake, days: int = 7) -> pd.DataFrame:
         group by arm.policy order by arm.policy
         """,
         [days],
+    )
+
+
+def experiment_readout(lake: Lake) -> pd.DataFrame:
+    """The experiment so far, as of the newest analysed day: per readout metric (podrec.recsys.ab_readout)
+    each arm's value, hybrid - als_only and its 95% interval."""
+    return lake.df(
+        """
+        with newest as (select * from ab where day = (select max(day) from ab where level = 'experiment_srm'))
+        select d.metric, h.value as hybrid, c.value as als_only, d.value as difference,
+               d.ci_low as low, d.ci_high as high, any_value(d.day) over () as day
+        from newest d
+        join newest h on h.metric = d.metric and h.level = 'experiment_policy' and h.policy = 'hybrid'
+        join newest c on c.metric = d.metric and c.level = 'experiment_policy' and c.policy = 'als_only'
+        where d.level = 'experiment_difference' order by d.metric
+        """
+    )
+
+
+def sample_ratio(lake: Lake) -> pd.DataFrame:
+    """The sample-ratio test of the experiment so far, per analysed day: p-value and each arm's listeners."""
+    return lake.df(
+        """
+        select day,
+               max(value) filter (metric = 'srm_p_value') as p_value,
+               max(listeners) filter (policy = 'hybrid') as hybrid,
+               max(listeners) filter (policy = 'als_only') as als_only
+        from ab where level = 'experiment_srm' group by day order by day
+        """
+    )
+
+
+def daily_difference(lake: Lake, metric: str) -> pd.DataFrame:
+    """hybrid - als_only of ``metric`` on each day alone, with its 95% interval."""
+    return lake.df(
+        "select day, value as difference, ci_low as low, ci_high as high from ab "
+        "where level = 'day_difference' and metric = ? order by day",
+        [metric],
     )
 
 

@@ -69,6 +69,9 @@ class SparkSettings(Section):
 class KafkaSettings(Section):
     bootstrap: str = Field("127.0.0.1:9092", min_length=1, description="Kafka bootstrap servers.")
     events_topic: str = Field("podrec.events", min_length=1, description="Topic carrying user events.")
+    impressions_topic: str = Field(
+        "podrec.impressions", min_length=1, description="Topic carrying the lists the API served."
+    )
     consumer_group: str = Field("podrec-bronze", description="Group whose offsets track ingestion.")
     lag_threshold: int = Field(
         10_000, ge=1, description="Sensor: request ingestion at this many events behind."
@@ -344,6 +347,30 @@ class TuningSettings(Section):
 class AbSettings(Section):
     experiment_id: str = Field("hybrid-vs-als-1", min_length=1, description="Salt of the sticky bucket hash.")
     hybrid_buckets: int = Field(50, ge=0, le=100, description="Buckets 0..N-1 get hybrid, the rest als_only.")
+    new_episode_days: int = Field(
+        7, ge=1, description="An episode is new this many days after it first appears in the catalog."
+    )
+    cuped_days: int = Field(
+        7, ge=0, description="Days before the experiment whose engagement is each listener's CUPED covariate."
+    )
+    srm_p_value: float = Field(
+        0.001, gt=0, lt=1, description="The sample-ratio check warns below this chi-square p-value."
+    )
+
+
+class ExplorationSettings(Section):
+    """New-episode slots served at random and logged with their propensities (off by default)."""
+
+    share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of served lists, drawn per request, whose last `slots` places go to new episodes drawn "
+            "uniformly from the listener's language; 0: exploration off, no propensities logged."
+        ),
+    )
+    slots: int = Field(1, ge=1, le=10, description="New-episode places of an exploring list.")
 
 
 class ChecksSettings(Section):
@@ -408,6 +435,14 @@ class ApiSettings(Section):
         description=(
             "Memory per API worker for documents already read from the serving version (their BSON bytes, "
             "least recently used out); dropped when the active version changes. 0: always read MongoDB."
+        ),
+    )
+    impressions_buffer: int = Field(
+        10_000,
+        ge=1,
+        description=(
+            "Impressions a worker holds for Kafka; beyond it (a slow or absent broker) new ones are dropped "
+            "and counted at /metrics, never slowing a request."
         ),
     )
     workers: int = Field(
@@ -522,6 +557,7 @@ class PodrecSettings(BaseSettings):
     evaluation: EvaluationSettings = EvaluationSettings()
     tuning: TuningSettings = TuningSettings()
     ab: AbSettings = AbSettings()
+    exploration: ExplorationSettings = ExplorationSettings()
     checks: ChecksSettings = ChecksSettings()
     drift: DriftSettings = DriftSettings()
     publish: PublishSettings = PublishSettings()

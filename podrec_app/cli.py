@@ -434,6 +434,57 @@ def forget(user_id: str) -> None:
     )
 
 
+@click.option(
+    "--days", default=14, show_default=True, help="Days of the experiment to run (or resume) up to."
+)
+@click.option("--users", default=2000, show_default=True, help="Size of the listener population.")
+@click.option(
+    "--episodes", default=None, type=int, help="Synthetic catalog size (PODREC_SYNTHETIC_EPISODES)."
+)
+@click.option("--shows", default=None, type=int, help="Synthetic catalog shows (PODREC_SYNTHETIC_SHOWS).")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same listeners and reactions.")
+@click.option("--warmup-days", default=7, show_default=True, help="Organic days before the experiment.")
+@click.option(
+    "--exploration-share", default=None, type=float,
+    help="Share of lists with a new-episode slot (PODREC_EXPLORATION_SHARE).",
+)  # fmt: skip
+def loop(
+    days: int, users: int, episodes: int | None, shows: int | None, seed: int, warmup_days: int,
+    exploration_share: float | None,
+) -> None:  # fmt: skip
+    """Simulated listeners react to the lists served each day, through ingestion and the daily job.
+
+    Runs on the synthetic catalog (new episodes arrive every day). Resumable: run it again to continue."""
+    from podrec_app.loop import LoopFailed, run_loop
+    from podrec_app.readout import report_text
+
+    own = settings()
+    synthetic = {k: v for k, v in (("episodes", episodes), ("shows", shows)) if v is not None}
+    exploration = {} if exploration_share is None else {"share": exploration_share}
+    own = own.with_(catalog="synthetic", synthetic=synthetic, exploration=exploration)
+    started = datetime.now()
+    try:
+        run_loop(own, days, users, seed, warmup_days, click.echo)
+    except LoopFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"loop done in {(datetime.now() - started).total_seconds() / 60:.1f} min\n")
+    click.echo(report_text(own))
+
+
+@main.group()
+def ab() -> None:
+    """The A/B experiment."""
+
+
+@ab.command("report")
+@click.option("--json", "as_json", is_flag=True, help="The readout as JSON on stdout.")
+def ab_report(as_json: bool) -> None:
+    """The experiment's readout: hybrid - als_only with 95% intervals, and the sample-ratio test."""
+    from podrec_app.readout import report_json, report_text
+
+    click.echo(json.dumps(report_json(settings()), indent=2) if as_json else report_text(settings()))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=PORT)
@@ -472,10 +523,16 @@ def dashboard(host: str, port: int) -> None:
 @click.option("--dashboard-port", default=8766, show_default=True, type=PORT)
 def screenshots(out_dir: Path, api_port: int, dashboard_port: int) -> None:
     """Start the API and the dashboard on these settings, open both in headless Chromium, save PNGs."""
-    from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+    from podrec_app.screenshots import (
+        api_and_dashboard,
+        api_docs_page,
+        capture,
+        dashboard_ab_page,
+        dashboard_page,
+    )
 
     with api_and_dashboard(api_port=api_port, dashboard_port=dashboard_port) as (api, board):
-        shots = capture([dashboard_page(board), api_docs_page(api)], out_dir)
+        shots = capture([dashboard_page(board), dashboard_ab_page(board), api_docs_page(api)], out_dir)
     for name, shot in shots.items():
         click.echo(f"{name}: {shot.path} ({shot.ready} drawn, {shot.failed} errors)")
 

@@ -38,6 +38,8 @@ class Page:
     width: int = 1400
     height: int = 900
     timeout_ms: int = 90_000
+    # Only the part of the page from the heading named first to the one named second.
+    section: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,18 @@ def capture(pages: list[Page], out_dir: Path) -> dict[str, Shot]:
                 )  # fmt: skip
                 page.wait_for_timeout(1500)  # charts animate in; let them finish drawing
                 path = out_dir / f"{page_spec.name}.png"
-                page.screenshot(path=str(path), full_page=True)
+                clip = None
+                if page_spec.section:
+                    top, end = (
+                        page.get_by_role("heading", name=n).first.bounding_box() for n in page_spec.section
+                    )
+                    clip = {
+                        "x": 0,
+                        "y": top["y"] - 16,
+                        "width": page_spec.width,
+                        "height": end["y"] - top["y"],
+                    }
+                page.screenshot(path=str(path), full_page=True, clip=clip)
                 shots[page_spec.name] = Shot(
                     path=path,
                     ready=page.locator(page_spec.ready).count(),
@@ -97,6 +110,13 @@ def dashboard_page(base_url: str, min_charts: int = 5) -> Page:
     # Streamlit scrolls inside the page, so a tall viewport is what makes the whole dashboard fit.
     return Page("dashboard", base_url, ready='[data-testid="stVegaLiteChart"]', min_ready=min_charts,
                 failed='[data-testid="stException"]', height=3600)  # fmt: skip
+
+
+def dashboard_ab_page(base_url: str) -> Page:
+    """The dashboard's A/B section alone: arms, the experiment's readout, the sample-ratio test."""
+    return Page("dashboard-ab", base_url, ready='[data-testid="stVegaLiteChart"]', min_ready=5,
+                failed='[data-testid="stException"]', ready_text="Sample ratio", height=3600,
+                section=("A/B arms", "Top episodes by listener language"))  # fmt: skip
 
 
 def api_docs_page(base_url: str) -> Page:

@@ -1,4 +1,5 @@
-"""Bronze: data as it arrived — the episode snapshots, and the events topic landed exactly once."""
+"""Bronze: data as it arrived — the episode snapshots, and the events and impressions topics landed
+exactly once."""
 
 from collections.abc import Iterator
 from datetime import date
@@ -24,6 +25,7 @@ from dagster import (
 from dagster_pyspark import LazyPySparkResource
 
 from podrec.content.podcastindex import EPISODE_COLUMNS
+from podrec.ingest import impression_tables
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import event_type_counts, simulate
@@ -35,6 +37,8 @@ from podrec_assets.metadata import delta_write_metadata
 from resources import EpisodeSource, KafkaResource, LakeResource
 
 EVENTS_TOPIC = ["kafka", "events"]
+IMPRESSIONS_TOPIC = ["kafka", "impressions"]
+INGESTION_RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
 
 
 def episodes(calendar: Calendar) -> AssetsDefinition:
@@ -135,9 +139,7 @@ def user_events() -> AssetsDefinition:
                 ),
             ),
         ],
-        retry_policy=RetryPolicy(
-            max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
-        ),
+        retry_policy=INGESTION_RETRY,
         # Ingestions at once are safe (each bronze commit is fenced, podrec.ingest.kafka_to_bronze);
         # the pool, limited to 1 in the Dagster instance (README), spares the work a refused one redoes.
         pool="kafka_ingest",
@@ -185,6 +187,98 @@ def user_events() -> AssetsDefinition:
         )
 
     return bronze_user_events
+
+
+def impressions_topic(settings: PodrecSettings) -> AssetSpec:
+    """The lists the API served: written by the API (``api/app.py``), observed here, never written."""
+    return AssetSpec(
+        IMPRESSIONS_TOPIC,
+        group_name="bronze",
+        kinds={"kafka"},
+        owners=["team:podrec"],
+        description=(
+            f"The impressions topic `{settings.kafka.impressions_topic}`: one JSON record per list the API "
+            "served (README, impressions wire format), logged asynchronously by the API. "
+            "bronze/impressions consumes it."
+        ),
+        metadata={"topic": settings.kafka.impressions_topic, "bootstrap": settings.kafka.bootstrap},
+    )
+
+
+def impressions() -> AssetsDefinition:
+    @multi_asset(
+        specs=[
+            AssetSpec(
+                ["bronze", "impressions"],
+                group_name="bronze",
+                kinds={"kafka", "spark", "delta"},
+                owners=["team:podrec"],
+                deps=[IMPRESSIONS_TOPIC],
+                description=(
+                    "Every list the API served, exactly once, as it came off the impressions topic: "
+                    "listener, serving version, experiment, bucket, policy, locale, the items with ranks "
+                    "(and propensities where exploration was on), served_at; partitioned by the UTC date "
+                    "served."
+                ),
+            ),
+            AssetSpec(
+                ["bronze", "impressions_rejected"],
+                group_name="bronze",
+                kinds={"kafka", "spark", "delta"},
+                owners=["team:podrec"],
+                deps=[IMPRESSIONS_TOPIC],
+                description=(
+                    "Every consumed impression record that was not accepted, byte for byte, with the reason "
+                    "and its Kafka coordinates. Accepted + rejected = consumed."
+                ),
+            ),
+        ],
+        retry_policy=INGESTION_RETRY,
+        pool="kafka_ingest",
+    )
+    def bronze_impressions(
+        context: AssetExecutionContext,
+        config: UserEventsConfig,
+        spark: LazyPySparkResource,
+        lake: LakeResource,
+        kafka: KafkaResource,
+    ) -> Iterator[MaterializeResult]:
+        report = impression_tables.run(
+            spark.spark_session, kafka, kafka.impressions_topic, lake.table("bronze", "impressions"),
+            lake.table("bronze", "impressions_rejected"),
+            date.fromisoformat(config.replay_day) if config.replay_day else None,
+        )  # fmt: skip
+        context.log.info(
+            f"consumed {report.consumed} impressions: accepted {report.accepted}, "
+            f"rejected {report.rejected}, already ingested {report.already_ingested}"
+        )
+        common = {
+            "consumed": report.consumed,
+            "offsets": MetadataValue.json({str(p): list(r) for p, r in report.offsets.items()}),
+            "event_dates": ", ".join(report.event_dates) or "none",
+            "mode": f"replay {config.replay_day}" if config.replay_day else "incremental",
+        }
+        yield MaterializeResult(
+            asset_key=["bronze", "impressions"],
+            metadata={
+                **common,
+                "dagster/row_count": report.accepted,
+                "already_ingested": report.already_ingested,
+                "lost_to_retention": report.lost_to_retention,
+                "path": MetadataValue.path(lake.table("bronze", "impressions")),
+            },
+        )
+        yield MaterializeResult(
+            asset_key=["bronze", "impressions_rejected"],
+            metadata={
+                **common,
+                "dagster/row_count": report.rejected,
+                "reasons": MetadataValue.json(report.reasons),
+                "path": MetadataValue.path(lake.table("bronze", "impressions_rejected")),
+            },
+        )
+
+    return bronze_impressions
 
 
 class SimulationConfig(Config):
@@ -240,14 +334,22 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     )
     ingest_events_job = define_asset_job(
         "ingest_events",
-        selection=AssetSelection.assets(["bronze", "user_events"], ["bronze", "user_events_rejected"]),
-        description="Consume what is new on the events topic into bronze.user_events (exactly once).",
-    )
+        selection=AssetSelection.assets(
+            ["bronze", "user_events"], ["bronze", "user_events_rejected"],
+            ["bronze", "impressions"], ["bronze", "impressions_rejected"],
+        ),
+        description=(
+            "Consume what is new on the events and impressions topics into bronze.user_events and "
+            "bronze.impressions (exactly once)."
+        ),
+    )  # fmt: skip
     return Definitions(
         assets=[
             episodes(calendar),
             events_topic(settings),
             user_events(),
+            impressions_topic(settings),
+            impressions(),
             simulated_events(settings, calendar),
         ],
         jobs=[bronze_daily_job, ingest_events_job],

@@ -9,6 +9,7 @@ from dagster import AssetSelection, Definitions, build_schedule_from_partitioned
 DAILY_ASSETS = (
     ["silver", "user_events"],
     ["silver", "daily_engagement"],
+    ["silver", "impressions"],
     ["gold", "als_factors"],
     ["gold", "recommendations"],
     ["mongo", "serving_version"],
@@ -25,10 +26,11 @@ def definitions() -> Definitions:
         "daily",
         selection=daily_selection(),
         description=(
-            "A day from clean events to the published lists: silver events and engagement, the day's ALS "
-            "model, every listener's list, the gated MongoDB publish, and the A/B analysis. Every table's "
-            "checks run in the same run; a failed blocking check stops what is downstream of it, so a bad "
-            "day never reaches MongoDB. The schedule runs it for yesterday; a backfill re-runs past days."
+            "A day from clean events to the published lists: silver events, engagement and impressions, "
+            "the day's ALS model, every listener's list, the gated MongoDB publish, and the A/B analysis. "
+            "Every table's checks run in the same run; a failed blocking check stops what is downstream "
+            "of it, so a bad day never reaches MongoDB. The schedule runs it for yesterday; a backfill "
+            "re-runs past days."
         ),
     )
     # After the episodes have landed (00:30) and the Kafka sensor has drained the night's events.

@@ -5,6 +5,10 @@ from datetime import date
 
 import pandas as pd
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
@@ -13,6 +17,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     asset,
+    asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
@@ -21,7 +26,8 @@ from podrec.lake.delta import replace_partitions_arrow
 from podrec.lake.duck import open_lake
 from podrec.privacy import EVENT_TABLES, delete_events_before, retention_cutoff
 from podrec.recsys.ab import assign
-from podrec.recsys.ab_analysis import analyse, listener_day
+from podrec.recsys.ab_analysis import COLUMNS, analyse, listener_day
+from podrec.recsys.ab_readout import experiment_days, readout, readout_rows
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
@@ -31,7 +37,9 @@ INPUTS = {
     "events": ("silver", "user_events"),
     "engagement": ("silver", "daily_engagement"),
     "episodes": ("silver", "episodes"),
+    "impressions": ("silver", "impressions"),
 }
+AB_ANALYSIS = ["monitoring", "ab_analysis"]
 
 
 def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
@@ -45,7 +53,12 @@ def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         description=(
             "The A/B experiment on a day: per bucket and per policy, engagement rate, completion, session "
             "minutes and catalog diversity with 95% intervals, and hybrid minus als_only with a Welch "
-            "(bootstrap for diversity) interval. Listeners counted in their sticky bucket (podrec.recsys.ab)."
+            "(bootstrap for diversity) interval. Listeners counted in their sticky bucket "
+            "(podrec.recsys.ab). "
+            "Then the readout (podrec/recsys/ab_readout.py) for the day and for the experiment so far: plays "
+            "per impression (position-weighted too), plays of new episodes, hours from a new episode's "
+            "appearance to its first impression and play, engagement and completion (CUPED), with 95% "
+            "intervals, and the sample-ratio test."
         ),
     )
     def monitoring_ab_analysis(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
@@ -53,7 +66,21 @@ def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         views = open_lake(lake.root, INPUTS)
         listeners = listener_day(views.con, day)
         (catalog_size,) = views.sql("select count(distinct canonical_episode_id) from episodes").fetchone()
-        table = analyse(listeners, day, lambda user_id: assign(user_id, settings.ab), catalog_size)
+        arm = lambda user_id: assign(user_id, settings.ab)  # noqa: E731
+        table = analyse(listeners, day, arm, catalog_size)
+        period = experiment_days(views.con, settings.ab.experiment_id)
+        if period is not None and period[0] <= day:
+            ab = settings.ab
+            knobs = (ab.hybrid_buckets / 100, ab.new_episode_days, ab.cuped_days)
+            table = pd.concat(
+                [
+                    table,
+                    readout_rows(readout(views.con, day, day, arm, *knobs), day, "day", COLUMNS),
+                    readout_rows(readout(views.con, period[0], day, arm, *knobs), day, "experiment", COLUMNS),
+                ],
+                ignore_index=True,
+            )
+            table["bucket"] = table["bucket"].astype("Int32")
         # One day's partition replaced in one commit: a re-run never duplicates.
         result = replace_partitions_arrow(
             table, lake.table("monitoring", "ab_analysis"), "day", [day.isoformat()]
@@ -109,6 +136,41 @@ def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
     return monitoring_retention
 
 
+def sample_ratio_check(settings: PodrecSettings, calendar: Calendar) -> AssetChecksDefinition:
+    @asset_check(
+        asset=AB_ANALYSIS,
+        name="sample_ratio",
+        partitions_def=calendar.daily,
+        description=(
+            "The arms' listener counts match the configured split (chi-square, experiment so far): a p-value "
+            "below PODREC_AB_SRM_P_VALUE means broken assignment or logging, and no difference can be "
+            "trusted."
+        ),
+    )
+    def ab_sample_ratio(context: AssetCheckExecutionContext, lake: LakeResource) -> AssetCheckResult:
+        day = date.fromisoformat(context.partition_key)
+        views = open_lake(lake.root, {"ab": tuple(AB_ANALYSIS)})
+        rows = views.df("select * from ab where day = ? and level like '%_srm'", [day])
+        return sample_ratio_result(rows, settings.ab.srm_p_value)
+
+    return ab_sample_ratio
+
+
+def sample_ratio_result(rows: pd.DataFrame, threshold: float) -> AssetCheckResult:
+    """WARN when the experiment's (else the day's) sample-ratio p-value is below ``threshold``."""
+    scope = "experiment_srm" if (rows["level"] == "experiment_srm").any() else "day_srm"
+    mine = rows[rows["level"] == scope]
+    if mine.empty:
+        return AssetCheckResult(passed=True, metadata={"result": "no impressions of the experiment yet"})
+    p = float(mine.loc[mine["metric"] == "srm_p_value", "value"].iloc[0])
+    sizes = {r.policy: int(r.listeners) for r in mine[mine["metric"] == "listeners"].itertuples()}
+    return AssetCheckResult(
+        passed=bool(p >= threshold),
+        severity=AssetCheckSeverity.WARN,
+        metadata={"p_value": p, "threshold": threshold, "scope": scope.removesuffix("_srm"), **sizes},
+    )
+
+
 def drift_scores() -> AssetSpec:
     """Written by the drift checks as they run (checks/drift_checks.py), not by an asset of its own."""
     return AssetSpec(
@@ -133,6 +195,7 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     )
     return Definitions(
         assets=[ab_analysis(settings, calendar), retention(settings, calendar), drift_scores()],
+        asset_checks=[sample_ratio_check(settings, calendar)],
         jobs=[
             define_asset_job(
                 "monitoring",

@@ -20,8 +20,9 @@ from pyspark.sql import functions as F
 
 from podrec.content.catalog import build_catalog
 from podrec.content.transcripts import transcribe, transcribe_in_batches, transcript_rows
+from podrec.ingest.impression_tables import served_items
 from podrec.lake.delta import append, delete_where, exists, overwrite, read, read_required, replace_partitions
-from podrec.lake.schemas import SILVER_TRANSCRIPTS
+from podrec.lake.schemas import SILVER_IMPRESSIONS, SILVER_TRANSCRIPTS
 from podrec.recsys.engagement import clean_events, engagement_by_day, engagement_stats
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
@@ -219,6 +220,43 @@ def daily_engagement(settings: PodrecSettings, calendar: Calendar) -> AssetsDefi
     return silver_daily_engagement
 
 
+def impressions(calendar: Calendar) -> AssetsDefinition:
+    @asset(
+        key=["silver", "impressions"],
+        group_name="silver",
+        kinds={"spark", "delta"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        backfill_policy=BackfillPolicy.single_run(),
+        deps=[["bronze", "impressions"]],
+        description=(
+            "What listeners were shown: one row per served item (impression, rank, episode, propensity "
+            "where exploration was on) with the list's listener, arm, bucket, experiment and serving "
+            "version; each impression once. The A/B readout joins plays to it."
+        ),
+    )
+    def silver_impressions(
+        context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    ) -> MaterializeResult:
+        days = list(context.partition_keys)
+        session, uri = spark.spark_session, lake.table("bronze", "impressions")
+        # No API has served yet (the topic was never written): the days hold no impressions, not an error.
+        items = (
+            served_items(read(session, uri).where(F.col("event_date").isin(days)))
+            if exists(session, uri)
+            else session.createDataFrame([], SILVER_IMPRESSIONS)
+        ).persist()
+        result = replace_partitions(items, lake.table("silver", "impressions"), "event_date", days)
+        lists = items.select("impression_id").distinct().count()
+        items.unpersist()
+        context.log.info(f"silver.impressions: {lists} lists, {result.rows_written} items for {days}")
+        return MaterializeResult(
+            metadata={**delta_write_metadata(result), "impressions": lists, "days": len(days)}
+        )
+
+    return silver_impressions
+
+
 def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     return Definitions(
         assets=[
@@ -226,6 +264,7 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
             transcripts(),
             user_events(settings, calendar),
             daily_engagement(settings, calendar),
+            impressions(calendar),
         ],
         jobs=[
             define_asset_job(

@@ -78,6 +78,7 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
         "kafka": KafkaResource(
             bootstrap=settings.kafka.bootstrap,
             events_topic=settings.kafka.events_topic,
+            impressions_topic=settings.kafka.impressions_topic,
             consumer_group=settings.kafka.consumer_group,
             timeout_s=settings.kafka.timeout_s,
             delivery_timeout_s=settings.kafka.delivery_timeout_s,

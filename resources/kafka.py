@@ -28,6 +28,7 @@ class KafkaResource(ConfigurableResource):
 
     bootstrap: str
     events_topic: str
+    impressions_topic: str
     consumer_group: str
     timeout_s: float = 5.0
     delivery_timeout_s: float = 60.0

@@ -16,7 +16,8 @@ from typing import Any
 
 EVENT_TYPES = frozenset({"play", "progress", "pause", "complete", "skip", "like", "unlike"})
 REQUIRED = ("event_id", "user_id", "episode_id", "event_type", "occurred_at")
-OPTIONAL_STRINGS = ("session_id", "locale", "device")
+# impression_id: the served list (podrec.ingest.impressions) an event followed from, if any.
+OPTIONAL_STRINGS = ("session_id", "locale", "device", "impression_id")
 OPTIONAL_NUMBERS = ("position_s", "episode_duration_s")
 # The order the type checks run in: the first failing field names the reason.
 STRING_FIELDS = (*REQUIRED, *OPTIONAL_STRINGS)
@@ -26,7 +27,7 @@ FUTURE_TOLERANCE = timedelta(minutes=10)
 
 EVENT_FIELDS = [
     "event_id", "user_id", "episode_id", "event_type", "position_s", "episode_duration_s",
-    "session_id", "locale", "device", "occurred_at",
+    "session_id", "locale", "device", "occurred_at", "impression_id",
 ]  # fmt: skip
 
 

@@ -22,21 +22,27 @@ accepted rows already written and the rejected ones are written then.
 
 Every consumed record ends in exactly one table: accepted + rejected = consumed. The Dagster
 pool ``kafka_ingest`` only saves the work a stale plan would redo.
+
+The same path lands any topic whose records have an id and a time (``RecordKind``): the events
+(``EVENTS``, the default, validated in Spark SQL) and the served lists
+(``podrec.ingest.impression_tables``, validated record by record in Python: a small topic).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
 
+import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
-from podrec.ingest.events import FUTURE_TOLERANCE
+from podrec.ingest.events import FUTURE_TOLERANCE, Validated
 from podrec.ingest.kafka_offsets import commit, group_offsets
 from podrec.ingest.spark_validation import (
     TO_PYTHON,
@@ -65,6 +71,68 @@ class KafkaEndpoint(Protocol):
     def spark_source_options(self) -> dict[str, str]:
         """The Spark Kafka source's connection options (podrec.ingest.kafka_security)."""
         ...
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """What a topic carries and how its Kafka records (value, partition, offset, timestamp) become
+    rows: ``decide`` gives the accepted table's columns with event_date, received_at, the
+    coordinates, ``error`` and ``raw``, and may leave rare records to ``finish`` (marked
+    ``TO_PYTHON``); ``word`` writes rejected rows' reasons in full; a repeated ``key`` is a
+    duplicate; ``columns`` are what the accepted table keeps."""
+
+    decide: Callable[[DataFrame], DataFrame]
+    finish: Callable[[DataFrame], DataFrame]
+    word: Callable[[DataFrame], DataFrame]
+    key: str
+    columns: list[str]
+
+
+EVENTS = RecordKind(decide, decide_rest_in_python, word, "event_id", BRONZE_USER_EVENTS_COLUMNS)
+
+
+def _as_is(df: DataFrame) -> DataFrame:
+    return df
+
+
+Validator = Callable[[bytes | None, datetime], Validated]  # raw record, received at → event or reason
+
+
+def _validate_batches(
+    batches: Iterator[pd.DataFrame], validate: Validator, record: StructType, time_field: str
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: Kafka records → validated rows (``record``'s columns, or an error)."""
+    columns = [f.name for f in record.fields]
+    for batch in batches:
+        out = []
+        for value, partition, offset, timestamp in zip(
+            batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
+        ):
+            received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
+            result = validate(None if value is None else bytes(value), received_at)
+            if result.event is not None:
+                row = dict(result.event)
+                row["event_date"] = row[time_field].date()
+                row["error"], row["raw"] = None, None
+            else:
+                row = dict.fromkeys(columns)
+                row["event_date"] = received_at.date()
+                row["error"], row["raw"] = result.error, None if value is None else bytes(value)
+            row.update(received_at=received_at, kafka_partition=int(partition), kafka_offset=int(offset))
+            out.append(row)
+        yield pd.DataFrame(out, columns=columns)
+
+
+def python_kind(
+    validate: Validator, record: StructType, key: str, time_field: str, columns: list[str]
+) -> RecordKind:
+    """A kind validated record by record in Python (``validate`` gives the reason in full), for topics
+    small enough that a Python worker per partition costs nothing that matters."""
+
+    def decide_in_python(records: DataFrame) -> DataFrame:
+        return records.mapInPandas(lambda b: _validate_batches(b, validate, record, time_field), record)
+
+    return RecordKind(decide_in_python, _as_is, _as_is, key, columns)
 
 
 class IngestContended(RuntimeError):
@@ -124,9 +192,9 @@ def _coordinates_in(df: DataFrame, ranges: dict[int, tuple[int, int]]) -> DataFr
 
 
 def judge_duplicates(
-    validated: DataFrame, existing_events: DataFrame | None
+    validated: DataFrame, existing_events: DataFrame | None, key: str = "event_id"
 ) -> tuple[DataFrame, list[DataFrame]]:
-    """``validated`` with an event_id seen before rejected — a later copy in the batch as "seen
+    """``validated`` with a ``key`` seen before rejected — a later copy in the batch as "seen
     earlier in the batch", the first copy of one already in the table as "already ingested" —
     and the cached frames it reads (unpersist them when done).
 
@@ -134,10 +202,10 @@ def judge_duplicates(
     are few, and are broadcast to each use; when none repeat, ``validated`` comes back as is.
     """
     valid = validated.where(F.col("error").isNull())
-    keys = ["event_id", "event_date"]
+    keys = [key, "event_date"]
     coordinates = F.struct("received_at", "kafka_partition", "kafka_offset")
     in_batch = (
-        valid.groupBy("event_id")
+        valid.groupBy(key)
         .agg(F.min(coordinates).alias("_first"), F.count(F.lit(1)).alias("_copies"))
         .where(F.col("_copies") > 1)
         .drop("_copies")
@@ -145,11 +213,11 @@ def judge_duplicates(
     )
     cached, judged = [in_batch], validated
     if in_batch.count():
-        judged = judged.join(F.broadcast(in_batch), "event_id", "left").withColumn(
+        judged = judged.join(F.broadcast(in_batch), key, "left").withColumn(
             "error",
             F.when(
                 F.col("error").isNull() & F.col("_first").isNotNull() & (coordinates != F.col("_first")),
-                F.lit("duplicate event_id: seen earlier in the batch"),
+                F.lit(f"duplicate {key}: seen earlier in the batch"),
             ).otherwise(F.col("error")),
         )
     if existing_events is not None:
@@ -163,18 +231,18 @@ def judge_duplicates(
             ).withColumn(
                 "error",
                 F.when(
-                    F.col("error").isNull() & F.col("_seen"), F.lit("duplicate event_id: already ingested")
+                    F.col("error").isNull() & F.col("_seen"), F.lit(f"duplicate {key}: already ingested")
                 ).otherwise(F.col("error")),
             )
     return judged, cached
 
 
-def accepted_rows(judged: DataFrame) -> DataFrame:
-    return judged.where(F.col("error").isNull()).select(*BRONZE_USER_EVENTS_COLUMNS)
+def accepted_rows(judged: DataFrame, kind: RecordKind = EVENTS) -> DataFrame:
+    return judged.where(F.col("error").isNull()).select(*kind.columns)
 
 
-def rejected_rows(judged: DataFrame) -> DataFrame:
-    return word(judged.where(F.col("error").isNotNull())).select(
+def rejected_rows(judged: DataFrame, kind: RecordKind = EVENTS) -> DataFrame:
+    return kind.word(judged.where(F.col("error").isNotNull())).select(
         F.coalesce(F.col("raw"), F.lit(b"").cast("binary")).alias("raw"),
         F.expr("CAST(raw AS STRING)").alias("raw_text"),
         *[c for c in BRONZE_REJECTED_COLUMNS if c not in ("raw", "raw_text")],
@@ -209,7 +277,7 @@ def _tally(judged: DataFrame) -> _Tally:
     )
 
 
-def _validated(decided: DataFrame) -> tuple[DataFrame, _Tally]:
+def _validated(decided: DataFrame, kind: RecordKind) -> tuple[DataFrame, _Tally]:
     """The batch with Python's decisions where Spark left them, and its tally.
 
     The tally of Spark's decisions (one job over the cached rows) tells whether Python has
@@ -218,7 +286,7 @@ def _validated(decided: DataFrame) -> tuple[DataFrame, _Tally]:
     tally = _tally(decided)
     if TO_PYTHON not in tally.reasons:
         return decided, tally
-    validated = decide_rest_in_python(decided)
+    validated = kind.finish(decided)
     return validated, _tally(validated)
 
 
@@ -231,6 +299,7 @@ def _write_plan(
     rejected_uri: str,
     writer: str,
     report: IngestReport,
+    kind: RecordKind,
 ) -> bool:
     """Plan ``ranges`` on the tables as they stand now and write it; False if the plan went stale."""
     marks: dict[str, WriterMark] = {uri: writer_mark(uri, writer) for uri in (events_uri, rejected_uri)}
@@ -239,23 +308,23 @@ def _write_plan(
         if mark.version is not None:
             done = _coordinates_in(read(spark, uri, mark.version), ranges)
             records = records.join(done, ["partition", "offset"], "left_anti")
-    decided = decide(records).persist()
+    decided = kind.decide(records).persist()
     cached = [decided]
     try:
-        validated, tally = _validated(decided)
+        validated, tally = _validated(decided, kind)
         existing = None
         if marks[events_uri].version is not None and tally.accepted_dates:
             events = read(spark, events_uri, marks[events_uri].version)
             existing = events.where(F.col("event_date").isin(tally.accepted_dates))
-        judged, repeats = judge_duplicates(validated, existing)
+        judged, repeats = judge_duplicates(validated, existing, kind.key)
         cached += repeats
         if judged is not validated:
             tally = _tally(judged)
         # An empty append still creates a table that does not exist yet, so readers of either
         # table never meet a missing path after the first ingestion.
         for uri, rows, n in (
-            (events_uri, accepted_rows(judged), tally.accepted),
-            (rejected_uri, rejected_rows(judged), tally.rejected),
+            (events_uri, accepted_rows(judged, kind), tally.accepted),
+            (rejected_uri, rejected_rows(judged, kind), tally.rejected),
         ):
             if n or marks[uri].version is None:
                 if append_once(rows, uri, "event_date", writer, marks[uri]) is None:
@@ -281,6 +350,7 @@ def ingest(
     group: str,
     events_uri: str,
     rejected_uri: str,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
     """Consume everything new on ``topic`` for ``group`` (``consumer``'s) into the two bronze tables."""
     writer = f"podrec-ingest/{group}/{topic}"
@@ -292,7 +362,7 @@ def ingest(
         if not ranges:
             return report
         report.read(ranges)
-        written = _write_plan(spark, source, topic, ranges, events_uri, rejected_uri, writer, report)
+        written = _write_plan(spark, source, topic, ranges, events_uri, rejected_uri, writer, report, kind)
         report.already_ingested = report.consumed - report.accepted - report.rejected
         if written:
             commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
@@ -312,6 +382,7 @@ def replay_day(
     events_uri: str,
     rejected_uri: str,
     day: date,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
     """Rebuild one ``event_date`` of both tables from what the topic still holds.
 
@@ -334,17 +405,17 @@ def replay_day(
     report = IngestReport(offsets=ranges, event_dates=[day.isoformat()])
     if not ranges:
         return report
-    decided = decide(read_range(spark, source, topic, ranges)).persist()
+    decided = kind.decide(read_range(spark, source, topic, ranges)).persist()
     cached = [decided]
     try:
-        validated = _validated(decided)[0].where(F.col("event_date") == F.lit(day))
-        judged, repeats = judge_duplicates(validated, None)
+        validated = _validated(decided, kind)[0].where(F.col("event_date") == F.lit(day))
+        judged, repeats = judge_duplicates(validated, None, kind.key)
         cached += repeats
         tally = _tally(judged)
         report.accepted, report.rejected, report.reasons = tally.accepted, tally.rejected, tally.reasons
         report.consumed = tally.accepted + tally.rejected
-        replace_partitions(rejected_rows(judged), rejected_uri, "event_date", [day.isoformat()])
-        replace_partitions(accepted_rows(judged), events_uri, "event_date", [day.isoformat()])
+        replace_partitions(rejected_rows(judged, kind), rejected_uri, "event_date", [day.isoformat()])
+        replace_partitions(accepted_rows(judged, kind), events_uri, "event_date", [day.isoformat()])
     finally:
         for df in cached:
             df.unpersist()
@@ -357,14 +428,18 @@ def run(
     events_uri: str,
     rejected_uri: str,
     replay: date | None = None,
+    topic: str | None = None,
+    kind: RecordKind = EVENTS,
 ) -> IngestReport:
-    """Ingest what is new (or replay one event_date) with a consumer opened and closed here."""
+    """Ingest what is new on ``topic`` (default the events topic), or replay one event_date, with a
+    consumer opened and closed here."""
     spark = validation_session(spark)
     consumer = kafka.consumer()
+    topic = topic or kafka.events_topic
     try:
-        topic, source = kafka.events_topic, kafka.spark_source_options()
+        source = kafka.spark_source_options()
         if replay:
-            return replay_day(spark, consumer, source, topic, events_uri, rejected_uri, replay)
-        return ingest(spark, consumer, source, topic, kafka.consumer_group, events_uri, rejected_uri)
+            return replay_day(spark, consumer, source, topic, events_uri, rejected_uri, replay, kind)
+        return ingest(spark, consumer, source, topic, kafka.consumer_group, events_uri, rejected_uri, kind)
     finally:
         consumer.close()

@@ -5,7 +5,11 @@ What makes the simulation worth learning from:
 - every user has a locale and a taste over topics, and taste drives both what they pick
   and how far they listen, so content and collaborative signals both carry information;
 - sessions play episodes with progress, pauses, early skips, completions and likes;
-- users keep arriving: some are new each day.
+- users keep arriving: some are new each day;
+- listeners react to the lists they are served (``react``): they look down a list with a position
+  bias, play what fits their hidden taste, and a share of them (``novelty_lovers``) are drawn to new
+  episodes of their favourite topics — so a policy that can place new episodes has something to win.
+  Every event of a play that followed a list carries the list's ``impression_id``.
 
 Day ``d`` is generated from ``(seed, d)`` alone, so re-running a day yields the same
 events (and event ids), and a range can be produced one day at a time.
@@ -189,6 +193,93 @@ def _listen(
         if rng.random() < 0.03:
             emit("unlike", clock + timedelta(seconds=rng.randint(5, 600)), min(stop, duration))
     return events, clock
+
+
+# Reactions to a served list (``react``).
+# Chance that rank r is looked at: 1 / r^POSITION_BIAS (rank 1 always, rank 10 about one in six).
+POSITION_BIAS = 0.8
+NOVELTY_SHARE = 0.3  # listeners who like new episodes of their topics
+NOVELTY_BOOST = 4.0  # how much more such a listener plays a new episode of a topic they like
+NEW_EPISODE_DAYS = 7
+MAX_LIST_PLAYS = 3  # plays one listener takes from one list
+
+
+@dataclass(frozen=True)
+class Served:
+    """A list a listener was served: its impression, when, and its episode ids by rank."""
+
+    impression_id: str
+    served_at: datetime
+    episode_ids: list[str]
+
+
+OPEN_SHARE = 0.8  # listeners active on a day who open their list first
+
+
+def list_openings(day: date, organic: Sequence[dict[str, Any]], seed: int) -> dict[str, datetime]:
+    """Who opens their list on ``day`` and when: most listeners active that day, a minute or two before
+    their first organic event."""
+    first: dict[str, datetime] = {}
+    for event in organic:
+        first.setdefault(event["user_id"], event["occurred_at"])
+    rng = random.Random(f"{seed}:open:{day.isoformat()}")
+    return {
+        user_id: at - timedelta(seconds=rng.randint(30, 180))
+        for user_id, at in sorted(first.items())
+        if rng.random() < OPEN_SHARE
+    }
+
+
+def novelty_lovers(seed: int, n_users: int) -> np.ndarray:
+    """Which listeners like new episodes of their topics: a hidden trait, fixed per (seed, listener)."""
+    return np.random.default_rng([seed, 7_771]).random(n_users) < NOVELTY_SHARE
+
+
+def play_probability(taste: float, fit: float, new_and_loved: bool) -> float:
+    """Chance that a listener who looked at an item plays it: their taste for its topic and its language,
+    boosted for a novelty lover's new episode of a topic they like."""
+    base = 0.04 + 0.3 * min(1.0, taste / 3) * fit
+    return min(0.9, base * (NOVELTY_BOOST if new_and_loved else 1.0))
+
+
+def react(
+    day: date,
+    users: Sequence[User],
+    episodes: Sequence[Episode],
+    seed: int,
+    taste: np.ndarray,
+    served: dict[str, Served],
+) -> list[dict[str, Any]]:
+    """The plays listeners take from the lists they were served on ``day``, in time order; every
+    event carries the impression's id. Deterministic in (seed, day, what was served)."""
+    topics = {t: i for i, t in enumerate(sorted({e.topic for e in episodes}))}
+    by_id = {e.episode_id: e for e in episodes}
+    index = {u.user_id: i for i, u in enumerate(users)}
+    lovers = novelty_lovers(seed, len(users))
+    rng = random.Random(f"{seed}:react:{day.isoformat()}")
+    events: list[dict[str, Any]] = []
+    for user_id in sorted(served):
+        u, shown = index[user_id], served[user_id]
+        user = users[u]
+        clock = shown.served_at + timedelta(seconds=rng.randint(5, 90))
+        session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        plays = 0
+        for rank, episode_id in enumerate(shown.episode_ids, start=1):
+            episode = by_id.get(episode_id)
+            if episode is None or plays == MAX_LIST_PLAYS or rng.random() >= rank**-POSITION_BIAS:
+                continue
+            liked = float(taste[u, topics[episode.topic]])
+            new = shown.served_at - episode.published_at < timedelta(days=NEW_EPISODE_DAYS)
+            chance = play_probability(liked, _language_fit(user.language, episode.language),
+                                      bool(lovers[u]) and new and liked >= 1.0)  # fmt: skip
+            if rng.random() >= chance:
+                continue
+            played, clock = _listen(rng, user, episode, liked, session_id, clock)
+            events.extend({**event, "impression_id": shown.impression_id} for event in played)
+            clock += timedelta(seconds=rng.randint(5, 120))
+            plays += 1
+    events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
+    return events
 
 
 @dataclass(frozen=True)

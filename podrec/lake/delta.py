@@ -3,7 +3,7 @@
 Writes are one Delta commit each, so a failed write leaves the previous version intact:
 - ``replace_partitions``: exactly the given partition values (``replaceWhere``); re-running a day
   replaces it, never duplicates it.
-- ``append``: new rows, partitioned like the table.
+- ``append``: new rows, partitioned like the table; new columns are added.
 - ``append_once``: ``append`` as one writer's next transaction (Delta's ``txnAppId``/``txnVersion``),
   refused if another commit of that writer landed since the plan's snapshot (``writer_mark``):
   how two ingestions of one Kafka range never both write it (stream-written bronze).
@@ -66,7 +66,8 @@ def replace_partitions(df: DataFrame, uri: str, partition_column: str, values: l
 
 def append(df: DataFrame, uri: str, partition_column: str | None = None) -> WriteResult:
     """Add ``df``'s rows; an empty append still creates a table that does not exist yet."""
-    writer = df.write.format("delta").mode("append")
+    # mergeSchema: a column the wire format gained (an optional field) is added, never refused.
+    writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
     if partition_column:
         writer = writer.partitionBy(partition_column)
     writer.save(uri)

@@ -52,6 +52,7 @@ VALIDATED_RECORD = StructType(
         StructField("locale", StringType()),
         StructField("device", StringType()),
         StructField("occurred_at", TimestampType()),
+        StructField("impression_id", StringType()),
         StructField("received_at", TimestampType(), nullable=False),
         StructField("kafka_partition", IntegerType(), nullable=False),
         StructField("kafka_offset", LongType(), nullable=False),
@@ -61,11 +62,68 @@ VALIDATED_RECORD = StructType(
     ]
 )
 
+# impression_id is optional and came later: Delta schema evolution adds it as the last column.
 BRONZE_USER_EVENTS_COLUMNS = [
     "event_id", "user_id", "episode_id", "event_type", "position_s", "episode_duration_s",
     "session_id", "locale", "device", "occurred_at", "received_at", "kafka_partition",
-    "kafka_offset", "event_date",
+    "kafka_offset", "event_date", "impression_id",
 ]  # fmt: skip
+
+# One served item of an impression; propensity and explored only where exploration is on.
+IMPRESSION_ITEM = StructType(
+    [
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("rank", IntegerType(), nullable=False),
+        StructField("propensity", DoubleType()),
+        StructField("explored", BooleanType()),
+    ]
+)
+
+# One consumed impression record after validation (podrec.ingest.impressions), before the split.
+VALIDATED_IMPRESSION = StructType(
+    [
+        StructField("impression_id", StringType()),
+        StructField("user_id", StringType()),
+        StructField("served_version", StringType()),
+        StructField("experiment_id", StringType()),
+        StructField("bucket", IntegerType()),
+        StructField("policy", StringType()),
+        StructField("source", StringType()),
+        StructField("locale", StringType()),
+        StructField("model_version", StringType()),
+        StructField("served_at", TimestampType()),
+        StructField("items", ArrayType(IMPRESSION_ITEM)),
+        StructField("received_at", TimestampType(), nullable=False),
+        StructField("kafka_partition", IntegerType(), nullable=False),
+        StructField("kafka_offset", LongType(), nullable=False),
+        StructField("event_date", DateType(), nullable=False),
+        StructField("error", StringType()),
+        StructField("raw", BinaryType()),
+    ]
+)
+
+BRONZE_IMPRESSIONS_COLUMNS = [f.name for f in VALIDATED_IMPRESSION.fields if f.name not in ("error", "raw")]
+
+# silver.impressions: one row per served item, keyed by (impression_id, rank).
+SILVER_IMPRESSIONS = StructType(
+    [
+        StructField("impression_id", StringType(), nullable=False),
+        StructField("user_id", StringType(), nullable=False),
+        StructField("served_version", StringType(), nullable=False),
+        StructField("experiment_id", StringType(), nullable=False),
+        StructField("bucket", IntegerType(), nullable=False),
+        StructField("policy", StringType(), nullable=False),
+        StructField("source", StringType()),
+        StructField("locale", StringType()),
+        StructField("served_at", TimestampType(), nullable=False),
+        StructField("list_length", IntegerType(), nullable=False),
+        StructField("rank", IntegerType(), nullable=False),
+        StructField("episode_id", StringType(), nullable=False),
+        StructField("propensity", DoubleType()),
+        StructField("explored", BooleanType()),
+        StructField("event_date", DateType(), nullable=False),
+    ]
+)
 
 BRONZE_REJECTED_COLUMNS = [
     "raw",

@@ -32,6 +32,11 @@ BRONZE_REJECTED = {
     "raw": "binary", "raw_text": "string", "error": "string", "kafka_partition": "int",
     "kafka_offset": "bigint", "received_at": "timestamp", "event_date": "date",
 }  # fmt: skip
+BRONZE_IMPRESSIONS = {
+    f.name: f.dataType.simpleString()
+    for f in schemas.VALIDATED_IMPRESSION.fields
+    if f.name in schemas.BRONZE_IMPRESSIONS_COLUMNS
+}
 SILVER_EPISODES = {
     **{f.name: f.dataType.simpleString() for f in schemas.BRONZE_EPISODES.fields},
     "first_seen_date": "date",
@@ -235,6 +240,60 @@ def _bronze_rejected(frame: pd.DataFrame, facts: Facts) -> Suite:
     }
 
 
+IMPRESSION_KEYS = (
+    "impression_id",
+    "user_id",
+    "served_version",
+    "experiment_id",
+    "bucket",
+    "policy",
+    "served_at",
+)
+
+
+def _bronze_impressions(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, BRONZE_IMPRESSIONS),
+        "not_null": (frame, not_null(*IMPRESSION_KEYS)),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="bucket", min_value=0, max_value=99),
+                gxe.ExpectColumnValuesToBeBetween(column="items_count", min_value=1),
+                rows_have("items_valid", True),
+            ],
+        ),
+        "unique_keys": (frame, [unique("kafka_partition", "kafka_offset")]),
+        "has_rows": (frame, [has_rows()]),
+    }
+
+
+def _silver_impressions(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.SILVER_IMPRESSIONS)),
+        "not_null": (
+            frame,
+            not_null(*IMPRESSION_KEYS, "rank", "episode_id"),
+        ),
+        "ranges": (
+            frame,
+            [
+                gxe.ExpectColumnValuesToBeBetween(column="rank", min_value=1),
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="list_length",
+                    column_B="rank",
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                ),
+                gxe.ExpectColumnValuesToBeBetween(column="bucket", min_value=0, max_value=99),
+                gxe.ExpectColumnValuesToBeBetween(column="propensity", min_value=0, max_value=1),
+            ],
+        ),
+        "unique_keys": (frame, [unique("impression_id", "rank")]),
+        "references": (frame, [in_catalog("episode_id", facts)]),
+    }
+
+
 def _silver_episodes(frame: pd.DataFrame, facts: Facts) -> Suite:
     latest = pd.to_datetime(frame["ingest_date"]).max() if len(frame) else None
     fresh = pd.DataFrame({"catalog_latest": [latest], "bronze_latest": [pd.Timestamp(facts.bronze_latest)]})
@@ -423,6 +482,37 @@ SUITES: tuple[TableSuite, ...] = (
         "bronze", "user_events_rejected", "event_date",
         (_SCHEMA, CheckDef("not_null", "Every rejected record keeps its reason and Kafka position.")),
         _bronze_rejected, drop=("raw",), dagster_partitioned=False,
+    ),
+    TableSuite(
+        "bronze", "impressions", "event_date",
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Buckets 0..99; every list has items, ranks from 1, propensities in (0, 1]."),
+            CheckDef("unique_keys", "Each Kafka (partition, offset) landed once: exactly-once ingestion."),
+            CheckDef("has_rows", "The newest day in the table holds rows."),
+        ),
+        _bronze_impressions, dagster_partitioned=False, sample_by="user_id",
+        derive={
+            "items_count": "size(items)",
+            "items_valid": "forall(items, x -> x.rank >= 1 AND (x.propensity IS NULL OR "
+                           "(x.propensity > 0 AND x.propensity <= 1)))",
+        },
+        drop=("items",),
+    ),
+    TableSuite(
+        "bronze", "impressions_rejected", "event_date",
+        (_SCHEMA, CheckDef("not_null", "Every rejected record keeps its reason and Kafka position.")),
+        _bronze_rejected, drop=("raw",), dagster_partitioned=False,
+    ),
+    TableSuite(
+        "silver", "impressions", "event_date",
+        (
+            _SCHEMA, _NULLS,
+            CheckDef("ranges", "Ranks 1..list length, buckets 0..99, propensities within [0, 1]."),
+            CheckDef("unique_keys", "One row per (impression, rank): each served list once."),
+            CheckDef("references", "Every served episode is in the catalog."),
+        ),
+        _silver_impressions, needs=frozenset({"catalog"}), sample_by="user_id",
     ),
     TableSuite(
         "silver", "episodes", None,

@@ -11,7 +11,15 @@ from deltalake import write_deltalake
 
 from dashboard import queries
 from podrec.lake.paths import table_uri
-from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, dashboard_page
+from podrec.recsys.ab_analysis import COLUMNS
+from podrec.recsys.ab_readout import Estimate, Readout, Srm, readout_rows
+from podrec_app.screenshots import (
+    api_and_dashboard,
+    api_docs_page,
+    capture,
+    dashboard_ab_page,
+    dashboard_page,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -92,6 +100,7 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> str:
         ("silver", "episodes"): episodes(),
         ("gold", "recommendations"): recommendations(),
         ("gold", "evaluation"): evaluation(),
+        ("monitoring", "ab_analysis"): ab_analysis(),
     }.items():
         write_deltalake(table_uri(root, layer, name), frame)
     reports = Path(table_uri(root, "monitoring", "drift_reports"))
@@ -100,6 +109,31 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> str:
         (reports / day / "engagement.html").write_text(f"<html><body>drift {day}</body></html>")
         os.utime(reports / day / "engagement.html", (stamp, stamp))
     return root
+
+
+def ab_analysis() -> pd.DataFrame:
+    """Two days of the experiment readout, as monitoring/ab_analysis holds it."""
+    frames = []
+    for day, low in ((date(2026, 11, 19), -0.1), (date(2026, 11, 20), 0.05)):
+        metrics = {"new_episode_plays": Estimate(0.3, low, 0.5, 0.8, 0.5),
+                   "plays_per_impression": Estimate(0.01, -0.02, 0.04, 0.2, 0.19)}  # fmt: skip
+        result = Readout(date(2026, 11, 19), day, metrics, Srm(0.62, 990, 1010, 0.5))
+        frames += [readout_rows(result, day, scope, COLUMNS) for scope in ("day", "experiment")]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_the_ab_section_reads_the_experiment_so_far(lake_root: str) -> None:
+    lake = queries.open_dashboard_lake(lake_root)
+    readout = queries.experiment_readout(lake).set_index("metric")
+    assert readout.loc["new_episode_plays", ["hybrid", "als_only", "difference", "low", "high"]].tolist() == [
+        0.8, 0.5, 0.3, 0.05, 0.5,
+    ]  # fmt: skip
+    assert queries.sample_ratio(lake).iloc[-1][["p_value", "hybrid", "als_only"]].tolist() == [
+        0.62,
+        990,
+        1010,
+    ]
+    assert queries.daily_difference(lake, "new_episode_plays")["low"].tolist() == [-0.1, 0.05]
 
 
 def test_engagement_windows_end_at_the_newest_event(lake_root: str) -> None:
@@ -177,16 +211,22 @@ def test_the_streamlit_script_renders_every_section(lake_root: str, monkeypatch)
         "Offline evaluation", "Drift reports",
     ]  # fmt: skip
     assert [m.value for m in app.metric][:5] == ["3", "2", "1", "1", "1"]  # last hour
+    assert [s.value for s in app.subheader] == ["The experiment so far: hybrid - als_only"]
+    assert "Sample ratio: hybrid 990 / als_only 1,010 listeners" in app.success[0].value
     assert len(app.expander) == 2  # one per drift report
 
 
 def test_dashboard_and_api_docs_render_in_headless_chromium(lake_root: str, tmp_path: Path) -> None:
     env = {**os.environ, "PODREC_LAKE_URI": lake_root}
     with api_and_dashboard(env=env) as (api, board):
-        shots = capture([dashboard_page(board, min_charts=6), api_docs_page(api)], tmp_path)
+        shots = capture(
+            [dashboard_page(board, min_charts=6), dashboard_ab_page(board), api_docs_page(api)], tmp_path
+        )
     dash, docs = shots["dashboard"], shots["api-docs"]
     assert dash.ready >= 6 and dash.failed == 0
     assert "Last hour" in dash.text and "Engagement rate per bucket" in dash.text
-    assert docs.ready == 4 and "/users/{user_id}/recommendations" in docs.text
+    assert "Sample ratio" in shots["dashboard-ab"].text and shots["dashboard-ab"].failed == 0
+    # health, metrics, ready, a listener's list, an episode's neighbours
+    assert docs.ready == 5 and "/users/{user_id}/recommendations" in docs.text and "/metrics" in docs.text
     for shot in shots.values():
         assert shot.path.stat().st_size > 20_000  # a picture with content, not a blank page

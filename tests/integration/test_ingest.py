@@ -30,7 +30,11 @@ def isolated(settings: PodrecSettings, tmp_path: Path) -> PodrecSettings:
     """Same services, own topic, consumer group and lake."""
     tag = uuid.uuid4().hex[:8]
     return settings.with_(
-        kafka={"events_topic": f"events-{tag}", "consumer_group": f"bronze-{tag}"},
+        kafka={
+            "events_topic": f"events-{tag}",
+            "impressions_topic": f"impressions-{tag}",
+            "consumer_group": f"bronze-{tag}",
+        },
         lake={"uri": str(tmp_path / "lake")},
     )
 

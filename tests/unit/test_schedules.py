@@ -26,7 +26,7 @@ def test_daily_schedule_runs_yesterday_through_to_the_publish() -> None:
     assert request.partition_key == "2026-11-24"
     job = defs.resolve_job_def("daily")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    assert keys == {"silver/user_events", "silver/daily_engagement", "gold/als_factors",
+    assert keys == {"silver/user_events", "silver/daily_engagement", "silver/impressions", "gold/als_factors",
                     "gold/recommendations", "mongo/serving_version", "monitoring/ab_analysis"}  # fmt: skip
 
 
@@ -51,9 +51,13 @@ def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
     assert checked == {
         "silver/user_events",
         "silver/daily_engagement",
+        "silver/impressions",
         "gold/als_factors",
         "gold/recommendations",
+        "monitoring/ab_analysis",
     }
+    srm = next(k for k in graph.asset_check_keys if k.name == "sample_ratio")
+    assert not graph.get_check_spec(srm).blocking  # a sample-ratio mismatch warns
 
 
 def test_retention_runs_daily_for_yesterday_alone() -> None:

@@ -265,6 +265,7 @@ def tables(as_json: bool) -> None:
     click.echo(_table(["table", "version", "rows", "newest partition", "uri"], rows))
 
 
+@main.command()
 @click.option(
     "--protocol",
     type=click.Choice(["time", "stratified", "published"]),

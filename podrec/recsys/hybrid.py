@@ -270,7 +270,11 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
 
 
 def next_in_followed_shows(
-    history: list[int], weights: list[float], allowed: np.ndarray, cat: EpisodeIndex, min_episodes: int
+    history: np.ndarray | list[int],
+    weights: np.ndarray | list[float],
+    allowed: np.ndarray,
+    cat: EpisodeIndex,
+    min_episodes: int,
 ) -> dict[int, int]:
     """The "shows continue" source: {next unplayed episode: the latest episode played before it}, one per
     followed show.
@@ -280,7 +284,7 @@ def next_in_followed_shows(
     that they never played in any language (and may be recommended); a listener who is caught up gets
     none. Shows without publication dates have no order, so no next episode.
     """
-    if not history:
+    if len(history) == 0:  # a list, or an array in the Spark path
         return {}
     played = np.asarray(history, dtype=int)
     liked = played[np.asarray(weights, dtype=float) > 0]

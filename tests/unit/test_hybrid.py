@@ -201,6 +201,10 @@ def test_the_next_unplayed_episode_of_a_followed_show_is_blended_in() -> None:
     # d played (and skipped): the next unplayed one is e.
     skipped = user(factors=[1.0], history=[0, 1, 2, 3], weights=[2.0, 2.0, 2.0, -1.0], exclude=[0, 1, 2, 3])
     assert lists(items, skipped)["episode_id"].tolist() == ["e", "o"]
+    # Histories come as arrays in the Spark path (Arrow lists): the same list.
+    as_arrays = user(factors=[1.0], history=np.array([0, 1, 2]), weights=np.array([2.0, 2.0, 2.0]),
+                     exclude=[0, 1, 2])  # fmt: skip
+    assert lists(items, as_arrays)["episode_id"].tolist() == ["d", "o", "e"]
 
 
 def test_mmr_trades_score_for_content_distance() -> None:

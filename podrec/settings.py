@@ -208,8 +208,9 @@ class PartitionsSettings(Section):
 
 
 class EngagementSettings(Section):
-    """score = listen·max_completion + complete·[completed] + like·[liked] + replay·min(plays - 1, 3);
-    an early skip scores ``early_skip_weight`` instead (podrec/recsys/engagement.py)."""
+    """score = listen·max_completion + complete·[completed] + like·[liked] + replay·min(plays - 1, 3)
+    + time·min(listen_seconds, time_cap_s) / time_cap_s; an early skip scores
+    ``early_skip_weight · (1 - listen_seconds / early_skip_max_s)`` instead (podrec/recsys/engagement.py)."""
 
     listen_weight: float = Field(1.0, ge=0, description="Per unit of the furthest point reached.")
     complete_weight: float = Field(1.0, ge=0, description="Bonus for reaching 95% or a complete.")
@@ -220,6 +221,18 @@ class EngagementSettings(Section):
     )
     early_skip_fraction: float = Field(
         0.05, ge=0, lt=1, description="A skip before this share of the episode is early."
+    )
+    time_weight: float = Field(
+        1.0, ge=0, description="Per time_cap_s of listening (capped there): minutes count, not only shares."
+    )
+    time_cap_s: float = Field(3600.0, gt=0, description="Listening time at which time_weight is reached.")
+    early_skip_max_s: float = Field(
+        600.0,
+        gt=0,
+        description=(
+            "An early skip's negative fades with the time heard: full at 0 s, none from here on (5% of a "
+            "2-hour episode is 6 minutes of listening, not a rejection)."
+        ),
     )
     bot_max_events_per_day: int = Field(
         3000, ge=1, description="silver.user_events drops a user's day above this many events as a bot."
@@ -238,6 +251,13 @@ class AlsSettings(Section):
         28, ge=1, description="Trailing days of daily engagement a fit (and its lists) use."
     )
     seed: int = Field(42, description="Seed of the factor initialisation: same data, same model.")
+    pool_variants: bool = Field(
+        True,
+        description=(
+            "Fit on canonical episodes (engagement summed over language variants); every variant, a new "
+            "translation included, is scored with its canonical episode's factors."
+        ),
+    )
 
 
 class HybridSettings(Section):
@@ -264,6 +284,27 @@ class HybridSettings(Section):
     reserved_slots: int = Field(
         2, ge=0, description="New-episode slots of the `reserved` cold-start strategy."
     )
+    follow_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description=(
+            "Weight f of the followed-show source: score = (1 - f)·(w_als·ALS + w_content·content) + "
+            "f·[next unplayed episode of a show the listener follows]; 0 turns the source off."
+        ),
+    )
+    follow_min_episodes: int = Field(
+        3, ge=1, description="A listener follows a show after engaging with this many of its episodes."
+    )
+    rerank_weight: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "MMR re-ranking: each next pick maximises (1 - r)·score - r·(its highest content similarity to "
+            "the picks above it); 0 keeps the blend's order."
+        ),
+    )
 
 
 class EvaluationSettings(Section):
@@ -274,6 +315,32 @@ class EvaluationSettings(Section):
     )
     max_users: int = Field(
         50_000, ge=100, description="Listeners it evaluates: a stable hash sample above this many."
+    )
+
+
+class TuningSettings(Section):
+    """The weekly self-tuning (gold.tuning, podrec/recsys/tuning.py): its grid and its acceptance rule."""
+
+    pin: bool = Field(
+        False, description="true: fit and list with the als and hybrid settings as written, never tuned ones."
+    )
+    margin: float = Field(
+        0.02,
+        ge=0,
+        description="A challenger is accepted only if its NDCG@K beats the serving setting's by this share.",
+    )
+    protocol: Literal["time", "stratified", "published"] = Field(
+        "time", description="Split the sweep is measured on (the held-out days of the time split by default)."
+    )
+    k: int = Field(10, ge=1, le=500, description="K of the NDCG the acceptance rule compares.")
+    alphas: list[float] = Field([1.0, 10.0, 40.0], min_length=1, description="ALS alpha values swept.")
+    reg_params: list[float] = Field([0.01, 0.08, 0.3], min_length=1, description="ALS regParam values swept.")
+    ranks: list[int] = Field([16, 32, 64], min_length=1, description="ALS rank values swept.")
+    als_weights: list[float] = Field(
+        [0.5, 0.7, 0.9], min_length=1, description="Hybrid w_als values swept on the best fit."
+    )
+    rerank_weights: list[float] = Field(
+        [0.0, 0.1, 0.2, 0.3], min_length=1, description="Re-ranking weights tried on the best fit."
     )
 
 
@@ -488,6 +555,7 @@ class PodrecSettings(BaseSettings):
     als: AlsSettings = AlsSettings()
     hybrid: HybridSettings = HybridSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    tuning: TuningSettings = TuningSettings()
     ab: AbSettings = AbSettings()
     exploration: ExplorationSettings = ExplorationSettings()
     checks: ChecksSettings = ChecksSettings()

@@ -266,14 +266,20 @@ def tables(as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--protocol", type=click.Choice(["time", "stratified"]), default="time", show_default=True)
+@click.option(
+    "--protocol",
+    type=click.Choice(["time", "stratified", "published"]),
+    default="time",
+    show_default=True,
+    help="podrec's time or stratified split, or the published tables' (every held-out interaction relevant).",
+)
 @click.option(
     "--k", default=10, show_default=True, type=POSITIVE, help="List length the metrics are taken at."
 )
 @click.option("--json", "as_json", is_flag=True, help="The full report as JSON on stdout.")
 @click.option("--no-ingest", is_flag=True, help="Evaluate what is in the lake without reading Kafka first.")
 def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
-    """Offline evaluation of every policy (hybrid, als_only, content_only, popular, random)."""
+    """Offline evaluation of the serving setting: every policy (hybrid, als_only, content_only, popular…)."""
     from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
@@ -290,7 +296,9 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"{protocol} split, K={k}: {report['users']} users, {report['items']} episodes, "
-               f"{report['cold_items']} held out as new (run {out['run_id']})")  # fmt: skip
+               f"{report['cold_items']} held out as new, {report['new_variants']} as new variants "
+               f"(run {out['run_id']})")  # fmt: skip
+    click.echo(f"setting: {out['setting_why']}")
     click.echo(
         _table(
             ["policy", *report["policies"]["hybrid"]],
@@ -304,62 +312,72 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
         )
     )
     click.echo(f"rule (best cold recall within 2% NDCG of als_only): {report['recommended_cold_start']}")
+    if report["ablations"]:
+        click.echo("hybrid without a source:")
+        click.echo(
+            _table(
+                ["ablation", "ndcg", "recall"],
+                [[a, v["ndcg"], v["recall"]] for a, v in report["ablations"].items()],
+            )
+        )
+    if report["rerank"]:
+        click.echo("re-ranking trade-off (hybrid):")
+        click.echo(
+            _table(
+                ["weight", "ndcg", "diversity", "calibration"],
+                [[w, *v.values()] for w, v in report["rerank"].items()],
+            )
+        )
+        click.echo(f"rule (most diverse within 2% NDCG of none): {report['recommended_rerank_weight']}")
 
 
 @main.command()
 @click.option(
-    "--protocol", type=click.Choice(["time", "stratified"]), default="stratified", show_default=True
+    "--protocol", type=click.Choice(["time", "stratified", "published"]), default=None,
+    help="Split the sweep is measured on (default PODREC_TUNING_PROTOCOL: time).",
+)  # fmt: skip
+@click.option("--alpha", "alphas", multiple=True, type=float, help="Default PODREC_TUNING_ALPHAS.")
+@click.option(
+    "--reg-param", "reg_params", multiple=True, type=float, help="Default PODREC_TUNING_REG_PARAMS."
 )
-@click.option("--k", default=10, show_default=True, type=POSITIVE)
-@click.option("--alpha", "alphas", multiple=True, type=click.FloatRange(min=0, min_open=True),
-              default=(1.0, 10.0, 40.0), show_default=True)  # fmt: skip
-@click.option("--reg-param", "reg_params", multiple=True, type=click.FloatRange(min=0), default=(0.01, 0.08),
-              show_default=True)  # fmt: skip
-@click.option("--rank", "ranks", multiple=True, type=POSITIVE, default=(16, 32), show_default=True)
+@click.option("--rank", "ranks", multiple=True, type=int, help="Default PODREC_TUNING_RANKS.")
+@click.option(
+    "--als-weight", "als_weights", multiple=True, type=float, help="Default PODREC_TUNING_ALS_WEIGHTS."
+)
+@click.option(
+    "--rerank-weight",
+    "rerank_weights",
+    multiple=True,
+    type=float,
+    help="Default PODREC_TUNING_RERANK_WEIGHTS.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--no-ingest", is_flag=True)
 def tune(
-    protocol: str, k: int, alphas: tuple[float, ...], reg_params: tuple[float, ...], ranks: tuple[int, ...],
-    as_json: bool, no_ingest: bool,
+    protocol: str | None, alphas: tuple[float, ...], reg_params: tuple[float, ...], ranks: tuple[int, ...],
+    als_weights: tuple[float, ...], rerank_weights: tuple[float, ...], as_json: bool, no_ingest: bool,
 ) -> None:  # fmt: skip
-    """Sweep ALS alpha, regParam and rank; report the evaluation of each and how to apply the best."""
+    """Run the tuning asset on the whole log: sweep, compare with the serving setting, accept by the rule.
+
+    An accepted setting serves every later fit, list and evaluation (unless PODREC_TUNING_PIN)."""
     from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
-    config = {
-        "protocols": [protocol], "k": k, "sweep_alpha": list(alphas), "sweep_reg_param": list(reg_params),
-        "sweep_rank": list(ranks), "window_days": 0,
-    }  # fmt: skip
+    grid = {"protocol": protocol, "alphas": alphas, "reg_params": reg_params, "ranks": ranks,
+            "als_weights": als_weights, "rerank_weights": rerank_weights}  # fmt: skip
+    config = {name: list(v) if isinstance(v, tuple) else v for name, v in grid.items() if v}
     try:
-        out = runs.evaluate(settings(), config, ingest=not no_ingest)
+        out = runs.tune(settings(), {**config, "window_days": 0}, ingest=not no_ingest)
     except BrokerUnreachable as exc:
         raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    grid = out["sweep"][protocol]
     if as_json:
-        click.echo(json.dumps(grid, indent=2))
+        click.echo(json.dumps(out, indent=2, default=str))
         return
-    rows = [
-        [
-            r["als"]["alpha"],
-            r["als"]["reg_param"],
-            r["als"]["rank"],
-            *(r["policies"]["hybrid"][m] for m in ("ndcg", "recall", "cold_recall")),
-            r["policies"]["als_only"]["ndcg"],
-        ]
-        for r in grid
-    ]
-    click.echo(
-        _table(
-            ["alpha", "reg_param", "rank", "hybrid ndcg", "hybrid recall", "cold recall", "als_only ndcg"],
-            rows,
-        )
-    )
-    best = max(grid, key=lambda r: r["policies"]["hybrid"]["ndcg"] or 0.0)["als"]
-    alpha, reg, rank = f"{best['alpha']:g}", f"{best['reg_param']:g}", best["rank"]
-    click.echo(f"best hybrid NDCG@{k}: alpha={alpha} regParam={reg} rank={rank}; apply with")
-    click.echo(f"  PODREC_ALS_ALPHA={alpha} PODREC_ALS_REG_PARAM={reg} PODREC_ALS_RANK={rank}")
+    click.echo(out["trials"])
+    click.echo(out["reason"])
+    click.echo(f"serving from now on: {out['serving']}")
 
 
 @main.group()

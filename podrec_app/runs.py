@@ -1,8 +1,9 @@
-"""What the command line starts: ingestion, and the Dagster runs an offline evaluation needs.
+"""What the command line starts: ingestion, and the Dagster runs an offline evaluation or tuning needs.
 
-``podrec evaluate`` works on a fresh lake: it ingests what waits on the topic, materializes
-silver/user_events and silver/daily_engagement for every day that has events (one run over the
-range), then materializes gold/evaluation for the last day and returns its report. An imported log
+``podrec evaluate`` (``podrec tune``) works on a fresh lake: it ingests what waits on the topic,
+materializes silver/user_events and silver/daily_engagement for every day that has events (one run
+over the range), then materializes gold/evaluation (gold/tuning) for the last day and returns its
+report (its decision). An imported log
 may predate the configured partitions: the definitions are then built with partitions that begin
 where the data does (a copy of the settings, never the environment).
 """
@@ -88,6 +89,26 @@ def evaluate(
     settings: PodrecSettings, evaluation_config: dict[str, Any], ingest: bool = True
 ) -> dict[str, Any]:
     """Ingest, build engagement for every event day, evaluate as of the last; the asset's report."""
+    metadata, run_id = _last_day_run(settings, "evaluation", "gold__evaluation", evaluation_config, ingest)
+    return {
+        "report": metadata["report"].value,
+        "setting_why": metadata["setting_why"].value,
+        "run_id": run_id,
+    }
+
+
+def tune(settings: PodrecSettings, tuning_config: dict[str, Any], ingest: bool = True) -> dict[str, Any]:
+    """Ingest, build engagement, run the tuning sweep and its acceptance rule as of the last day: the
+    decision serves the evaluations and fits from that day on."""
+    metadata, run_id = _last_day_run(settings, "tuning", "gold__tuning", tuning_config, ingest)
+    return {name: value.value for name, value in metadata.items()} | {"run_id": run_id}
+
+
+def _last_day_run(
+    settings: PodrecSettings, job: str, op: str, config: dict[str, Any], ingest: bool
+) -> tuple[dict[str, Any], str]:
+    """Engagement for every event day (one run over the range), then ``job`` for the last complete day;
+    its materialization's metadata and the run id."""
     from dagster import DagsterInstance
 
     from podrec_assets.calendar import partition_range_tags
@@ -99,8 +120,8 @@ def evaluate(
     if first < settings.partitions.start:
         settings = settings.with_(partitions={"start": first})
     defs = build_definitions(settings)
-    # Today's partition does not exist until the day is over: evaluate the last complete day.
-    last_key = defs.resolve_job_def("evaluation").partitions_def.get_last_partition_key()
+    # Today's partition does not exist until the day is over: use the last complete day.
+    last_key = defs.resolve_job_def(job).partitions_def.get_last_partition_key()
     last = min(last, date.fromisoformat(last_key))
     if last < first:
         raise NothingToEvaluate(
@@ -112,13 +133,10 @@ def evaluate(
         )
         if not engagement.success:
             raise RunFailed(f"the engagement run failed (run id {engagement.run_id})")
-        run = defs.resolve_job_def("evaluation").execute_in_process(
-            instance=instance,
-            partition_key=last.isoformat(),
-            run_config={"ops": {"gold__evaluation": {"config": evaluation_config}}},
+        run = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=last.isoformat(), run_config={"ops": {op: {"config": config}}}
         )
         if not run.success:
-            raise RunFailed(f"the evaluation run failed (run id {run.run_id})")
+            raise RunFailed(f"the {job} run failed (run id {run.run_id})")
     (event,) = run.get_asset_materialization_events()
-    metadata = event.materialization.metadata
-    return {"report": metadata["report"].value, "sweep": metadata["sweep"].value, "run_id": run.run_id}
+    return dict(event.materialization.metadata), run.run_id

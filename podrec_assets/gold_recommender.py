@@ -1,12 +1,16 @@
-"""Gold, recommender track: the day's ALS model, every listener's list, and the offline evaluation.
+"""Gold, recommender track: the day's ALS model, every listener's list, the offline evaluation, and
+the weekly self-tuning.
 
-Each asset is partitioned by day: the model, the lists and the evaluation *for* a date, so one
-day can be re-run or backfilled without touching another's version.
+Each asset is partitioned by day: the model, the lists, the evaluation and the tuning decision *for*
+a date, so one day can be re-run or backfilled without touching another's version. The fit, the
+lists and the evaluation use the setting the newest ``gold/tuning`` decision serves (unless
+``PODREC_TUNING_PIN``), and say which and why in their metadata.
 """
 
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AssetDep,
@@ -32,10 +36,18 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from podrec.lake.delta import exists, read, read_required, replace_partitions
-from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS
-from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, window_ratings
+from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS, GOLD_TUNING
+from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, pool_variants, window_ratings
 from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
-from podrec.recsys.evaluation import PROTOCOLS, evaluate, evaluation_rows, summary_markdown, sweep
+from podrec.recsys.evaluation import (
+    DEFAULT_PROTOCOLS,
+    Bench,
+    canonical_map,
+    evaluate,
+    evaluation_rows,
+    split_train_test,
+    summary_markdown,
+)
 from podrec.recsys.hybrid import ItemSide, with_cold_start
 from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.scoring import (
@@ -46,14 +58,37 @@ from podrec.recsys.scoring import (
     window_interactions,
     with_popular_lists,
 )
+from podrec.recsys.tuning import Setting, serving_setting, sweep
 from podrec.recsys.window import partition_start_offset
-from podrec.settings import PodrecSettings
+from podrec.settings import AlsSettings, HybridSettings, PodrecSettings
 from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
 
 ENGAGEMENT = ["silver", "daily_engagement"]
+TUNING = ["gold", "tuning"]
 RECOMMENDER_ASSETS = (["gold", "als_factors"], ["gold", "recommendations"], ["mongo", "serving_version"])
+# The newest tuning decision serves until the next: the edge shows the lookback where the weekly one lands.
+TUNING_LOOKBACK = TimeWindowPartitionMapping(
+    start_offset=partition_start_offset(EVALUATION_LOOKBACK_DAYS), allow_nonexistent_upstream_partitions=True
+)
+
+
+def latest_tuning(session: SparkSession, lake: LakeResource, day: date) -> dict | None:
+    """The newest gold.tuning decision on or before ``day`` (its row), None before the first."""
+    uri = lake.table(*TUNING)
+    if not exists(session, uri):
+        return None
+    rows = read(session, uri).where(F.col("tuned_date") <= F.lit(day)).orderBy(F.desc("tuned_date")).limit(1)
+    found = rows.collect()
+    return found[0].asDict() if found else None
+
+
+def setting_for(
+    settings: PodrecSettings, session: SparkSession, lake: LakeResource, day: date
+) -> tuple[AlsSettings, HybridSettings, str]:
+    """The ALS and list settings that serve ``day``, and why (podrec.recsys.tuning.serving_setting)."""
+    return serving_setting(settings.als, settings.hybrid, settings.tuning, latest_tuning(session, lake, day))
 
 
 class AlsRunConfig(Config):
@@ -75,13 +110,19 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         kinds={"spark", "delta"},
         owners=["team:podrec"],
         partitions_def=calendar.daily,
-        deps=[AssetDep(ENGAGEMENT, partition_mapping=calendar.model_window)],
+        deps=[
+            AssetDep(ENGAGEMENT, partition_mapping=calendar.model_window),
+            ["silver", "episodes"],
+            AssetDep(TUNING, partition_mapping=TUNING_LOOKBACK),
+        ],
         backfill_policy=BackfillPolicy.multi_run(1),  # one model per date, each its own run
         retry_policy=RetryPolicy(max_retries=1, delay=30),
         description=(
-            "User and episode factors of Spark ML ALS (implicitPrefs, alpha 40, regParam 0.08 by default) "
-            "fitted on the trailing window of daily engagement ending on the partition's date. The fitted "
-            "pipeline (id indexers + ALS) is saved beside it under als_models/<date>, one version per date."
+            "User and episode factors of Spark ML ALS (implicitPrefs; alpha, regParam and rank from the "
+            "newest accepted gold/tuning setting, else the settings) fitted on the trailing window of daily "
+            "engagement ending on the partition's date, language variants pooled: the item side is one row "
+            "per canonical episode. The fitted pipeline (id indexers + ALS) is saved beside it under "
+            "als_models/<date>, one version per date."
         ),
     )
     def gold_als_factors(
@@ -89,9 +130,15 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     ) -> MaterializeResult:
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        als = settings.als.updated(**config.overrides())
+        tuned, _, why = setting_for(settings, session, lake, day)
+        als = tuned.updated(**config.overrides())
+        if config.overrides():
+            why = f"run config {config.overrides()} over: {why}"
         engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        ratings = window_ratings(engagement, day, als.window_days).persist()
+        canonical = None
+        if als.pool_variants and exists(session, lake.table("silver", "episodes")):
+            canonical = read(session, lake.table("silver", "episodes"))
+        ratings = pool_variants(window_ratings(engagement, day, als.window_days), canonical).persist()
         n_ratings = ratings.count()
         if n_ratings == 0:
             raise ValueError(f"no engagement in the {als.window_days} days ending {day}: nothing to fit")
@@ -114,6 +161,9 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
                 "episodes": sides.get("item", 0),
                 "ratings": n_ratings,
                 "params": MetadataValue.json(als.model_dump()),
+                "setting": f"alpha {als.alpha:g}, regParam {als.reg_param:g}, rank {als.rank}",
+                "setting_why": why,
+                "pooled_variants": als.pool_variants,
             }
         )
 
@@ -128,12 +178,33 @@ def content_inputs(
     if exists(session, lake.table("silver", "episodes")):
         episodes = (
             read(session, lake.table("silver", "episodes"))
-            .select("episode_id", "canonical_episode_id", "feed_id", "language", "title")
+            .select(
+                "episode_id",
+                "canonical_episode_id",
+                "feed_id",
+                "language",
+                "title",
+                "published_at",
+                "categories",
+            )
             .toPandas()
         )
     if exists(session, lake.table("gold", "episode_similarity")):
         similarity = read(session, lake.table("gold", "episode_similarity")).toPandas()
     return episodes, similarity
+
+
+def episode_vectors(session: SparkSession, lake: LakeResource) -> dict[str, np.ndarray]:
+    """Transcript embeddings by episode (one per episode: the newest model's), for intra-list diversity
+    in content terms; empty when the content track has not run (diversity then uses ALS factors)."""
+    uri = lake.table("gold", "episode_embeddings")
+    if not exists(session, uri):
+        return {}
+    rows = read(session, uri).select("episode_id", "model", "vector").toPandas()
+    rows = rows.sort_values("model").drop_duplicates("episode_id", keep="last")
+    return {
+        e: np.asarray(v, dtype=np.float32) for e, v in zip(rows["episode_id"], rows["vector"], strict=True)
+    }
 
 
 def recent_evaluations(session: SparkSession, lake: LakeResource, day: date) -> pd.DataFrame | None:
@@ -163,6 +234,7 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             AssetDep(ENGAGEMENT, partition_mapping=calendar.model_window),
             ["silver", "episodes"],
             ["gold", "episode_similarity"],
+            AssetDep(TUNING, partition_mapping=TUNING_LOOKBACK),
             # ``auto`` cold start reads the newest evaluation of the lookback.
             AssetDep(
                 ["gold", "evaluation"],
@@ -175,9 +247,10 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         backfill_policy=BackfillPolicy.multi_run(1),
         description=(
             "Each listener's top-K episodes for the date, with the A/B policy of their sticky bucket "
-            "(hybrid: ALS and content candidates, scores normalised per user and blended 0.7/0.3, new "
-            "episodes on warm-started factors; als_only: ALS alone), one variant per canonical episode in "
-            "their language, at most a few per show, nothing they finished, and the reason for each row. "
+            "(hybrid: ALS and content candidates and the next episode of shows they follow, scores "
+            "normalised per user and blended, new episodes on warm-started factors, re-ranked for "
+            "diversity; als_only: ALS alone), one variant per canonical episode in their language, at most "
+            "a few per show, nothing they finished, and the reason for each row. "
             f"Rows with user_id {POPULAR_USER_PREFIX}<language> are the fallback lists for new listeners."
         ),
     )
@@ -196,13 +269,14 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
         interactions = window_interactions(engagement, day, settings.als.window_days).persist()
         index = build_episode_index(episode_stats(interactions), *content_inputs(session, lake))
-        strategy, why = strategy_from_evaluation(
-            settings.hybrid.cold_start, recent_evaluations(session, lake, day)
-        )
-        context.log.info(f"cold start: {strategy} ({why})")
-        hybrid = with_cold_start(settings.hybrid, strategy)
+        als, tuned, setting_why = setting_for(settings, session, lake, day)
+        strategy, why = strategy_from_evaluation(tuned.cold_start, recent_evaluations(session, lake, day))
+        context.log.info(f"cold start: {strategy} ({why}); setting: {setting_why}")
+        hybrid = with_cold_start(tuned, strategy)
         item_factors = ItemFactors.collect(factors.where(F.col("side") == "item"))
-        items = ItemSide.build(index, item_factors.aligned(index.ids), hybrid)
+        # Pooled: the item side holds canonical episodes; each variant (a new translation too) reads its own.
+        learned = item_factors.aligned(index.canonical_ids if als.pool_variants else index.ids)
+        items = ItemSide.build(index, learned, hybrid, pooled=als.pool_variants)
         user_factors = factors.where(F.col("side") == "user").select(F.col("id").alias("user_id"), "factors")
         users = user_frame(interactions, index, user_factors, settings.ab)
         languages = sorted(set(index.popularity) | {hybrid.fallback_language})
@@ -235,6 +309,9 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
                 "model_version": version,
                 "experiment_id": settings.ab.experiment_id,
                 "cold_start": f"{strategy} ({why})",
+                "setting": f"w_als {hybrid.als_weight:g}, rerank {hybrid.rerank_weight:g}, "
+                f"follow {hybrid.follow_weight:g}",
+                "setting_why": setting_why,
             }
         )
 
@@ -242,16 +319,13 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
 
 
 class EvaluationConfig(Config):
-    """Which protocols, K, and optionally a sweep of ALS settings (what ``podrec tune`` runs)."""
+    """Which protocols (podrec's two by default; ``published`` by name), K, and ALS overrides."""
 
-    protocols: list[str] = Field(default_factory=lambda: list(PROTOCOLS))
+    protocols: list[str] = Field(default_factory=lambda: list(DEFAULT_PROTOCOLS))
     k: int = 10
     alpha: float | None = None
     reg_param: float | None = None
     rank: int | None = None
-    sweep_alpha: list[float] = Field(default_factory=list)
-    sweep_reg_param: list[float] = Field(default_factory=list)
-    sweep_rank: list[int] = Field(default_factory=list)
     # Days of engagement read: unset = settings.evaluation.window_days; 0 = all (an imported log).
     window_days: int | None = None
 
@@ -267,14 +341,21 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
         kinds={"spark", "delta"},
         owners=["team:podrec"],
         partitions_def=calendar.daily,
-        deps=[ENGAGEMENT, ["silver", "episodes"], ["gold", "episode_similarity"]],
+        deps=[
+            ENGAGEMENT,
+            ["silver", "episodes"],
+            ["gold", "episode_similarity"],
+            ["gold", "episode_embeddings"],
+            AssetDep(TUNING, partition_mapping=TUNING_LOOKBACK),
+        ],
         backfill_policy=BackfillPolicy.multi_run(1),
         description=(
-            "Offline evaluation on the engagement up to the date: every policy (hybrid, als_only, "
-            "content_only, popular, random) at K under the time split and the per-user stratified 75/25 "
-            "split — precision, recall, NDCG, MAP, hit rate, coverage, novelty, diversity, cold-start "
-            "recall — plus NDCG and new-episode recall per cold-start strategy. With sweep_* lists set it "
-            "also reports every ALS setting of the grid."
+            "Offline evaluation of the serving setting on the engagement up to the date: every policy "
+            "(hybrid, als_only, content_only, popular, random) at K under the time split and the per-user "
+            "stratified 75/25 split (and the published protocol when asked) — precision, recall, NDCG, MAP, "
+            "hit rate, coverage, novelty, diversity, category calibration, cold-start and new-variant "
+            "recall — plus NDCG and new-episode recall per cold-start strategy, the hybrid without the "
+            "followed-show source (hybrid:no_follow) and the re-ranking trade-off (hybrid:rerank=<weight>)."
         ),
     )
     def gold_evaluation(
@@ -290,25 +371,18 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
         # Bounded by the window and a stable sample of listeners: a year of history costs what a window does.
         daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
         episodes, similarity = content_inputs(session, lake)
-        als = settings.als.updated(**config.als_overrides())
+        vectors = episode_vectors(session, lake)
+        tuned_als, hybrid, why = setting_for(settings, session, lake, day)
+        als = tuned_als.updated(**config.als_overrides())
         now = datetime.now(UTC)
-        rows, reports, sweeps = [], {}, {}
+        rows, reports = [], {}
         for protocol in config.protocols:
-            result = evaluate(session, daily, protocol, config.k, als, settings.hybrid, episodes, similarity)
+            result = evaluate(session, daily, protocol, config.k, als, hybrid, episodes, similarity, vectors)
             reports[protocol] = json.loads(result.to_json())
             rows += result.table_rows(now, day)
             context.log.info(
                 f"{protocol}: " + ", ".join(f"{p} ndcg {v['ndcg']}" for p, v in result.policies.items())
             )
-            if config.sweep_alpha or config.sweep_reg_param or config.sweep_rank:
-                grid = sweep(
-                    session, daily, protocol, config.k, als, settings.hybrid, episodes, similarity,
-                    alphas=config.sweep_alpha or [als.alpha],
-                    reg_params=config.sweep_reg_param or [als.reg_param],
-                    ranks=config.sweep_rank or [als.rank],
-                )  # fmt: skip
-                sweeps[protocol] = [json.loads(r.to_json()) for r in grid]
-                rows += [row for r in grid for row in r.table_rows(now, day, tuned=True)]
         written = replace_partitions(
             session.createDataFrame(rows, schema=GOLD_EVALUATION), lake.table("gold", "evaluation"),
             "eval_date", [day.isoformat()],
@@ -317,12 +391,105 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
             metadata={
                 **delta_write_metadata(written),
                 "report": MetadataValue.json(reports),
-                "sweep": MetadataValue.json(sweeps),
                 "summary": MetadataValue.md(summary_markdown(reports)),
+                "setting_why": why if not config.als_overrides() else f"run config over: {why}",
             }
         )
 
     return gold_evaluation
+
+
+class TuningConfig(Config):
+    """Override the sweep's grid (``settings.tuning``) for one run, under the same names."""
+
+    protocol: str | None = None
+    alphas: list[float] | None = None
+    reg_params: list[float] | None = None
+    ranks: list[int] | None = None
+    als_weights: list[float] | None = None
+    rerank_weights: list[float] | None = None
+    # Days of engagement read: unset = settings.evaluation.window_days; 0 = all (an imported log).
+    window_days: int | None = None
+
+    def overrides(self) -> dict:
+        return {k: v for k, v in self.model_dump().items() if v is not None and k != "window_days"}
+
+
+def tuning(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
+    @asset(
+        key=TUNING,
+        group_name="gold",
+        kinds={"spark", "delta"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        deps=[
+            ENGAGEMENT,
+            ["silver", "episodes"],
+            ["gold", "episode_similarity"],
+            ["gold", "episode_embeddings"],
+            # The setting serving before this decision: the previous week's.
+            AssetDep(
+                TUNING,
+                partition_mapping=TimeWindowPartitionMapping(
+                    start_offset=partition_start_offset(EVALUATION_LOOKBACK_DAYS) - 1,
+                    end_offset=-1,
+                    allow_nonexistent_upstream_partitions=True,
+                ),
+            ),
+        ],
+        backfill_policy=BackfillPolicy.multi_run(1),
+        description=(
+            "The week's tuning decision: ALS alpha, regParam and rank, the hybrid's w_als and the re-ranking "
+            "weight swept on the held-out days of the time split, beside the setting serving now on the same "
+            "days. The best challenger serves from this date only if its NDCG@K beats the serving one by "
+            "the margin (PODREC_TUNING_MARGIN); `serving` is the setting the fit and the lists use next."
+        ),
+    )
+    def gold_tuning(
+        context: AssetExecutionContext, config: TuningConfig, spark: LazyPySparkResource, lake: LakeResource
+    ) -> MaterializeResult:
+        session = spark.spark_session
+        day = date.fromisoformat(context.partition_key)
+        grid = settings.tuning.updated(**config.overrides())
+        window = settings.evaluation.window_days if config.window_days is None else config.window_days
+        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
+        daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
+        episodes, similarity = content_inputs(session, lake)
+        als, hybrid, why = setting_for(settings, session, lake, day - timedelta(days=1))
+        hybrid = with_cold_start(hybrid)
+        split_ = split_train_test(daily, grid.protocol, canonical=canonical_map(episodes))
+        bench = Bench(session, split_, grid.k, episodes, similarity, episode_vectors(session, lake))
+        try:
+            decision = sweep(bench, als, hybrid, Setting.of(als, hybrid), grid)
+        finally:
+            bench.close()
+        context.log.info(decision.reason)
+        row = (
+            grid.protocol, grid.k, grid.margin, decision.incumbent.to_json(), decision.challenger.to_json(),
+            decision.serving.to_json(), decision.incumbent_ndcg, decision.challenger_ndcg, decision.accepted,
+            decision.reason, json.dumps(decision.trials), len(split_.test), datetime.now(UTC), day,
+        )  # fmt: skip
+        written = replace_partitions(
+            session.createDataFrame([row], schema=GOLD_TUNING), lake.table(*TUNING), "tuned_date",
+            [day.isoformat()],
+        )  # fmt: skip
+        trials = pd.DataFrame(decision.trials)
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(written),
+                "serving": decision.serving.label(),
+                "accepted": decision.accepted,
+                "reason": decision.reason,
+                "incumbent": f"{decision.incumbent.label()} (served: {why})",
+                "incumbent_ndcg": decision.incumbent_ndcg,
+                "challenger_ndcg": decision.challenger_ndcg,
+                "trials": MetadataValue.md(trials.to_markdown(index=False, floatfmt=".4f")),
+                "protocol": grid.protocol,
+                "users": len(split_.test),
+            }
+        )
+
+    return gold_tuning
 
 
 def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
@@ -344,19 +511,37 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
         return RunRequest(run_key=f"evaluation-{day}", partition_key=day)
 
+    tuning_job = define_asset_job(
+        "tuning",
+        selection=AssetSelection.assets(TUNING),
+        description="The weekly sweep and the acceptance rule: which setting the fit and the lists use next.",
+    )
+
+    @schedule(
+        job=tuning_job,
+        cron_schedule="0 4 * * 1",
+        execution_timezone="UTC",
+        description="Mondays after the evaluation: sweep, maybe accept a better one (as of the day before).",
+    )
+    def weekly_tuning_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+        return RunRequest(run_key=f"tuning-{day}", partition_key=day)
+
     return Definitions(
         assets=[
             als_factors(settings, calendar),
             recommendations(settings, calendar),
             evaluation(settings, calendar),
+            tuning(settings, calendar),
         ],
         jobs=[
             evaluation_job,
+            tuning_job,
             define_asset_job(
                 "recommendations",
                 selection=AssetSelection.assets(*RECOMMENDER_ASSETS),
                 description="A day's ALS model, every listener's list, published to MongoDB behind its gate.",
             ),
         ],
-        schedules=[weekly_evaluation_schedule],
+        schedules=[weekly_evaluation_schedule, weekly_tuning_schedule],
     )

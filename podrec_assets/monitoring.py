@@ -63,12 +63,16 @@ def ab_analysis(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     )
     def monitoring_ab_analysis(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         day = date.fromisoformat(context.partition_key)
-        views = open_lake(lake.root, INPUTS)
+        # silver/impressions exists once anything was served; a lake fed only by logs has none.
+        views = open_lake(lake.root, INPUTS, missing_ok=True)
+        if absent := ["/".join(INPUTS[v]) for v in views.missing if v != "impressions"]:
+            raise FileNotFoundError(f"the A/B analysis needs {absent}: materialize them first")
         listeners = listener_day(views.con, day)
         (catalog_size,) = views.sql("select count(distinct canonical_episode_id) from episodes").fetchone()
         arm = lambda user_id: assign(user_id, settings.ab)  # noqa: E731
         table = analyse(listeners, day, arm, catalog_size)
-        period = experiment_days(views.con, settings.ab.experiment_id)
+        served = "impressions" not in views.missing
+        period = experiment_days(views.con, settings.ab.experiment_id) if served else None
         if period is not None and period[0] <= day:
             ab = settings.ab
             knobs = (ab.hybrid_buckets / 100, ab.new_episode_days, ab.cuped_days)

@@ -236,3 +236,22 @@ GOLD_EVALUATION = StructType(
         StructField("eval_date", DateType(), nullable=False),
     ]
 )
+
+GOLD_TUNING = StructType(
+    [
+        StructField("protocol", StringType(), nullable=False),
+        StructField("k", IntegerType(), nullable=False),
+        StructField("margin", DoubleType(), nullable=False),
+        StructField("incumbent", StringType(), nullable=False),  # JSON of podrec.recsys.tuning.Setting
+        StructField("challenger", StringType(), nullable=False),
+        StructField("serving", StringType(), nullable=False),  # what serves from this decision on
+        StructField("incumbent_ndcg", DoubleType(), nullable=False),
+        StructField("challenger_ndcg", DoubleType(), nullable=False),
+        StructField("accepted", BooleanType(), nullable=False),
+        StructField("reason", StringType(), nullable=False),
+        StructField("trials", StringType(), nullable=False),  # JSON: every setting measured
+        StructField("users", IntegerType()),
+        StructField("tuned_at", TimestampType(), nullable=False),
+        StructField("tuned_date", DateType(), nullable=False),
+    ]
+)

@@ -30,6 +30,7 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "gold/als_factors",
     "gold/recommendations",
     "gold/evaluation",
+    "gold/tuning",
     "monitoring/ab_analysis",
     "monitoring/drift_scores",
     "monitoring/retention",

@@ -435,6 +435,14 @@ def _gold_evaluation(frame: pd.DataFrame, facts: Facts) -> Suite:
     }
 
 
+def _gold_tuning(frame: pd.DataFrame, facts: Facts) -> Suite:
+    return {
+        "schema": schema_check(facts, declared(schemas.GOLD_TUNING)),
+        "not_null": (frame, not_null("serving", "accepted", "reason", "tuned_at")),
+        "has_rows": (frame, [has_rows()]),
+    }
+
+
 # ---- the registry ----------------------------------------------------------------------------
 
 _SCHEMA = CheckDef("schema", "Every declared column is present with its declared Spark type.")
@@ -613,6 +621,11 @@ SUITES: tuple[TableSuite, ...] = (
         "gold", "evaluation", "eval_date",
         (_SCHEMA, _NULLS, _HAS_ROWS),
         _gold_evaluation,
+    ),
+    TableSuite(
+        "gold", "tuning", "tuned_date",
+        (_SCHEMA, _NULLS, _HAS_ROWS),
+        _gold_tuning,
     ),
 )  # fmt: skip
 

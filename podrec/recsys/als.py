@@ -8,6 +8,12 @@ At scale the listeners' side never leaves Spark: ids are indexed with a distribu
 ``zipWithIndex`` (no label list on the driver), and both factor matrices are Spark DataFrames
 keyed by the original ids. Only the episodes' side — bounded by the catalog — is brought to the
 driver as numpy, for the item side of the lists.
+
+Language variants pool their evidence (``AlsSettings.pool_variants``): the fit sees one item per
+canonical episode, its engagement summed over the variants, and every variant is scored with its
+canonical episode's factors (``ItemFactors.aligned`` over the catalog's canonical ids). A new
+translation of a known episode therefore has factors the day it enters the catalog, and an Italian
+listener's play of the Italian variant teaches the model about the English one.
 """
 
 from __future__ import annotations
@@ -99,6 +105,23 @@ def window_ratings(engagement: DataFrame, end: date, days: int) -> DataFrame:
         engagement.where(in_window("event_date", end, days))
         .groupBy("user_id", "episode_id")
         .agg(F.sum("engagement").alias("rating"))
+    )
+
+
+def pool_variants(ratings: DataFrame, canonical: DataFrame | None) -> DataFrame:
+    """(user_id, episode_id, rating) summed per canonical episode: ``episode_id`` then holds the
+    canonical id (``canonical``: episode_id, canonical_episode_id; an episode missing there, or every
+    episode when it is None, is its own canonical episode)."""
+    from pyspark.sql import functions as F
+
+    if canonical is None:
+        return ratings
+    mapping = canonical.select("episode_id", "canonical_episode_id").distinct()
+    return (
+        ratings.join(F.broadcast(mapping), "episode_id", "left")
+        .withColumn("episode_id", F.coalesce("canonical_episode_id", "episode_id"))
+        .groupBy("user_id", "episode_id")
+        .agg(F.sum("rating").alias("rating"))
     )
 
 

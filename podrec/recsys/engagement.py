@@ -4,6 +4,11 @@ Implicit feedback (DESIGN.md, Rules): the preference is binary — did they enga
 confidence varies. A full listen with a like is strong evidence; a skip in the first seconds is a
 confident *negative*, not a zero. The score is signed so ALS can use it directly: Spark's implicit
 ALS takes preference = [score > 0] and confidence = 1 + alpha·|score|.
+
+Shares alone would make a 5-minute episode finished and 5 minutes of a 2-hour episode mean the
+same (or the second a rejection: 4% is an early skip). So time counts too: listening adds
+``time_weight`` per ``time_cap_s`` heard (capped there), and an early skip's negative fades with the
+time heard, to nothing at ``early_skip_max_s``.
 """
 
 from __future__ import annotations
@@ -27,19 +32,28 @@ MAX_REPLAYS = 3
 def engagement_scores(day: pd.DataFrame, weights: EngagementSettings) -> pd.DataFrame:
     """Add ``engagement`` and ``confidence`` to per-(user, episode, day) aggregates.
 
-    Needs columns plays, max_completion, likes and early_skip. An early skip (nothing heard
-    past ``early_skip_fraction``) scores ``weights.early_skip_weight`` whatever else happened;
-    otherwise the score grows with how far they got, completion, a like and replays.
+    Needs columns plays, max_completion, likes, early_skip and listen_seconds. An early skip (nothing
+    heard past ``early_skip_fraction``) scores ``early_skip_weight · (1 - heard / early_skip_max_s)``
+    whatever else happened — a confident negative after seconds, a weak one after minutes; otherwise
+    the score grows with how far they got, completion, a like, replays and the time heard.
     """
     completion = day["max_completion"].fillna(0.0).clip(0.0, 1.0).to_numpy()
+    heard = day["listen_seconds"].fillna(0.0).clip(lower=0.0).to_numpy()
     positive = (
         weights.listen_weight * completion
         + weights.complete_weight * (completion >= COMPLETED_AT)
         + weights.like_weight * (day["likes"].to_numpy() > 0)
         + weights.replay_weight * np.clip(day["plays"].to_numpy() - 1, 0, MAX_REPLAYS)
+        + weights.time_weight * np.minimum(heard, weights.time_cap_s) / weights.time_cap_s
     )
-    early = day["early_skip"].to_numpy().astype(bool) & (completion < weights.early_skip_fraction)
-    engagement = np.where(early, weights.early_skip_weight, positive)
+    early = (
+        day["early_skip"].to_numpy().astype(bool)
+        & (completion < weights.early_skip_fraction)
+        & (heard < weights.early_skip_max_s)
+    )
+    engagement = np.where(
+        early, weights.early_skip_weight * (1.0 - heard / weights.early_skip_max_s), positive
+    )
     return day.assign(engagement=engagement.astype(float), confidence=np.abs(engagement).astype(float))
 
 

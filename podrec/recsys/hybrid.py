@@ -1,9 +1,10 @@
 """The recommendation rules (DESIGN.md, Rules), as plain numpy over one block of users.
 
-Everything that decides what is in a list lives here: ALS and content candidates, per-user
-normalisation, the blend, the cold-start strategies, one variant per canonical episode in the
-listener's language, the per-show cap, completed episodes left out, popularity for listeners
-without history, and the reason each row is there. The same function serves the daily
+Everything that decides what is in a list lives here: ALS and content candidates, the next
+unplayed episode of each show the listener follows, per-user normalisation, the blend, the
+cold-start strategies, the MMR re-ranking, one variant per canonical episode in the listener's
+language, the per-show cap, completed episodes left out, popularity for listeners without history,
+and the reason each row is there. The same function serves the daily
 ``gold/recommendations`` asset (inside Spark's ``mapInPandas``, one block per batch) and the
 offline evaluation (in-process), so what is evaluated is what is served.
 """
@@ -49,15 +50,26 @@ class EpisodeIndex:
     similarity: sp.csr_matrix  # row i: episode i's content neighbours and their similarity
     interactions: np.ndarray  # listeners with any engagement in the window (drives λ)
     popularity: dict[str, np.ndarray] = field(default_factory=dict)  # language → listeners who engaged
+    published: np.ndarray | None = None  # publication time (epoch seconds, NaN unknown): a show's order
     index: dict[str, int] = field(init=False)
     group_of: np.ndarray = field(init=False)  # each episode's canonical group number
     members: list[np.ndarray] = field(init=False)  # each group's episodes (its language variants)
+    group_interactions: np.ndarray = field(init=False)  # listeners of any variant of each episode
+    show_episodes: dict[str, np.ndarray] = field(init=False)  # show → its dated episodes, oldest first
 
     def __post_init__(self) -> None:
         self.index = {e: i for i, e in enumerate(self.ids)}
         self.group_of = pd.Series(range(len(self.ids))).groupby(self.canonical_ids).ngroup().to_numpy()
         order = np.argsort(self.group_of, kind="stable")
         self.members = np.split(order, np.flatnonzero(np.diff(self.group_of[order])) + 1)
+        self.group_interactions = np.bincount(self.group_of, weights=self.interactions)[self.group_of]
+        self.show_episodes = {}
+        if self.published is not None:
+            dated = np.flatnonzero(np.isfinite(self.published) & (self.show != ""))
+            dated = dated[np.lexsort((self.published[dated], self.show[dated].astype(str)))]
+            shows = self.show[dated]
+            for show in dict.fromkeys(shows.tolist()):
+                self.show_episodes[show] = dated[shows == show]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -98,24 +110,29 @@ def warm_start(
 
 @dataclass
 class ItemSide:
-    """The episodes with the factors each policy scores against, prepared once per model."""
+    """The episodes with the factors each policy scores against, prepared once per model.
+
+    ``pooled`` (the model was fitted on canonical episodes, ``learned`` holds each variant's canonical
+    factors): an episode's evidence is that of all its variants, so a new translation of a known
+    episode is neither new nor on a content prior.
+    """
 
     episodes: EpisodeIndex
     learned: np.ndarray  # (n, rank): ALS factors; zeros for episodes the model never saw
     warm: np.ndarray  # (n, rank): after the cold-start schedule
     lam: np.ndarray
     params: HybridSettings
-    is_new: np.ndarray = field(init=False)
+    is_new: np.ndarray  # no engagement at all in the window (with any variant, when pooled)
 
     @classmethod
-    def build(cls, episodes: EpisodeIndex, learned: np.ndarray, params: HybridSettings) -> ItemSide:
+    def build(
+        cls, episodes: EpisodeIndex, learned: np.ndarray, params: HybridSettings, pooled: bool = True
+    ) -> ItemSide:
         if params.cold_start not in COLD_START_STRATEGIES:
             raise ValueError(f"resolve cold_start {params.cold_start!r} first (with_cold_start)")
-        warm, lam = warm_start(learned, episodes.interactions, episodes.similarity, params)
-        return cls(episodes, learned.astype(np.float32), warm, lam, params)
-
-    def __post_init__(self) -> None:
-        self.is_new = self.episodes.interactions == 0  # no engagement at all in the window
+        counts = episodes.group_interactions if pooled else episodes.interactions
+        warm, lam = warm_start(learned, counts, episodes.similarity, params)
+        return cls(episodes, learned.astype(np.float32), warm, lam, params, counts == 0)
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -159,6 +176,7 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     n, b = len(cat), len(users)
     if b == 0 or n == 0:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    follows = p.follow_weight > 0 and bool(cat.show_episodes)
     rank = items.learned.shape[1]
     has_u = np.array([f is not None and len(f) == rank for f in users["factors"]])
     U = np.zeros((b, rank), dtype=np.float32)
@@ -179,11 +197,13 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     top_als = _top_als(U, has_u, use_warm, policies, excluded, items, has_factors)
 
     rows: list[tuple] = []
-    explained: list[tuple] = []  # (row position, user, source episode, policy, ALS part, content part)
-    user_ids, locales, histories = (
+    # (row position, user, source episode, policy, ALS part, content part, followed show's last played)
+    explained: list[tuple] = []
+    user_ids, locales, histories, weights = (
         users["user_id"].tolist(),
         users["locale"].tolist(),
         users["history"].tolist(),
+        users["weights"].tolist(),
     )
     for r in range(b):
         user_id, policy, language = user_ids[r], policies[r], language_of(locales[r])
@@ -205,6 +225,13 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
             cand = content_cand
         else:
             cand = np.union1d(als_cand, content_cand)
+        followed = (
+            next_in_followed_shows(histories[r], weights[r], allowed, cat, p.follow_min_episodes)
+            if follows and policy == "hybrid"
+            else {}
+        )
+        if followed:
+            cand = np.union1d(cand, np.fromiter(followed, dtype=int))
         if policy == "popular" or len(cand) == 0:
             rows += _popular(user_id, allowed, items, group_of, language)
             continue
@@ -214,22 +241,68 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
         als_n = np.where(scored, _minmax(factors[cand] @ U[r], scored), 0.0)
         content_n = _minmax(_gather(content_cand, content_val, cand), np.ones(len(cand), dtype=bool))
         w = {"als_only": np.ones(len(cand)), "content_only": np.zeros(len(cand))}.get(policy, w_items[cand])
-        score = w * als_n + (1.0 - w) * content_n
+        f = p.follow_weight if followed else 0.0
+        follow_n = np.isin(cand, np.fromiter(followed, dtype=int)).astype(np.float32) if followed else 0.0
+        score = (1.0 - f) * (w * als_n + (1.0 - w) * content_n) + f * follow_n
         order = np.argsort(-score, kind="stable")
         if policy == "hybrid" and p.cold_start == "reserved":
             picks = _reserved(cand, order, content_n, items, group_of, language)
+        elif policy == "hybrid" and p.rerank_weight > 0 and cat.similarity.nnz:
+            picks = _mmr(cand, score, items, group_of, language)
         else:
             picks = _select(cand[order], items, group_of, language, p.k)
         for k, (item, source) in enumerate(picks):
             j = int(np.searchsorted(cand, source))
-            explained.append((len(rows), r, source, policy, w[j] * als_n[j], (1.0 - w[j]) * content_n[j]))
+            parts = ((1.0 - f) * w[j] * als_n[j], (1.0 - f) * (1.0 - w[j]) * content_n[j])
+            explained.append((len(rows), r, source, policy, *parts, followed.get(source)))
             rows.append((user_id, k + 1, item, float(score[j]), float(als_n[j]), float(content_n[j]), policy,
                          ""))  # fmt: skip
     # Reasons for the kept rows only, their anchors found for the whole block at once.
     anchors = _anchors(items, histories, [(r, source) for _, r, source, *_ in explained])
-    for (at, _, source, policy, als_part, content_part), anchor in zip(explained, anchors, strict=True):
-        rows[at] = (*rows[at][:-1], _reason(items, source, anchor, policy, als_part, content_part))
+    for (at, _, source, policy, als_part, content_part, last), anchor in zip(explained, anchors, strict=True):
+        reason = (
+            f"next episode of a show you follow, after “{cat.title[last]}”"
+            if last is not None
+            else _reason(items, source, anchor, policy, als_part, content_part)
+        )
+        rows[at] = (*rows[at][:-1], reason)
     return _frame(rows, cat)
+
+
+def next_in_followed_shows(
+    history: np.ndarray | list[int],
+    weights: np.ndarray | list[float],
+    allowed: np.ndarray,
+    cat: EpisodeIndex,
+    min_episodes: int,
+) -> dict[int, int]:
+    """The "shows continue" source: {next unplayed episode: the latest episode played before it}, one per
+    followed show.
+
+    A listener follows a show once they engaged positively with ``min_episodes`` of its episodes in the
+    window. Its next episode is the first one, in publication order, after the latest they engaged with
+    that they never played in any language (and may be recommended); a listener who is caught up gets
+    none. Shows without publication dates have no order, so no next episode.
+    """
+    if len(history) == 0:  # a list, or an array in the Spark path
+        return {}
+    played = np.asarray(history, dtype=int)
+    liked = played[np.asarray(weights, dtype=float) > 0]
+    shows = cat.show[liked]
+    out: dict[int, int] = {}
+    heard_groups = set(cat.group_of[played].tolist())
+    for show in set(shows.tolist()) & cat.show_episodes.keys():
+        mine = liked[shows == show]
+        if len(set(cat.group_of[mine].tolist())) < min_episodes:
+            continue
+        last = int(mine[np.argmax(cat.published[mine])])
+        for episode in cat.show_episodes[show]:
+            if cat.published[episode] <= cat.published[last] or cat.group_of[episode] in heard_groups:
+                continue
+            if allowed[episode]:
+                out[int(episode)] = last
+            break
+    return out
 
 
 def _gather(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -320,30 +393,67 @@ def _variant(members: np.ndarray, items: ItemSide, language: str) -> int:
     return int(members[chosen])
 
 
+class _Picks:
+    """One list as it fills: one variant per canonical episode, at most ``per_show_cap`` per show.
+    ``picks`` holds (episode shown, episode whose score earned the place)."""
+
+    def __init__(self, items: ItemSide, group_of: np.ndarray, language: str, k: int) -> None:
+        self.items, self.group_of, self.language, self.k = items, group_of, language, k
+        self.picks: list[tuple[int, int]] = []
+        self.groups: set[int] = set()
+        self.shows: dict[str, int] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.picks) >= self.k
+
+    def offer(self, source: int) -> bool:
+        """Add ``source`` (as the listener's variant) unless its episode or its show is already served."""
+        cat = self.items.episodes
+        group = self.group_of[source]
+        if group in self.groups:
+            return False
+        item = _variant(cat.members[group], self.items, self.language)
+        show = cat.show[item]
+        if show and self.shows.get(show, 0) >= self.items.params.per_show_cap:
+            return False
+        self.groups.add(group)
+        if show:
+            self.shows[show] = self.shows.get(show, 0) + 1
+        self.picks.append((item, int(source)))
+        return True
+
+
 def _select(
     order: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str, k: int
 ) -> list[tuple[int, int]]:
-    """Walk ``order`` best first: one variant per canonical episode, at most ``per_show_cap``
-    per show. Returns (episode shown, episode whose score earned the place)."""
-    cat, cap = items.episodes, items.params.per_show_cap
-    picks: list[tuple[int, int]] = []
-    groups: set[int] = set()
-    shows: dict[str, int] = {}
+    """Walk ``order`` best first into a list (``_Picks``'s rules)."""
+    picks = _Picks(items, group_of, language, k)
     for source in order:
-        if len(picks) >= k:
+        if picks.full:
             break
-        group = group_of[source]
-        if group in groups:
-            continue
-        item = _variant(cat.members[group], items, language)
-        show = cat.show[item]
-        if show and shows.get(show, 0) >= cap:
-            continue
-        groups.add(group)
-        if show:
-            shows[show] = shows.get(show, 0) + 1
-        picks.append((item, int(source)))
-    return picks
+        picks.offer(int(source))
+    return picks.picks
+
+
+def _mmr(
+    cand: np.ndarray, score: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
+) -> list[tuple[int, int]]:
+    """Maximal marginal relevance: each next pick maximises ``(1 - r)·score - r·nearest``, where
+    nearest is its highest content similarity to the picks already made (either direction of the
+    top-K neighbour lists; none → 0). ``r`` = ``rerank_weight``; ties go to the earlier candidate."""
+    r = items.params.rerank_weight
+    near = items.episodes.similarity[cand][:, cand].toarray()
+    near = np.clip(np.maximum(near, near.T), 0.0, None)
+    picks = _Picks(items, group_of, language, items.params.k)
+    nearest = np.zeros(len(cand), dtype=np.float32)
+    alive = np.ones(len(cand), dtype=bool)
+    while alive.any() and not picks.full:
+        j = int(np.argmax(np.where(alive, (1.0 - r) * score - r * nearest, -np.inf)))
+        alive[j] = False
+        if picks.offer(int(cand[j])):
+            nearest = np.maximum(nearest, near[j])
+    return picks.picks
 
 
 def _popular(

@@ -80,7 +80,8 @@ def build_episode_index(
     """The item side: every catalog episode plus any episode with interactions (``episode_stats``).
 
     An imported log's items need no catalog: they become their own canonical episode, in no
-    show, with no content neighbours.
+    show, with no content neighbours. ``published_at`` (when the catalog has it) orders each show's
+    episodes for the followed-show source.
     """
     known = episodes if episodes is not None else pd.DataFrame(columns=["episode_id"])
     ids = np.array(sorted(set(known["episode_id"]) | set(stats["episode_id"])), dtype=object)
@@ -106,7 +107,15 @@ def build_episode_index(
         similarity=_similarity_matrix(similarity, index),
         interactions=_aligned(counts, index),
         popularity=popularity,
+        published=_epoch_seconds(meta["published_at"]) if "published_at" in meta else None,
     )
+
+
+def _epoch_seconds(values: pd.Series) -> np.ndarray:
+    """Timestamps as float epoch seconds, NaN where unknown (a comparable order for each show)."""
+    stamps = pd.to_datetime(values, utc=True, errors="coerce")
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return seconds.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _aligned(values: pd.Series, index: dict[str, int]) -> np.ndarray:

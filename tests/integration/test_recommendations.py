@@ -35,8 +35,11 @@ def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:
     assert not table.duplicated(["user_id", "episode_id", "event_date"]).any()
     rescored = engagement_scores(table.drop(columns=["engagement", "confidence"]), EngagementSettings())
     assert np.allclose(rescored["engagement"], table["engagement"])
-    early = table[table["early_skip"] & (table["max_completion"] < 0.05)]
-    assert len(early) > 0 and (early["engagement"] == -1.0).all()  # confident negatives
+    rules = EngagementSettings()
+    early = table[table["early_skip"] & (table["max_completion"] < 0.05) & (table["listen_seconds"] < 600)]
+    # Negatives that fade with the time heard: -1 after nothing, towards 0 at early_skip_max_s.
+    fading = rules.early_skip_weight * (1 - early["listen_seconds"] / rules.early_skip_max_s)
+    assert len(early) > 0 and (early["engagement"] < 0).all() and np.allclose(early["engagement"], fading)
     # completed: at least 0.95 (how far) + 1 (the completion bonus)
     assert (table.loc[table["max_completion"] >= 0.95, "engagement"] >= 1.95).all()
 

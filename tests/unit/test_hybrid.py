@@ -155,3 +155,66 @@ def test_listeners_without_history_get_their_languages_popular_episodes() -> Non
     assert lists(items, user(locale="en-GB"))["episode_id"].tolist() == ["q", "p_en"]
     # A language nobody listens in: popularity over all listeners (p_it 7, p_en 3, q 9).
     assert lists(items, user(locale="ko-KR"))["episode_id"].tolist() == ["q", "p_it"]
+
+
+def test_a_new_translation_inherits_its_canonical_episodes_factors() -> None:
+    # x_en has 30 listeners, its Italian translation x_it none yet; the pooled model has one row for x.
+    cat = catalog([("x_en", "x_en", "s-en", "en", 30), ("x_it", "x_en", "s-it", "it", 0)])
+    canonical_factors = np.array([[0.6, 0.8], [0.6, 0.8]], dtype=np.float32)  # aligned by canonical id
+    pooled = ItemSide.build(cat, canonical_factors, rules(full_weight_listeners=20))
+    # λ from the group's 30 listeners: min(30/20, 1) = 1, so x_it is scored on x's factors from day one
+    assert pooled.lam.tolist() == [1.0, 1.0] and pooled.warm[1].tolist() == pytest.approx([0.6, 0.8])
+    assert pooled.is_new.tolist() == [False, False]
+    # Fitted per variant instead, x_it has no factors and no listeners: new, λ 0, no neighbours → zeros
+    apart = ItemSide.build(cat, np.array([[0.6, 0.8], [0, 0]], dtype=np.float32), rules(), pooled=False)
+    assert apart.lam.tolist() == [1.0, 0.0] and apart.warm[1].tolist() == [0.0, 0.0]
+    assert apart.is_new.tolist() == [False, True]
+    # An Italian listener is served the Italian variant, scored on the inherited factors.
+    out = lists(pooled, user(locale="it-IT", factors=[0.6, 0.8]))
+    assert out["episode_id"].tolist() == ["x_it"] and out["reason"].iloc[0].startswith("listeners")
+
+
+def show_catalog() -> EpisodeIndex:
+    """Show s published a..e on days 1..5; o is another show's episode."""
+    rows = [(e, e, "s", "en", 5) for e in "abcde"] + [("o", "o", "t", "en", 5)]
+    cat = catalog(rows)
+    return EpisodeIndex(
+        ids=cat.ids, canonical_ids=cat.canonical_ids, show=cat.show, language=cat.language, title=cat.title,
+        similarity=cat.similarity, interactions=cat.interactions,
+        published=np.array([1.0, 2.0, 3.0, 4.0, 5.0, 1.0]) * 86_400,
+    )  # fmt: skip
+
+
+def test_the_next_unplayed_episode_of_a_followed_show_is_blended_in() -> None:
+    learned = np.array([[1.0], [1.0], [1.0], [0.2], [0.1], [1.0]], dtype=np.float32)
+    items = ItemSide.build(show_catalog(), learned, rules(k=3, follow_weight=0.5, follow_min_episodes=3))
+    listener = user(factors=[1.0], history=[0, 1, 2], weights=[2.0, 2.0, 2.0], exclude=[0, 1, 2])
+    out = lists(items, listener)
+    # ALS over the candidates {d 0.2, e 0.1, o 1.0} → d 0.111, e 0, o 1; no content, so 0.7·ALS;
+    # followed (a, b, c heard), d is next: 0.5·0.7·0.111 + 0.5·1 = 0.5389, o 0.5·0.7 = 0.35, e 0
+    assert out["episode_id"].tolist() == ["d", "o", "e"]
+    assert out["score"].tolist() == pytest.approx([0.5 * 0.7 * 0.1 / 0.9 + 0.5, 0.35, 0.0], abs=1e-6)
+    assert out["reason"].iloc[0] == "next episode of a show you follow, after “c”"
+    # Two episodes heard is not following (N = 3): the plain blend (c and o 1, d 0.111, e 0).
+    two = user(factors=[1.0], history=[0, 1], weights=[2.0, 2.0], exclude=[0, 1])
+    assert lists(items, two)["episode_id"].tolist() == ["c", "o", "d"]
+    # d played (and skipped): the next unplayed one is e.
+    skipped = user(factors=[1.0], history=[0, 1, 2, 3], weights=[2.0, 2.0, 2.0, -1.0], exclude=[0, 1, 2, 3])
+    assert lists(items, skipped)["episode_id"].tolist() == ["e", "o"]
+    # Histories come as arrays in the Spark path (Arrow lists): the same list.
+    as_arrays = user(factors=[1.0], history=np.array([0, 1, 2]), weights=np.array([2.0, 2.0, 2.0]),
+                     exclude=[0, 1, 2])  # fmt: skip
+    assert lists(items, as_arrays)["episode_id"].tolist() == ["d", "o", "e"]
+
+
+def test_mmr_trades_score_for_content_distance() -> None:
+    rows = [(e, e, f"s{e}", "en", 5) for e in "xyzq"]
+    cat = catalog(rows, {("x", "y"): 0.9, ("x", "z"): 0.1})
+    learned = np.array([[3.0], [2.9], [2.0], [1.0]], dtype=np.float32)
+    listener = user(factors=[1.0])  # no history: ALS only, 0.7·(x 1, y 0.95, z 0.5, q 0)
+    plain = ItemSide.build(cat, learned, rules(k=3, full_weight_listeners=1))
+    assert lists(plain, listener)["episode_id"].tolist() == ["x", "y", "z"]
+    mmr = ItemSide.build(cat, learned, rules(k=3, full_weight_listeners=1, rerank_weight=0.5))
+    # 1st: x (0.5·0.7); 2nd: y 0.5·0.665 - 0.5·0.9 = -0.1175, z 0.5·0.35 - 0.5·0.1 = 0.125, q 0 → z;
+    # 3rd: y still -0.1175 (x is its nearest), q 0 → q
+    assert lists(mmr, listener)["episode_id"].tolist() == ["x", "z", "q"]

@@ -26,6 +26,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from podrec.content.podcastindex import EPISODE_COLUMNS
 from podrec.ingest import impression_tables
+from podrec.ingest.kafka_to_bronze import IngestReport
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import event_type_counts, simulate
@@ -113,6 +114,38 @@ class UserEventsConfig(Config):
     replay_day: str | None = None
 
 
+def ingestion_results(
+    report: IngestReport, config: UserEventsConfig, lake: LakeResource, accepted: list[str]
+) -> Iterator[MaterializeResult]:
+    """The two results of an ingestion: ``accepted`` and its ``…_rejected`` table, with the range read."""
+    common = {
+        "consumed": report.consumed,
+        "offsets": MetadataValue.json({str(p): list(r) for p, r in report.offsets.items()}),
+        "event_dates": ", ".join(report.event_dates) or "none",
+        "mode": f"replay {config.replay_day}" if config.replay_day else "incremental",
+    }
+    rejected = [*accepted[:-1], f"{accepted[-1]}_rejected"]
+    yield MaterializeResult(
+        asset_key=accepted,
+        metadata={
+            **common,
+            "dagster/row_count": report.accepted,
+            "already_ingested": report.already_ingested,
+            "lost_to_retention": report.lost_to_retention,
+            "path": MetadataValue.path(lake.table(*accepted)),
+        },
+    )
+    yield MaterializeResult(
+        asset_key=rejected,
+        metadata={
+            **common,
+            "dagster/row_count": report.rejected,
+            "reasons": MetadataValue.json(report.reasons),
+            "path": MetadataValue.path(lake.table(*rejected)),
+        },
+    )
+
+
 def user_events() -> AssetsDefinition:
     @multi_asset(
         specs=[
@@ -160,31 +193,7 @@ def user_events() -> AssetsDefinition:
             f"consumed {report.consumed}: accepted {report.accepted}, rejected {report.rejected}, "
             f"already ingested {report.already_ingested}"
         )
-        common = {
-            "consumed": report.consumed,
-            "offsets": MetadataValue.json({str(p): list(r) for p, r in report.offsets.items()}),
-            "event_dates": ", ".join(report.event_dates) or "none",
-            "mode": f"replay {config.replay_day}" if config.replay_day else "incremental",
-        }
-        yield MaterializeResult(
-            asset_key=["bronze", "user_events"],
-            metadata={
-                **common,
-                "dagster/row_count": report.accepted,
-                "already_ingested": report.already_ingested,
-                "lost_to_retention": report.lost_to_retention,
-                "path": MetadataValue.path(lake.table("bronze", "user_events")),
-            },
-        )
-        yield MaterializeResult(
-            asset_key=["bronze", "user_events_rejected"],
-            metadata={
-                **common,
-                "dagster/row_count": report.rejected,
-                "reasons": MetadataValue.json(report.reasons),
-                "path": MetadataValue.path(lake.table("bronze", "user_events_rejected")),
-            },
-        )
+        yield from ingestion_results(report, config, lake, ["bronze", "user_events"])
 
     return bronze_user_events
 
@@ -252,31 +261,7 @@ def impressions() -> AssetsDefinition:
             f"consumed {report.consumed} impressions: accepted {report.accepted}, "
             f"rejected {report.rejected}, already ingested {report.already_ingested}"
         )
-        common = {
-            "consumed": report.consumed,
-            "offsets": MetadataValue.json({str(p): list(r) for p, r in report.offsets.items()}),
-            "event_dates": ", ".join(report.event_dates) or "none",
-            "mode": f"replay {config.replay_day}" if config.replay_day else "incremental",
-        }
-        yield MaterializeResult(
-            asset_key=["bronze", "impressions"],
-            metadata={
-                **common,
-                "dagster/row_count": report.accepted,
-                "already_ingested": report.already_ingested,
-                "lost_to_retention": report.lost_to_retention,
-                "path": MetadataValue.path(lake.table("bronze", "impressions")),
-            },
-        )
-        yield MaterializeResult(
-            asset_key=["bronze", "impressions_rejected"],
-            metadata={
-                **common,
-                "dagster/row_count": report.rejected,
-                "reasons": MetadataValue.json(report.reasons),
-                "path": MetadataValue.path(lake.table("bronze", "impressions_rejected")),
-            },
-        )
+        yield from ingestion_results(report, config, lake, ["bronze", "impressions"])
 
     return bronze_impressions
 

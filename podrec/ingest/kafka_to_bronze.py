@@ -31,23 +31,24 @@ The same path lands any topic whose records have an id and a time (``RecordKind`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol
 
-import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from podrec.ingest.events import FUTURE_TOLERANCE, Validated
+from podrec.ingest.events import FUTURE_TOLERANCE
 from podrec.ingest.kafka_offsets import commit, group_offsets
 from podrec.ingest.spark_validation import (
     TO_PYTHON,
+    Validator,
     decide,
     decide_rest_in_python,
+    validate_batches,
     validation_session,
     word,
 )
@@ -95,34 +96,6 @@ def _as_is(df: DataFrame) -> DataFrame:
     return df
 
 
-Validator = Callable[[bytes | None, datetime], Validated]  # raw record, received at → event or reason
-
-
-def _validate_batches(
-    batches: Iterator[pd.DataFrame], validate: Validator, record: StructType, time_field: str
-) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: Kafka records → validated rows (``record``'s columns, or an error)."""
-    columns = [f.name for f in record.fields]
-    for batch in batches:
-        out = []
-        for value, partition, offset, timestamp in zip(
-            batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
-        ):
-            received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
-            result = validate(None if value is None else bytes(value), received_at)
-            if result.event is not None:
-                row = dict(result.event)
-                row["event_date"] = row[time_field].date()
-                row["error"], row["raw"] = None, None
-            else:
-                row = dict.fromkeys(columns)
-                row["event_date"] = received_at.date()
-                row["error"], row["raw"] = result.error, None if value is None else bytes(value)
-            row.update(received_at=received_at, kafka_partition=int(partition), kafka_offset=int(offset))
-            out.append(row)
-        yield pd.DataFrame(out, columns=columns)
-
-
 def python_kind(
     validate: Validator, record: StructType, key: str, time_field: str, columns: list[str]
 ) -> RecordKind:
@@ -130,7 +103,7 @@ def python_kind(
     small enough that a Python worker per partition costs nothing that matters."""
 
     def decide_in_python(records: DataFrame) -> DataFrame:
-        return records.mapInPandas(lambda b: _validate_batches(b, validate, record, time_field), record)
+        return records.mapInPandas(lambda b: validate_batches(b, validate, record, time_field), record)
 
     return RecordKind(decide_in_python, _as_is, _as_is, key, columns)
 

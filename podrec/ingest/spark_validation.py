@@ -24,12 +24,14 @@ which podrec's Spark configuration fixes to UTC (``podrec.lake.spark``), as ``va
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from functools import reduce
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from podrec.ingest.events import (
     EVENT_FIELDS,
@@ -39,6 +41,7 @@ from podrec.ingest.events import (
     OPTIONAL_NUMBERS,
     REQUIRED,
     STRING_FIELDS,
+    Validated,
     validate,
 )
 from podrec.lake.schemas import VALIDATED_RECORD
@@ -312,9 +315,15 @@ def word(decided: DataFrame) -> DataFrame:
     return decided.withColumn("error", text)
 
 
-def _validate_in_python(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """mapInPandas body: Kafka records → validated rows, by ``validate`` itself."""
-    columns = [f.name for f in VALIDATED_RECORD.fields]
+Validator = Callable[[bytes | None, datetime], Validated]  # raw record, received at → event or reason
+
+
+def validate_batches(
+    batches: Iterator[pd.DataFrame], validate: Validator, record: StructType, time_field: str
+) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: Kafka records → validated rows (``record``'s columns, or an error), each
+    record by ``validate`` itself; its ``time_field`` dates an accepted row, arrival a rejected one."""
+    columns = [f.name for f in record.fields]
     for batch in batches:
         out = []
         for value, partition, offset, timestamp in zip(
@@ -324,7 +333,7 @@ def _validate_in_python(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFram
             result = validate(None if value is None else bytes(value), received_at)
             if result.event is not None:
                 row = dict(result.event)
-                row["event_date"] = row["occurred_at"].date()
+                row["event_date"] = row[time_field].date()
                 row["error"], row["raw"] = None, None
             else:
                 row = dict.fromkeys(columns)
@@ -347,5 +356,7 @@ def decide_rest_in_python(decided: DataFrame) -> DataFrame:
         F.col("kafka_offset").alias("offset"),
         F.col("received_at").alias("timestamp"),
     )
-    in_python = to_python.mapInPandas(_validate_in_python, VALIDATED_RECORD)
+    in_python = to_python.mapInPandas(
+        lambda batches: validate_batches(batches, validate, VALIDATED_RECORD, "occurred_at"), VALIDATED_RECORD
+    )
     return in_spark.unionByName(in_python.withColumn("why", F.lit(None).cast(decided.schema["why"].dataType)))

@@ -57,8 +57,18 @@ def kill_9(settings: PodrecSettings, name: str) -> int:
     return service.pid
 
 
-def restart(settings: PodrecSettings, name: str) -> None:
-    localinfra.up(settings, only=[name])
+def restart(settings: PodrecSettings, name: str, within_s: float = 120.0) -> None:
+    """Start a killed service again on its port. The killed server's half-closed connections can hold
+    the port (FIN_WAIT2) until its clients close them or the kernel times them out (60 s): wait for it."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            localinfra.up(settings, only=[name])
+            return
+        except localinfra.InfraError as exc:
+            if "is taken" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def settings_for(settings: PodrecSettings, root: Path, tag: str) -> PodrecSettings:

@@ -435,8 +435,13 @@ def forget(user_id: str) -> None:
     )
 
 
+@main.command()
 @click.option(
-    "--days", default=14, show_default=True, help="Days of the experiment to run (or resume) up to."
+    "--days",
+    default=14,
+    show_default=True,
+    type=POSITIVE,
+    help="Days of the experiment to run (or resume) up to.",
 )
 @click.option("--users", default=2000, show_default=True, help="Size of the listener population.")
 @click.option(

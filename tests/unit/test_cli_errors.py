@@ -58,3 +58,15 @@ def test_debug_shows_the_traceback_and_without_it_one_line(monkeypatch: pytest.M
         assert isinstance(loud.exception, ZeroDivisionError)
     finally:
         main.commands.pop("explode-for-test")
+
+
+def test_every_command_the_readme_names_is_registered() -> None:
+    # A decorator stack without @main.command() defines a function click never sees: podrec --help
+    # lists what a person can run.
+    listed = set(CliRunner().invoke(main, ["--help"]).output.split())
+    commands = {
+        "ab", "backfill", "dashboard", "demo", "evaluate", "forget", "import-events", "infra", "ingest",
+        "loop", "publish", "sample-audio", "screenshots", "serve", "simulate", "tables", "tune",
+    }  # fmt: skip
+    assert commands <= listed, commands - listed
+    assert "report" in CliRunner().invoke(main, ["ab", "--help"]).output

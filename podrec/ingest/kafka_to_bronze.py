@@ -80,13 +80,16 @@ class RecordKind:
     rows: ``decide`` gives the accepted table's columns with event_date, received_at, the
     coordinates, ``error`` and ``raw``, and may leave rare records to ``finish`` (marked
     ``TO_PYTHON``); ``word`` writes rejected rows' reasons in full; a repeated ``key`` is a
-    duplicate; ``columns`` are what the accepted table keeps."""
+    duplicate; ``columns`` are what the accepted table keeps. ``topic_may_be_missing``: a topic
+    read before anything wrote it is empty, not an error (the API creates the impressions topic
+    when it first serves)."""
 
     decide: Callable[[DataFrame], DataFrame]
     finish: Callable[[DataFrame], DataFrame]
     word: Callable[[DataFrame], DataFrame]
     key: str
     columns: list[str]
+    topic_may_be_missing: bool = False
 
 
 EVENTS = RecordKind(decide, decide_rest_in_python, word, "event_id", BRONZE_USER_EVENTS_COLUMNS)
@@ -97,15 +100,16 @@ def _as_is(df: DataFrame) -> DataFrame:
 
 
 def python_kind(
-    validate: Validator, record: StructType, key: str, time_field: str, columns: list[str]
-) -> RecordKind:
+    validate: Validator, record: StructType, key: str, time_field: str, columns: list[str],
+    topic_may_be_missing: bool = False,
+) -> RecordKind:  # fmt: skip
     """A kind validated record by record in Python (``validate`` gives the reason in full), for topics
     small enough that a Python worker per partition costs nothing that matters."""
 
     def decide_in_python(records: DataFrame) -> DataFrame:
         return records.mapInPandas(lambda b: validate_batches(b, validate, record, time_field), record)
 
-    return RecordKind(decide_in_python, _as_is, _as_is, key, columns)
+    return RecordKind(decide_in_python, _as_is, _as_is, key, columns, topic_may_be_missing)
 
 
 class IngestContended(RuntimeError):
@@ -329,7 +333,7 @@ def ingest(
     writer = f"podrec-ingest/{group}/{topic}"
     report = IngestReport()
     for _ in range(MAX_PLANS):
-        positions = group_offsets(consumer, topic)
+        positions = group_offsets(consumer, topic, missing_topic_ok=kind.topic_may_be_missing)
         report.lost_to_retention = sum(p.lost for p in positions)
         ranges = {p.partition: (p.start, p.high) for p in positions if p.high > p.start}
         if not ranges:
@@ -363,7 +367,8 @@ def replay_day(
     offsets (never past what regular ingestion has seen), and replaces the day's partition
     in each table in one commit each.
     """
-    positions = [p for p in group_offsets(consumer, topic) if p.committed is not None]
+    offsets = group_offsets(consumer, topic, missing_topic_ok=kind.topic_may_be_missing)
+    positions = [p for p in offsets if p.committed is not None]
     since = datetime.combine(day, time(), tzinfo=UTC) - FUTURE_TOLERANCE
     lookups = consumer.offsets_for_times(
         [TopicPartition(topic, p.partition, int(since.timestamp() * 1000)) for p in positions], timeout=10

@@ -115,3 +115,18 @@ def test_the_api_answers_when_kafka_is_away_and_counts_what_it_dropped(
     assert counts["logged"] == 30 and counts["delivered"] == 0
     assert counts["dropped"] + counts["undelivered"] >= 30 - 2 * 4
     assert counts["dropped"] + counts["undelivered"] + counts["waiting"] == 30
+
+
+def test_before_anything_is_served_the_topic_is_missing_and_the_tables_are_empty(
+    local_infra, spark, settings: PodrecSettings, tmp_path: Path
+) -> None:
+    # (A missing events topic stays an error: tests/integration/test_concurrent_ingest.py.)
+    own = served_settings(settings, tmp_path).with_(
+        kafka={"impressions_topic": f"none-{uuid.uuid4().hex[:8]}"}
+    )
+    resources = build_resources(own)
+    lake = resources["lake"]
+    bronze, rejected = lake.table("bronze", "impressions"), lake.table("bronze", "impressions_rejected")
+    report = impression_tables.run(spark, resources["kafka"], own.kafka.impressions_topic, bronze, rejected)
+    assert (report.consumed, report.accepted, report.rejected) == (0, 0, 0)
+    assert read(spark, bronze).count() == 0 and read(spark, rejected).count() == 0

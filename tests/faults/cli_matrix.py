@@ -11,6 +11,7 @@ columns; the "down" columns point at ports where nothing listens.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from podrec_app.localinfra import free_port
 
-TIMEOUT_S = 60
+TIMEOUT_S = 45
 # Each command with an ordinary call and a call with bad input; servers (serve, dashboard,
 # screenshots) are left out: they answer with HTTP errors, tested in tests/integration.
 COMMANDS: dict[str, tuple[list[str], list[str]]] = {
@@ -45,17 +46,23 @@ COMMANDS: dict[str, tuple[list[str], list[str]]] = {
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> str:
     began = time.perf_counter()
+    # Its own process group, so a command still running at the timeout is stopped with its children
+    # (Spark's JVM, a Dagster webserver), not orphaned.
+    proc = subprocess.Popen([sys.executable, "-m", "podrec_app.cli", *args], env=env, cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
     try:
-        done = subprocess.run([sys.executable, "-m", "podrec_app.cli", *args], env=env, cwd=cwd,
-                              capture_output=True, text=True, timeout=TIMEOUT_S, check=False)  # fmt: skip
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return f"still running after {TIMEOUT_S} s (stopped there)"
     seconds = time.perf_counter() - began
-    lines = (done.stderr.strip() or done.stdout.strip()).splitlines()
-    shown = lines[-1] if done.returncode == 0 and lines else (lines[0] if lines else "")
-    if done.returncode != 0 and len(lines) > 1:
+    lines = (stderr.strip() or stdout.strip()).splitlines()
+    shown = lines[-1] if proc.returncode == 0 and lines else (lines[0] if lines else "")
+    if proc.returncode != 0 and len(lines) > 1:
         shown += f" (+{len(lines) - 1} lines)"
-    return f"exit {done.returncode}, {seconds:.0f} s: {shown.replace('|', '/')[:220]}"
+    return f"exit {proc.returncode}, {seconds:.0f} s: {shown.replace('|', '/')[:220]}"
 
 
 def main() -> None:

@@ -336,19 +336,24 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     "--protocol", type=click.Choice(["time", "stratified", "published"]), default=None,
     help="Split the sweep is measured on (default PODREC_TUNING_PROTOCOL: time).",
 )  # fmt: skip
-@click.option("--alpha", "alphas", multiple=True, type=float, help="Default PODREC_TUNING_ALPHAS.")
 @click.option(
-    "--reg-param", "reg_params", multiple=True, type=float, help="Default PODREC_TUNING_REG_PARAMS."
-)
-@click.option("--rank", "ranks", multiple=True, type=int, help="Default PODREC_TUNING_RANKS.")
+    "--alpha", "alphas", multiple=True, type=click.FloatRange(min=0, min_open=True),
+    help="Default PODREC_TUNING_ALPHAS.",
+)  # fmt: skip
 @click.option(
-    "--als-weight", "als_weights", multiple=True, type=float, help="Default PODREC_TUNING_ALS_WEIGHTS."
-)
+    "--reg-param", "reg_params", multiple=True, type=click.FloatRange(min=0),
+    help="Default PODREC_TUNING_REG_PARAMS.",
+)  # fmt: skip
+@click.option("--rank", "ranks", multiple=True, type=POSITIVE, help="Default PODREC_TUNING_RANKS.")
+@click.option(
+    "--als-weight", "als_weights", multiple=True, type=click.FloatRange(0, 1),
+    help="Default PODREC_TUNING_ALS_WEIGHTS.",
+)  # fmt: skip
 @click.option(
     "--rerank-weight",
     "rerank_weights",
     multiple=True,
-    type=float,
+    type=click.FloatRange(0, 1),
     help="Default PODREC_TUNING_RERANK_WEIGHTS.",
 )
 @click.option("--json", "as_json", is_flag=True)
@@ -486,9 +491,12 @@ def ab() -> None:
 @click.option("--json", "as_json", is_flag=True, help="The readout as JSON on stdout.")
 def ab_report(as_json: bool) -> None:
     """The experiment's readout: hybrid - als_only with 95% intervals, and the sample-ratio test."""
-    from podrec_app.readout import report_json, report_text
+    from podrec_app.readout import NoExperiment, report_json, report_text
 
-    click.echo(json.dumps(report_json(settings()), indent=2) if as_json else report_text(settings()))
+    try:
+        click.echo(json.dumps(report_json(settings()), indent=2) if as_json else report_text(settings()))
+    except NoExperiment as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

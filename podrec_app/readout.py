@@ -28,7 +28,12 @@ class Report:
 
 
 def experiment_report(settings: PodrecSettings) -> Report:
-    views = open_lake(settings.lake.root, VIEWS)
+    views = open_lake(settings.lake.root, VIEWS, missing_ok=True)
+    if views.missing:
+        names = ", ".join("/".join(VIEWS[v]) for v in views.missing)
+        raise NoExperiment(
+            f"nothing to report: {names} not in the lake yet; run `podrec loop` or the daily job first"
+        )
     ab = settings.ab
     period = experiment_days(views.con, ab.experiment_id)
     if period is None:

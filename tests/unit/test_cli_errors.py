@@ -70,3 +70,24 @@ def test_every_command_the_readme_names_is_registered() -> None:
     }  # fmt: skip
     assert commands <= listed, commands - listed
     assert "report" in CliRunner().invoke(main, ["ab", "--help"]).output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tune", "--alpha", "-1"],
+        ["tune", "--rank", "0"],
+        ["tune", "--rerank-weight", "2"],
+        ["loop", "--days", "0"],
+    ],
+)
+def test_out_of_range_options_are_refused_before_anything_runs(args: list[str]) -> None:
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 2 and "Invalid value" in done.output
+
+
+def test_a_report_of_a_lake_that_never_served_says_so(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODREC_LAKE_URI", str(tmp_path / "lake"))
+    done = CliRunner().invoke(main, ["ab", "report"])
+    assert done.exit_code == 1 and "nothing to report: silver/user_events" in done.output
+    assert "podrec loop" in done.output and "Traceback" not in done.output

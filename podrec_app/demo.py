@@ -47,6 +47,8 @@ DEMO_DAYS = 7
 DEMO_USERS = 2000
 EVALUATION = AssetSelection.assets(["gold", "evaluation"])
 SIMULATOR = AssetSelection.assets(["kafka", "simulated_events"])
+# Weekly, one day at a time: the demo's fits use the settings as written (no tuning row yet).
+TUNING = AssetSelection.assets(["gold", "tuning"])
 
 
 class DemoFailed(RuntimeError):
@@ -57,7 +59,7 @@ def demo_jobs(defs: Definitions) -> Definitions:
     """``defs`` plus the demo's two runs as jobs: the week's inputs, then the day."""
     day_of = daily_selection() | EVALUATION
     week = (
-        (day_of.upstream() - day_of - SIMULATOR)
+        (day_of.upstream() - day_of - SIMULATOR - TUNING)
         | AssetSelection.assets(["silver", "user_events"], ["silver", "daily_engagement"])
     ).required_multi_asset_neighbors()
     return Definitions.merge(

@@ -1,21 +1,26 @@
 """What the command line starts: ingestion, and the Dagster runs an offline evaluation or tuning needs.
 
 ``podrec evaluate`` (``podrec tune``) works on a fresh lake: it ingests what waits on the topic,
-materializes silver/user_events and silver/daily_engagement for every day that has events (one run
-over the range), then materializes gold/evaluation (gold/tuning) for the last day and returns its
-report (its decision). An imported log
+materializes silver/user_events and silver/daily_engagement for the days that need it (one run per
+range of days), then materializes gold/evaluation (gold/tuning) for the last day and returns its
+report (its decision). A day needs it when its engagement was never materialized or bronze received
+events for it since: a second ``evaluate`` or a ``tune`` on the same lake goes straight to its sweep,
+without re-building and re-checking what is already built and checked. An imported log
 may predate the configured partitions: the definitions are then built with partitions that begin
 where the data does (a copy of the settings, never the environment).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from podrec.settings import PodrecSettings
 
 if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
     from podrec.ingest.kafka_to_bronze import IngestReport
     from resources import KafkaResource
 
@@ -104,13 +109,48 @@ def tune(settings: PodrecSettings, tuning_config: dict[str, Any], ingest: bool =
     return {name: value.value for name, value in metadata.items()} | {"run_id": run_id}
 
 
+def stale_ranges(
+    days: Iterable[date], written: Mapping[date, datetime], built: Mapping[date, datetime]
+) -> list[tuple[date, date]]:
+    """The runs of consecutive ``days`` whose engagement must be (re)built: never built, or built
+    before bronze last received a file for that day."""
+    stale = sorted(d for d in days if d not in built or (d in written and written[d] > built[d]))
+    ranges: list[tuple[date, date]] = []
+    for day in stale:
+        if ranges and ranges[-1][1] == day - timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def engagement_built_at(instance: DagsterInstance, days: list[date]) -> dict[date, datetime]:
+    """When each day's silver/daily_engagement was last materialized (days never built are absent)."""
+    from dagster import AssetKey, AssetRecordsFilter
+
+    built: dict[date, datetime] = {}
+    records_filter = AssetRecordsFilter(
+        asset_key=AssetKey(["silver", "daily_engagement"]), asset_partitions=[d.isoformat() for d in days]
+    )
+    cursor = None
+    while True:
+        page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
+        for record in page.records:
+            day = date.fromisoformat(record.partition_key)
+            built.setdefault(day, datetime.fromtimestamp(record.timestamp, tz=UTC))  # newest first
+        if not page.has_more:
+            return built
+        cursor = page.cursor
+
+
 def _last_day_run(
     settings: PodrecSettings, job: str, op: str, config: dict[str, Any], ingest: bool
 ) -> tuple[dict[str, Any], str]:
-    """Engagement for every event day (one run over the range), then ``job`` for the last complete day;
-    its materialization's metadata and the run id."""
+    """Engagement for the event days that need it (one run per range), then ``job`` for the last
+    complete day; its materialization's metadata and the run id."""
     from dagster import DagsterInstance
 
+    from podrec.lake.tables import partitions_written_at
     from podrec_assets.calendar import partition_range_tags
     from podrec_assets.definitions import build_definitions
 
@@ -127,12 +167,15 @@ def _last_day_run(
         raise NothingToEvaluate(
             f"nothing to evaluate: every event is from {first}, a day that is not over yet"
         )
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     with DagsterInstance.get() as instance:
-        engagement = defs.resolve_job_def("engagement").execute_in_process(
-            instance=instance, tags=partition_range_tags(first.isoformat(), last.isoformat())
-        )
-        if not engagement.success:
-            raise RunFailed(f"the engagement run failed (run id {engagement.run_id})")
+        written = partitions_written_at(settings.lake.root, "bronze/user_events")
+        for start, end in stale_ranges(days, written, engagement_built_at(instance, days)):
+            engagement = defs.resolve_job_def("engagement").execute_in_process(
+                instance=instance, tags=partition_range_tags(start.isoformat(), end.isoformat())
+            )
+            if not engagement.success:
+                raise RunFailed(f"the engagement run failed (run id {engagement.run_id})")
         run = defs.resolve_job_def(job).execute_in_process(
             instance=instance, partition_key=last.isoformat(), run_config={"ops": {op: {"config": config}}}
         )

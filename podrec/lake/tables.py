@@ -10,6 +10,7 @@ has none), so it costs a look at the log and never a scan — the same on a lapt
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from podrec.lake.paths import delta_rs_uri, table_uri
@@ -94,3 +95,25 @@ def _newest_partition(partition_columns: list[str], files: dict[str, list[Any]])
         return None
     values = [v for v in files.get(f"partition.{partition_columns[0]}", []) if v is not None]
     return str(max(values)) if values else None
+
+
+def partitions_written_at(lake_root: str, name: str) -> dict[date, datetime]:
+    """When each day partition of ``name`` last received a file (its newest live file's write time),
+    from the Delta log's add actions: what changed since a downstream step ran, without a scan. Empty for
+    a table not written yet."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    layer, table = name.split("/")
+    uri = delta_rs_uri(table_uri(lake_root, layer, table))
+    if not DeltaTable.is_deltatable(uri):
+        return {}
+    delta = DeltaTable(uri)
+    (column,) = delta.metadata().partition_columns
+    files = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
+    written: dict[date, datetime] = {}
+    for value, ms in zip(files[f"partition.{column}"], files["modification_time"], strict=True):
+        day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        at = datetime.fromtimestamp(ms / 1000, tz=UTC)
+        written[day] = max(written.get(day, at), at)
+    return written

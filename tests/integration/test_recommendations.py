@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import materialize
+from dagster import DagsterInstance, RunsFilter, materialize
 from pyspark.sql import functions as F
 
 from podrec.lake.delta import read as read_delta
@@ -195,3 +195,12 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
         assert 0.0 <= policies[name]["ndcg"] <= 1.0 and 0.0 <= policies[name]["precision"] <= 1.0
     assert policies["als_only"]["ndcg"] > 2 * policies["random"]["ndcg"]
     assert policies["content_only"]["ndcg"] is None and report["notes"]  # no transcripts for movies
+
+    # Again on the same lake: what is built and checked is not built again, the evaluation runs.
+    published = ["evaluate", "--protocol", "published", "--k", "10", "--no-ingest", "--json"]
+    again = subprocess.run([*cli, *published], env=env, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout[again.stdout.index("{") :])["protocol"] == "published"
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert len(instance.get_runs(RunsFilter(job_name="engagement"))) == 1
+        assert len(instance.get_runs(RunsFilter(job_name="evaluation"))) == 2

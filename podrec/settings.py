@@ -12,6 +12,7 @@ variable, as Docker and Kubernetes mount them). Nothing here is read at import t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import date
 from pathlib import Path
@@ -40,6 +41,11 @@ class Section(BaseModel):
     def updated(self, **changes: Any) -> Self:
         """A validated copy with ``changes`` (a run's overrides go through the same range checks)."""
         return self.model_validate({**self.model_dump(), **changes})
+
+    def fingerprint(self) -> str:
+        """A short digest of the values: what a table built by these rules records, so that a rule
+        changed later marks it out of date (a Dagster code version)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
 class LakeSettings(Section):

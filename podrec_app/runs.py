@@ -124,11 +124,14 @@ def stale_ranges(
     return ranges
 
 
-def engagement_built_at(instance: DagsterInstance, days: list[date]) -> dict[date, datetime]:
-    """When each day's silver/daily_engagement was last materialized (days never built are absent)."""
+def engagement_built_at(instance: DagsterInstance, days: list[date], rules: str) -> dict[date, datetime]:
+    """When each day's silver/daily_engagement was last materialized under the engagement ``rules``
+    (their fingerprint, the asset's code version); days never built under them are absent."""
     from dagster import AssetKey, AssetRecordsFilter
+    from dagster._core.definitions.data_version import CODE_VERSION_TAG
 
     built: dict[date, datetime] = {}
+    seen: set[date] = set()
     records_filter = AssetRecordsFilter(
         asset_key=AssetKey(["silver", "daily_engagement"]), asset_partitions=[d.isoformat() for d in days]
     )
@@ -137,7 +140,12 @@ def engagement_built_at(instance: DagsterInstance, days: list[date]) -> dict[dat
         page = instance.fetch_materializations(records_filter, limit=1000, cursor=cursor)
         for record in page.records:
             day = date.fromisoformat(record.partition_key)
-            built.setdefault(day, datetime.fromtimestamp(record.timestamp, tz=UTC))  # newest first
+            if day in seen:  # newest first: only a day's last build counts
+                continue
+            seen.add(day)
+            tags = (record.asset_materialization.tags if record.asset_materialization else None) or {}
+            if tags.get(CODE_VERSION_TAG) == rules:  # built under other rules: out of date
+                built[day] = datetime.fromtimestamp(record.timestamp, tz=UTC)
         if not page.has_more:
             return built
         cursor = page.cursor
@@ -170,7 +178,8 @@ def _last_day_run(
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     with DagsterInstance.get() as instance:
         written = partitions_written_at(settings.lake.root, "bronze/user_events")
-        for start, end in stale_ranges(days, written, engagement_built_at(instance, days)):
+        built = engagement_built_at(instance, days, settings.engagement.fingerprint())
+        for start, end in stale_ranges(days, written, built):
             engagement = defs.resolve_job_def("engagement").execute_in_process(
                 instance=instance, tags=partition_range_tags(start.isoformat(), end.isoformat())
             )

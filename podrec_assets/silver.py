@@ -189,6 +189,9 @@ def daily_engagement(settings: PodrecSettings, calendar: Calendar) -> AssetsDefi
         partitions_def=calendar.daily,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[["silver", "user_events"]],
+        # The rules' values: a day built under other weights is out of date (podrec_app.runs reuses
+        # only days built under these).
+        code_version=settings.engagement.fingerprint(),
         description=(
             "One row per listener, episode and day: plays, listening time, furthest point, likes, skips, "
             "early skip, and the signed engagement score ALS learns from (implicit feedback: preference "

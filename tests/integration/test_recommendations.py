@@ -204,3 +204,9 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         assert len(instance.get_runs(RunsFilter(job_name="engagement"))) == 1
         assert len(instance.get_runs(RunsFilter(job_name="evaluation"))) == 2
+    # Other engagement weights make every day's engagement out of date: it is built again.
+    reweighted = {**env, "PODREC_ENGAGEMENT_TIME_WEIGHT": "0.5"}
+    third = subprocess.run([*cli, *published], env=reweighted, capture_output=True, text=True, timeout=900)
+    assert third.returncode == 0, third.stderr[-3000:]
+    with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        assert len(instance.get_runs(RunsFilter(job_name="engagement"))) == 2

@@ -9,9 +9,14 @@ silver.daily_engagement) and completion (mean furthest point of what they played
 
 - Ratio metrics (plays per impression, plain and position-weighted) are Σ plays / Σ impressions per arm
   with a delta-method variance; their difference gets a normal interval.
-- Per-listener metrics use CUPED: y - θ(x - x̄) with x the listener's engagement in the ``cuped_days``
-  before the experiment (0 without any) and θ = cov(x, y) / var(x) over both arms; the arms' adjusted
-  means and a Welch interval on their difference. Same expectation, less variance.
+- Plays of new episodes are counted twice: all of them (``new_episode_plays``, what the platform gets)
+  and those taken from a served list (``new_episode_list_plays``, what the policy itself controls; the
+  organic listening both arms share is left out, so its noise is too).
+- Per-listener metrics use CUPED: y - (x - x̄)·θ with x the listener's pre-experiment covariates over the
+  ``cuped_days`` before the experiment (0 without any) — their engagement, and for the new-episode
+  metrics also their plays of new episodes then (the same metric before, the strongest predictor) — and
+  θ the least-squares fit over both arms; the arms' adjusted means and a Welch interval on their
+  difference. Same expectation, less variance.
 - New episodes' exposure: for each episode that first appeared in the period, hours from its appearance
   to its first impression, and to its first play, in each arm; an episode an arm never showed (or
   played) counts at the hours to the period's end, a lower bound. Arms are compared on the same episodes
@@ -33,7 +38,13 @@ from scipy import stats
 
 TREATMENT, CONTROL = "hybrid", "als_only"
 Z = float(stats.norm.ppf(0.975))
-MEAN_METRICS = ("new_episode_plays", "engagement", "completion")
+MEAN_METRICS = ("new_episode_plays", "new_episode_list_plays", "engagement", "completion")
+# Each per-listener metric's pre-experiment covariates (columns of ``listener_period``).
+COVARIATES = {
+    "new_episode_plays": ("pre_engagement", "pre_new_episode_plays"),
+    "new_episode_list_plays": ("pre_engagement", "pre_new_episode_plays"),
+}
+DEFAULT_COVARIATES = ("pre_engagement",)
 RATIO_METRICS = {"plays_per_impression": "list_plays", "plays_per_impression_weighted": "weighted_plays"}
 EXPOSURE_METRICS = {"hours_to_first_impression": "first_impression", "hours_to_first_play": "first_play"}
 
@@ -106,11 +117,15 @@ def welch(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 
 def cuped(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``y`` adjusted by the pre-period covariate ``x``: y - θ(x - x̄), θ = cov(x, y)/var(x)."""
-    if len(x) < 2 or x.var() == 0:
+    """``y`` adjusted by pre-period covariates ``x`` (one column, or one per covariate): y - (x - x̄)·θ
+    with θ the least-squares fit of y - ȳ on x - x̄ (one covariate: θ = cov(x, y)/var(x))."""
+    centered = np.asarray(x, dtype=float).reshape(len(y), -1)
+    centered = centered - centered.mean(axis=0)
+    centered = centered[:, centered.var(axis=0) > 0]  # a constant covariate explains nothing
+    if len(y) < 2 or centered.shape[1] == 0:
         return y.astype(float)
-    theta = np.cov(x, y, ddof=1)[0, 1] / x.var(ddof=1)
-    return y - theta * (x - x.mean())
+    theta, *_ = np.linalg.lstsq(centered, y - y.mean(), rcond=None)
+    return y - centered @ theta
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float]:
@@ -152,8 +167,17 @@ def listener_period(
                    using (impression_id, episode_id)
                  group by all),
              new_plays as (
-                 select user_id, count(distinct (episode_id, session_id)) as new_episode_plays from plays
+                 select user_id, count(distinct (episode_id, session_id)) as new_episode_plays,
+                        count(distinct (episode_id, session_id)) filter (impression_id is not null)
+                            as new_episode_list_plays
+                 from plays
                  where occurred_at - appeared_at < to_days(cast(? as integer)) group by all),
+             pre_new_plays as (
+                 select e.user_id, count(distinct (e.episode_id, e.session_id)) as pre_new_episode_plays
+                 from events e join appeared a using (episode_id)
+                 where e.event_date between ? and ? and e.event_type = 'play'
+                   and e.occurred_at - a.appeared_at < to_days(cast(? as integer))
+                 group by all),
              engaged as (
                  select user_id, sum(engagement) as engagement,
                         avg(max_completion) filter (plays > 0) as completion
@@ -167,15 +191,17 @@ def listener_period(
         select a.user_id, coalesce(s.impressions, 0) as impressions,
                coalesce(l.list_plays, 0) as list_plays, coalesce(l.weighted_plays, 0.0) as weighted_plays,
                coalesce(n.new_episode_plays, 0) as new_episode_plays,
+               coalesce(n.new_episode_list_plays, 0) as new_episode_list_plays,
                coalesce(g.engagement, 0.0) as engagement, g.completion,
-               coalesce(p.pre_engagement, 0.0) as pre_engagement
+               coalesce(p.pre_engagement, 0.0) as pre_engagement,
+               coalesce(q.pre_new_episode_plays, 0) as pre_new_episode_plays
         from active a left join shown s using (user_id) left join from_lists l using (user_id)
              left join new_plays n using (user_id) left join engaged g using (user_id)
-             left join pre p using (user_id)
+             left join pre p using (user_id) left join pre_new_plays q using (user_id)
         order by a.user_id
         """,
-        [first, last, first, last, new_episode_days, first, last, pre_first, first - timedelta(days=1),
-         first, last, first, last],
+        [first, last, first, last, new_episode_days, pre_first, first - timedelta(days=1), new_episode_days,
+         first, last, pre_first, first - timedelta(days=1), first, last, first, last],
     ).df()  # fmt: skip
 
 
@@ -246,7 +272,8 @@ def readout(
     reduction = {}
     for name in MEAN_METRICS:
         known = listeners[listeners[name].notna()]
-        y, x = known[name].to_numpy(float), known["pre_engagement"].to_numpy(float)
+        y = known[name].to_numpy(float)
+        x = known[list(COVARIATES.get(name, DEFAULT_COVARIATES))].to_numpy(float)
         adjusted = pd.Series(cuped(y, x), index=known.index)
         if len(y) > 1 and y.var() > 0:
             reduction[name] = float(1 - adjusted.var() / y.var())

@@ -91,6 +91,8 @@ def test_plays_of_new_episodes_and_plays_per_impression_per_arm() -> None:
     result = readout(lake(users, {u: 2 for u in users if arm(u)[1] == "hybrid"}), DAY, DAY, arm, 0.5, 7, 7)
     new = result.metrics["new_episode_plays"]
     assert (new.hybrid, new.als_only, new.difference) == pytest.approx((2.0, 0.0, 2.0))
+    from_lists = result.metrics["new_episode_list_plays"]  # every one of those plays came from the list
+    assert (from_lists.hybrid, from_lists.als_only) == pytest.approx((2.0, 0.0))
     per_impression = result.metrics["plays_per_impression"]
     assert (per_impression.hybrid, per_impression.als_only) == pytest.approx(
         (1.0, 0.0)
@@ -110,6 +112,18 @@ def test_cuped_keeps_the_mean_and_removes_what_the_covariate_explains() -> None:
     adjusted = cuped(y, x)
     assert adjusted.mean() == pytest.approx(y.mean())
     assert adjusted.var() < 0.03 * y.var()  # var(y) ≈ 37, of which 36 is the covariate's
+
+
+def test_cuped_with_several_covariates_fits_them_together_and_ignores_a_constant_one() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 3, (5000, 2))
+    y = 2 * x[:, 0] - 3 * x[:, 1] + rng.normal(0, 1, 5000)  # var ≈ 4·9 + 9·9 + 1 = 118
+    x_and_constant = np.column_stack([x, np.full(5000, 7.0)])
+    adjusted = cuped(y, x_and_constant)
+    assert adjusted.mean() == pytest.approx(y.mean())
+    assert adjusted.var() == pytest.approx(1.0, rel=0.1)  # only the noise is left
+    one = cuped(y, x[:, 0])  # the first covariate alone removes its own part: 118 - 36 ≈ 82
+    assert one.var() == pytest.approx(82, rel=0.1)
 
 
 def test_a_ratio_of_sums_gets_a_delta_method_variance() -> None:

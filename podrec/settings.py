@@ -341,7 +341,9 @@ class TuningSettings(Section):
     k: int = Field(10, ge=1, le=500, description="K of the NDCG the acceptance rule compares.")
     # Below 1 too: on sparse rating-like logs a low confidence scale wins (MovieLens 100K: 0.5).
     alphas: list[float] = Field([0.5, 1.0, 10.0, 40.0], min_length=1, description="ALS alpha values swept.")
-    reg_params: list[float] = Field([0.01, 0.08, 0.2, 0.3], min_length=1, description="ALS regParam values swept.")
+    reg_params: list[float] = Field(
+        [0.01, 0.08, 0.2, 0.3], min_length=1, description="ALS regParam values swept."
+    )
     ranks: list[int] = Field([16, 32, 64], min_length=1, description="ALS rank values swept.")
     als_weights: list[float] = Field(
         [0.5, 0.7, 0.9], min_length=1, description="Hybrid w_als values swept on the best fit."

@@ -163,6 +163,7 @@ def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> N
             "cold_recall"} <= set(rows["metric"])  # fmt: skip
 
 
+@pytest.mark.timeout(1200)  # three evaluations through Dagster, two of them building every day's engagement
 def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: Path) -> None:
     """A ratings log in MovieLens's own columns, from 1998, through the two commands."""
     own = isolated(settings, tmp_path)
@@ -176,7 +177,7 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
         for rank_, i in enumerate(liked):
             rating = 5 if rank_ < 10 else 4 if rank_ < 18 else 2
             rows.append({"userId": u + 1, "movieId": int(i) + 1, "rating": rating,
-                         "timestamp": 883_000_000 + int(rng.integers(0, 60 * 86_400))})  # fmt: skip
+                         "timestamp": 883_000_000 + int(rng.integers(0, 21 * 86_400))})  # fmt: skip
     path = tmp_path / "ratings.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     env = {**settings_env(own), "PODREC_KAFKA_EVENTS_TOPIC": own.kafka.events_topic,

@@ -3,8 +3,9 @@
 ``podrec evaluate`` (``podrec tune``) works on a fresh lake: it ingests what waits on the topic,
 materializes silver/user_events and silver/daily_engagement for the days that need it (one run per
 range of days), then materializes gold/evaluation (gold/tuning) for the last day and returns its
-report (its decision). A day needs it when its engagement was never materialized or bronze received
-events for it since: a second ``evaluate`` or a ``tune`` on the same lake goes straight to its sweep,
+report (its decision). A day needs it when its engagement was never materialized, was built under other
+engagement rules (the asset's code version), or bronze received events for it since: a second
+``evaluate`` or a ``tune`` on the same lake goes straight to its sweep,
 without re-building and re-checking what is already built and checked. An imported log
 may predate the configured partitions: the definitions are then built with partitions that begin
 where the data does (a copy of the settings, never the environment).

@@ -40,10 +40,8 @@ TREATMENT, CONTROL = "hybrid", "als_only"
 Z = float(stats.norm.ppf(0.975))
 MEAN_METRICS = ("new_episode_plays", "new_episode_list_plays", "engagement", "completion")
 # Each per-listener metric's pre-experiment covariates (columns of ``listener_period``).
-COVARIATES = {
-    "new_episode_plays": ("pre_engagement", "pre_new_episode_plays"),
-    "new_episode_list_plays": ("pre_engagement", "pre_new_episode_plays"),
-}
+NEW_EPISODE_COVARIATES = ("pre_engagement", "pre_new_episode_plays")
+COVARIATES = {"new_episode_plays": NEW_EPISODE_COVARIATES, "new_episode_list_plays": NEW_EPISODE_COVARIATES}
 DEFAULT_COVARIATES = ("pre_engagement",)
 RATIO_METRICS = {"plays_per_impression": "list_plays", "plays_per_impression_weighted": "weighted_plays"}
 EXPOSURE_METRICS = {"hours_to_first_impression": "first_impression", "hours_to_first_play": "first_play"}
@@ -166,14 +164,15 @@ def listener_period(
                  join (select distinct impression_id, episode_id, rank from impressions) i
                    using (impression_id, episode_id)
                  group by all),
-             new_plays as (
-                 select user_id, count(distinct (episode_id, session_id)) as new_episode_plays,
-                        count(distinct (episode_id, session_id)) filter (impression_id is not null)
-                            as new_episode_list_plays
-                 from plays
-                 where occurred_at - appeared_at < to_days(cast(? as integer)) group by all),
-             pre_new_plays as (
-                 select e.user_id, count(distinct (e.episode_id, e.session_id)) as pre_new_episode_plays
+             new_plays as (  -- plays of new episodes, in the period and (the CUPED covariate) before it
+                 select e.user_id,
+                        count(distinct (e.episode_id, e.session_id)) filter (e.event_date >= ?)
+                            as new_episode_plays,
+                        count(distinct (e.episode_id, e.session_id))
+                            filter (e.event_date >= ? and e.impression_id is not null)
+                            as new_episode_list_plays,
+                        count(distinct (e.episode_id, e.session_id)) filter (e.event_date < ?)
+                            as pre_new_episode_plays
                  from events e join appeared a using (episode_id)
                  where e.event_date between ? and ? and e.event_type = 'play'
                    and e.occurred_at - a.appeared_at < to_days(cast(? as integer))
@@ -194,14 +193,14 @@ def listener_period(
                coalesce(n.new_episode_list_plays, 0) as new_episode_list_plays,
                coalesce(g.engagement, 0.0) as engagement, g.completion,
                coalesce(p.pre_engagement, 0.0) as pre_engagement,
-               coalesce(q.pre_new_episode_plays, 0) as pre_new_episode_plays
+               coalesce(n.pre_new_episode_plays, 0) as pre_new_episode_plays
         from active a left join shown s using (user_id) left join from_lists l using (user_id)
              left join new_plays n using (user_id) left join engaged g using (user_id)
-             left join pre p using (user_id) left join pre_new_plays q using (user_id)
+             left join pre p using (user_id)
         order by a.user_id
         """,
-        [first, last, first, last, new_episode_days, pre_first, first - timedelta(days=1), new_episode_days,
-         first, last, pre_first, first - timedelta(days=1), first, last, first, last],
+        [first, last, first, last, first, first, first, pre_first, last, new_episode_days, first, last,
+         pre_first, first - timedelta(days=1), first, last, first, last],
     ).df()  # fmt: skip
 
 

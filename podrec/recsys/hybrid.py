@@ -178,7 +178,11 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
     follows = p.follow_weight > 0 and bool(cat.show_episodes)
     rank = items.learned.shape[1]
-    has_u = np.array([f is not None and len(f) == rank for f in users["factors"]])
+    # A listener whose window holds only negative engagement (early skips) gets an all-zero ALS
+    # factor: it ranks every episode equal, so it counts as no factor — popularity serves them.
+    has_u = np.array(
+        [f is not None and len(f) == rank and bool(np.any(np.asarray(f))) for f in users["factors"]]
+    )
     U = np.zeros((b, rank), dtype=np.float32)
     if has_u.any():
         U[has_u] = np.stack(
@@ -251,7 +255,12 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
             picks = _mmr(cand, score, items, group_of, language)
         else:
             picks = _select(cand[order], items, group_of, language, p.k)
+        filled = len(picks)
+        picks = _top_up(picks, allowed, items, group_of, language)
         for k, (item, source) in enumerate(picks):
+            if k >= filled:
+                rows.append((user_id, k + 1, item, 0.0, None, None, policy, _popular_reason(items, language)))
+                continue
             j = int(np.searchsorted(cand, source))
             parts = ((1.0 - f) * w[j] * als_n[j], (1.0 - f) * (1.0 - w[j]) * content_n[j])
             explained.append((len(rows), r, source, policy, *parts, followed.get(source)))
@@ -456,22 +465,52 @@ def _mmr(
     return picks.picks
 
 
+def _popularity(items: ItemSide, language: str) -> tuple[np.ndarray, str]:
+    """Engagement per episode among the language's listeners (all listeners when they have none)."""
+    popularity = items.episodes.popularity.get(language)
+    if popularity is None or popularity.sum() == 0:
+        return items.episodes.overall_popularity(), "all"
+    return popularity, language
+
+
+def _popular_reason(items: ItemSide, language: str) -> str:
+    return f"popular with {_popularity(items, language)[1]} listeners"
+
+
+def _by_popularity(allowed: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    candidates = np.flatnonzero(allowed)
+    return candidates[np.argsort(-popularity[candidates], kind="stable")]
+
+
 def _popular(
     user_id: str, allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
 ) -> list[tuple]:
     """The fallback for listeners without history: what their language's listeners engage with."""
-    cat = items.episodes
-    popularity, where = cat.popularity.get(language), language
-    if popularity is None or popularity.sum() == 0:
-        popularity, where = cat.overall_popularity(), "all"
-    candidates = np.flatnonzero(allowed)
-    order = candidates[np.argsort(-popularity[candidates], kind="stable")]
+    popularity, where = _popularity(items, language)
+    order = _by_popularity(allowed, popularity)
     top = max(float(popularity.max()), 1.0)
     return [
         (user_id, k + 1, item, float(popularity[source] / top), None, None, "popular",
          f"popular with {where} listeners")
         for k, (item, source) in enumerate(_select(order, items, group_of, language, items.params.k))
     ]  # fmt: skip
+
+
+def _top_up(
+    picks: list[tuple[int, int]], allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
+) -> list[tuple[int, int]]:
+    """A list the caps left short (few candidates, most from one show) is filled from popularity by
+    the same rules, so every listener with a catalog to choose from gets K rows."""
+    if len(picks) >= items.params.k:
+        return picks
+    filling = _Picks(items, group_of, language, items.params.k)
+    for _, source in picks:
+        filling.offer(source)
+    for source in _by_popularity(allowed, _popularity(items, language)[0]):
+        if filling.full:
+            break
+        filling.offer(int(source))
+    return filling.picks
 
 
 def _anchors(items: ItemSide, histories: list, wanted: list[tuple[int, int]]) -> list[str]:

@@ -145,6 +145,32 @@ def test_one_show_cannot_fill_a_list() -> None:
     assert out["episode_id"].tolist() == ["e0", "e1", "o1"]  # two of the big show, then the rest
 
 
+def test_a_list_the_caps_leave_short_is_filled_from_popularity() -> None:
+    # The listener's only candidates are the big show's episodes (content neighbours of one play);
+    # the per-show cap keeps two, popularity among English listeners fills the rest.
+    rows = [(f"e{i}", f"e{i}", "big-show", "en", 10) for i in range(5)]
+    rows += [("p1", "p1", "s1", "en", 3), ("p2", "p2", "s2", "en", 3), ("p3", "p3", "s3", "en", 3)]
+    cat = catalog(rows, {("e0", f"e{i}"): 0.9 - 0.1 * i for i in range(1, 5)})
+    cat.popularity = {"en": np.array([9.0, 9, 9, 9, 9, 1, 5, 3])}
+    items = ItemSide.build(cat, np.zeros((8, 2), dtype=np.float32), rules(k=4, per_show_cap=2))
+    out = lists(items, user(history=[0], weights=[2.0], exclude=[0]))
+    assert out["episode_id"].tolist() == ["e1", "e2", "p2", "p3"]
+    assert out["rank"].tolist() == [1, 2, 3, 4] and set(out["policy"]) == {"hybrid"}
+    assert out["reason"].tolist()[2:] == ["popular with en listeners"] * 2
+    assert out["score"].tolist()[2:] == [0.0, 0.0]
+
+
+def test_a_listener_who_only_skipped_gets_popular_episodes() -> None:
+    # Only early skips in the window: ALS fits the listener an all-zero factor, which ranks every
+    # episode equal — it is no signal, so the listener is served like one without history.
+    cat = catalog([("a", "a", "s1", "en", 5), ("b", "b", "s2", "en", 5), ("c", "c", "s3", "en", 5)])
+    cat.popularity = {"en": np.array([1.0, 2.0, 9.0])}
+    learned = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
+    items = ItemSide.build(cat, learned, rules(k=2))
+    out = lists(items, user(factors=[0.0, 0.0], history=[0], weights=[-0.9], exclude=[0]))
+    assert out["episode_id"].tolist() == ["c", "b"] and set(out["policy"]) == {"popular"}
+
+
 def test_listeners_without_history_get_their_languages_popular_episodes() -> None:
     cat = catalog([("p_it", "p_it", "a", "it", 9), ("p_en", "p_en", "b", "en", 9), ("q", "q", "c", "en", 9)])
     cat.popularity = {"it": np.array([7.0, 1.0, 0.0]), "en": np.array([0.0, 2.0, 9.0])}

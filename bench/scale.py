@@ -4,8 +4,9 @@ One run = one size (``--size S|M|L``: listeners x episodes of a synthetic catalo
 simulated days. Each day: the episodes land (bronze → catalog → transcripts → embeddings →
 similarity, incremental), the day's listening is simulated into Kafka, and one Dagster run
 materializes ingestion and the ``daily`` job's selection (silver events, engagement, ALS, lists,
-the MongoDB publish, the A/B analysis) plus the evaluation, with every table's checks — on the
-real local Kafka, FerretDB, Spark + Delta. Per-step times come from Dagster's event log.
+the MongoDB publish, the A/B analysis) — plus the evaluation on the first day, every
+``--evaluate-every`` days and the last (it is weekly in production) — with every table's checks, on
+the real local Kafka, FerretDB, Spark + Delta. Per-step times come from Dagster's event log.
 
     .venv/bin/python bench/scale.py --size M --days 1
     .venv/bin/python bench/scale.py --size M --days 14 --window 7
@@ -47,11 +48,10 @@ CONTENT = AssetSelection.assets(
     ["gold", "episode_embeddings"],
     ["gold", "episode_similarity"],
 )
+EVALUATION = ["gold", "evaluation"]
 SELECTION = (
     CONTENT
-    | AssetSelection.assets(
-        ["bronze", "user_events"], ["bronze", "user_events_rejected"], ["gold", "evaluation"]
-    )
+    | AssetSelection.assets(["bronze", "user_events"], ["bronze", "user_events_rejected"], EVALUATION)
     | daily_selection()
 )
 
@@ -126,6 +126,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=28, help="PODREC_ALS_WINDOW_DAYS for the run")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--driver-memory", default="6g", help="PODREC_SPARK_DRIVER_MEMORY for the run")
+    parser.add_argument(
+        "--evaluate-every", type=int, default=7,
+        help="gold/evaluation runs on the first day, every N-th day and the last (weekly in production)",
+    )  # fmt: skip
     args = parser.parse_args()
     listeners, episodes, shows = SIZES[args.size]
     root = Path(tempfile.mkdtemp(prefix=f"podrec-scale-{args.size}-"))
@@ -142,9 +146,13 @@ def main() -> None:
     jobs = [
         define_asset_job("scale_setup", selection=CONTENT),
         define_asset_job("scale_day", selection=SELECTION),
+        define_asset_job(
+            "scale_day_without_evaluation", selection=SELECTION - AssetSelection.assets(EVALUATION)
+        ),
     ]
     defs = Definitions.merge(defs, Definitions(jobs=jobs))
     job = defs.resolve_job_def("scale_day")
+    daily_only = defs.resolve_job_def("scale_day_without_evaluation")
     resources = defs.resources
     days = [FIRST_DAY + timedelta(days=i) for i in range(args.days)]
     results = []
@@ -162,7 +170,7 @@ def main() -> None:
             setup_report = {"seconds": round(time.perf_counter() - setup_started, 2),
                             "assets": step_seconds(instance, setup_id)}  # fmt: skip
             print(json.dumps({"setup": setup_report["seconds"]}), flush=True)
-            for day in days:
+            for i, day in enumerate(days):
                 started = time.perf_counter()
                 catalog, _ = resources["episode_source"].snapshot(day)
                 kafka = resources["kafka"]
@@ -173,19 +181,22 @@ def main() -> None:
                 simulate_s = time.perf_counter() - started
                 run_id = str(uuid.uuid4())
                 run_started = time.perf_counter()
+                evaluated = i % args.evaluate_every == 0 or day == days[-1]
                 # The time split needs two days of events: the first day is evaluated stratified only.
-                protocols = ["stratified"] if day == days[0] else ["time", "stratified"]
-                result = job.execute_in_process(
+                protocols = ["stratified"] if i == 0 else ["time", "stratified"]
+                result = (job if evaluated else daily_only).execute_in_process(
                     instance=instance,
                     partition_key=day.isoformat(),
                     run_id=run_id,
                     raise_on_error=False,
-                    run_config={"ops": {"gold__evaluation": {"config": {"protocols": protocols}}}},
+                    run_config={"ops": {"gold__evaluation": {"config": {"protocols": protocols}}}}
+                    if evaluated
+                    else None,
                 )
                 steps = step_seconds(instance, run_id)
                 results.append({
                     "day": day.isoformat(), "events": sum(sent.values()),
-                    "simulate_seconds": round(simulate_s, 2),
+                    "simulate_seconds": round(simulate_s, 2), "evaluated": evaluated,
                     "run_seconds": round(time.perf_counter() - run_started, 2), "success": result.success,
                     "assets": steps,
                 })  # fmt: skip

@@ -25,7 +25,15 @@ from pyspark.sql import functions as F
 
 from podrec.lake.delta import read, replace_partitions_arrow
 from podrec.language import language_sql
-from podrec.quality.drift import Drift, column_drift, embedding_drift, reports_root, save_report, score_rows
+from podrec.quality.drift import (
+    Drift,
+    column_drift,
+    column_scores,
+    embedding_drift,
+    reports_root,
+    save_report,
+    score_rows,
+)
 from podrec.recsys.window import in_window
 from podrec.settings import DriftSettings, PodrecSettings
 from resources import LakeResource
@@ -38,7 +46,8 @@ def _day_by_day(
     drift: DriftSettings,
 ) -> list[tuple[str, Drift, object]]:  # fmt: skip
     """Each day against the reference days before it, from one scan of the whole window; at most
-    ``drift.sample_rows`` rows of each day (a seeded sample: distributions, not rows, are compared)."""
+    ``drift.sample_rows`` rows of each day (a seeded sample: distributions, not rows, are compared).
+    Every day is scored; the Evidently report is built for the days that drift and the newest one."""
     reference_days = timedelta(days=drift.reference_days)
     window = df.where(F.col(day_column).between(F.lit(days[0] - reference_days), F.lit(days[-1])))
     ranked = window.withColumn(
@@ -46,11 +55,15 @@ def _day_by_day(
     )
     rows = ranked.where(F.col("_draw") <= drift.sample_rows).drop("_draw").toPandas()
     on = pd.to_datetime(rows.pop(day_column)).dt.date
-    return [
-        (day.isoformat(), *column_drift(rows[on == day], rows[(on >= day - reference_days) & (on < day)],
-                                        numerical, categorical, drift.share))
-        for day in days
-    ]  # fmt: skip
+    findings: list[tuple[str, Drift, object]] = []
+    for day in days:
+        current, reference = rows[on == day], rows[(on >= day - reference_days) & (on < day)]
+        found = column_scores(current, reference, numerical, categorical, drift.share)
+        snapshot = None
+        if found.warn or day == days[-1]:
+            found, snapshot = column_drift(current, reference, numerical, categorical, drift.share)
+        findings.append((day.isoformat(), found, snapshot))
+    return findings
 
 
 def _days(context: AssetCheckExecutionContext) -> list[date]:
@@ -61,15 +74,13 @@ def _days(context: AssetCheckExecutionContext) -> list[date]:
 def _result(findings: list[tuple[str, Drift, object]], lake: LakeResource, name: str) -> AssetCheckResult:
     """One result for the run's days: warn if any day drifted; link the newest day's report.
 
-    Every day's scores go to ``monitoring.drift_scores``; a report is written for the days that
-    drifted and for the newest day, so a year's backfill leaves tens of reports, not hundreds."""
+    Every day's scores go to ``monitoring.drift_scores``; a report is written for each day that has
+    one (the days that drifted and the newest day), so a year's backfill leaves tens, not hundreds."""
     root = reports_root(lake.root)
-    newest_day = findings[-1][0]
     saved = [
-        (day, replace(d, report=save_report(snap, root, day, name)))
-        if snap is not None and (d.warn or day == newest_day) else (day, d)
+        (day, replace(d, report=save_report(snap, root, day, name))) if snap is not None else (day, d)
         for day, d, snap in findings
-    ]  # fmt: skip
+    ]
     replace_partitions_arrow(
         score_rows(saved, name), lake.table("monitoring", "drift_scores"), "day", [d for d, _ in saved],
         only={"check": name},

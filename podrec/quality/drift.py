@@ -1,7 +1,9 @@
 """Evidently drift reports as plain functions: a day against its reference window, saved to the lake.
 
 ``column_drift`` compares columns (Evidently picks the test by type and size: K-S / chi-square or Z
-p-values for small samples, Wasserstein / Jensen-Shannon distances for large ones).
+p-values for small samples, Wasserstein / Jensen-Shannon distances for large ones) and builds the
+report; ``column_scores`` runs the same tests without one — building a report's figures is four
+fifths of its cost, so a range run scores every day and renders only the days that need a report.
 ``embedding_drift`` compares new episodes' transcript vectors with earlier ones (cosine distance
 of the mean vectors). Both return a ``Drift`` summary and the Evidently snapshot, which
 ``save_report`` writes as HTML and JSON under ``<lake>/monitoring/drift_reports/<day>/``.
@@ -64,6 +66,48 @@ def _drifted(method: str, score: float, threshold: float) -> bool:
     return score < threshold if "p_value" in method else score >= threshold
 
 
+def _empty(current: pd.DataFrame, reference: pd.DataFrame) -> Drift | None:
+    if current.empty or reference.empty:
+        note = "No reference window yet." if reference.empty else "No rows for the day."
+        return Drift({}, 0.0, False, len(current), len(reference), note=note)
+    return None
+
+
+def column_scores(
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str],
+    drift_share: float,
+) -> Drift:
+    """``column_drift``'s findings without its report: each column through the statistical test
+    Evidently's preset picks for that column's type and sizes (its registry), at its default threshold."""
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    if (nothing := _empty(current, reference)) is not None:
+        return nothing
+    found: dict[str, ColumnDrift] = {}
+    types = [(c, ColumnType.Numerical) for c in numerical] + [
+        (c, ColumnType.Categorical) for c in categorical
+    ]
+    for column, kind in types:
+        # As the preset cleans a column: infinities are missing values, missing values are dropped.
+        ref, cur = (
+            frame[column].replace([-np.inf, np.inf], np.nan).dropna() for frame in (reference, current)
+        )
+        if ref.empty or cur.empty:
+            continue
+        test = get_stattest(ref, cur, kind, None)
+        result = test(ref, cur, kind, None)
+        score, threshold = float(result.drift_score), float(result.actual_threshold)
+        found[column] = ColumnDrift(
+            test.display_name, score, threshold, _drifted(test.display_name, score, threshold)
+        )
+    share = sum(d.drifted for d in found.values()) / len(found) if found else 0.0
+    return Drift(found, share, share >= drift_share, len(current), len(reference))
+
+
 def column_drift(
     current: pd.DataFrame,
     reference: pd.DataFrame,
@@ -72,9 +116,8 @@ def column_drift(
     drift_share: float,
 ) -> tuple[Drift, Any]:
     """Per-column drift of the day against the reference; warn when ``drift_share`` of them drifted."""
-    if current.empty or reference.empty:
-        note = "No reference window yet." if reference.empty else "No rows for the day."
-        return Drift({}, 0.0, False, len(current), len(reference), note=note), None
+    if (nothing := _empty(current, reference)) is not None:
+        return nothing, None
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     columns = numerical + categorical
     snapshot = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(

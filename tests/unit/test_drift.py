@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from podrec.quality.drift import column_drift, embedding_drift, save_report
+from podrec.quality.drift import column_drift, column_scores, embedding_drift, save_report
 
 NUMERIC = ["plays", "listen_seconds", "max_completion", "engagement"]
 
@@ -45,6 +46,22 @@ def test_engagement_halved_and_a_language_surge_are_flagged() -> None:
 def test_no_reference_window_is_said_not_guessed() -> None:
     drift, snapshot = column_drift(listening(100, 1), listening(0, 2), NUMERIC, ["language"], 0.5)
     assert snapshot is None and not drift.warn and drift.note == "No reference window yet."
+
+
+@pytest.mark.parametrize("rows", [40, 2000])  # small samples: p-value tests; large: distances
+@pytest.mark.parametrize("shift", [1.0, 0.5])
+def test_scores_without_a_report_are_the_reports_findings(rows: int, shift: float) -> None:
+    current = listening(rows, 1, scale=shift, korean=0.3 if shift < 1 else 0.0)
+    current.loc[current.index[:3], "engagement"] = np.inf  # cleaned the same way on both paths
+    reference = listening(rows * 7, 2)
+    reported, _ = column_drift(current, reference, NUMERIC, ["language"], 0.5)
+    assert column_scores(current, reference, NUMERIC, ["language"], 0.5) == reported
+    assert {d.method for d in reported.columns.values()} and (shift == 1.0 or reported.warn)
+
+
+def test_scores_without_a_reference_say_so() -> None:
+    drift = column_scores(listening(100, 1), listening(0, 2), NUMERIC, ["language"], 0.5)
+    assert not drift.warn and not drift.columns and drift.note == "No reference window yet."
 
 
 def test_new_episodes_about_something_else_drift(tmp_path: Path) -> None:

@@ -58,21 +58,30 @@ def one_day_table() -> str:
 
 def fourteen_day_table() -> str:
     run = _load("scale_M_14d")
-    if run is None or len(run["days"]) < 14:
-        return "(no complete 14-day run in bench/results/scale_M_14d.json)"
-    picked = [run["days"][i] for i in (0, 6, 13)]
-    assets = sorted({a for d in picked for a in d["assets"]})
-    lines = [
-        "| step (seconds) | day 1 | day 7 | day 14 | day 14 / day 1 |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+    if run is None:
+        return "(no 14-day run in bench/results/scale_M_14d.json)"
+    good = [d for d in run["days"] if d["success"]]
+    if not good:
+        return "(the 14-day run has no complete day)"
+    # Day 1, day 7 (a 7-day window just full) and day 14 — or the last complete day, if the run stopped.
+    picked = {n: good[n - 1] for n in (1, 7, 14) if len(good) >= n}
+    picked[len(good)] = good[-1]
+    names = sorted(picked)
+    last = names[-1]
+    assets = sorted({a for d in picked.values() for a in d["assets"]})
+    head = " | ".join(f"day {n}" for n in names)
+    lines = [f"| step (seconds) | {head} | day {last} / day 1 |", "| --- |" + " --- |" * (len(names) + 1)]
     for a in assets:
-        first, last = picked[0]["assets"].get(a), picked[2]["assets"].get(a)
-        ratio = f"{last['seconds'] / first['seconds']:.2f}" if first and last and first["seconds"] else "-"
+        first, final = picked[1]["assets"].get(a), picked[last]["assets"].get(a)
+        ratio = f"{final['seconds'] / first['seconds']:.2f}" if first and final and first["seconds"] else "-"
         mark = " (incremental)" if a in INCREMENTAL else ""
-        lines.append(f"| {a}{mark} | " + " | ".join(_seconds(d, a) for d in picked) + f" | {ratio} |")
-    lines.append("| **run** | " + " | ".join(f"{d['run_seconds']:.0f}" for d in picked) + " | |")
-    lines.append(f"\nWindow {run['window_days']} days; peak RSS over the 14 days {run['peak_rss_mb']} MB.")
+        lines.append(f"| {a}{mark} | " + " | ".join(_seconds(picked[n], a) for n in names) + f" | {ratio} |")
+    lines.append("| **events** | " + " | ".join(f"{picked[n]['events']:,}" for n in names) + " | |")
+    lines.append("| **run** | " + " | ".join(f"{picked[n]['run_seconds']:.0f}" for n in names) + " | |")
+    lines.append(
+        f"\nWindow {run['window_days']} days; {len(good)} of {len(run['days'])} days ran to the end; "
+        f"peak RSS {run['peak_rss_mb']} MB."
+    )
     return "\n".join(lines)
 
 

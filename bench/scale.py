@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--driver-memory", default="6g", help="PODREC_SPARK_DRIVER_MEMORY for the run")
     parser.add_argument(
         "--evaluate-every", type=int, default=7,
-        help="gold/evaluation runs on the first day, every N-th day and the last (weekly in production)",
+        help="gold/evaluation on the first day, every N-th and the last (weekly in production); 0: never",
     )  # fmt: skip
     args = parser.parse_args()
     listeners, episodes, shows = SIZES[args.size]
@@ -181,7 +181,7 @@ def main() -> None:
                 simulate_s = time.perf_counter() - started
                 run_id = str(uuid.uuid4())
                 run_started = time.perf_counter()
-                evaluated = i % args.evaluate_every == 0 or day == days[-1]
+                evaluated = args.evaluate_every > 0 and (i % args.evaluate_every == 0 or day == days[-1])
                 # The time split needs two days of events: the first day is evaluated stratified only.
                 protocols = ["stratified"] if i == 0 else ["time", "stratified"]
                 result = (job if evaluated else daily_only).execute_in_process(

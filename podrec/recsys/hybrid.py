@@ -5,8 +5,8 @@ unplayed episode of each show the listener follows, per-user normalisation, the 
 cold-start strategies, the MMR re-ranking, one variant per canonical episode in the listener's
 language, the per-show cap, completed episodes left out, popularity for listeners without history
 (and to fill a list the caps leave short), and the reason each row is there. The same function
-serves the daily ``gold/recommendations`` asset (inside Spark's ``mapInPandas``, one block per batch) and the
-offline evaluation (in-process), so what is evaluated is what is served.
+serves the daily ``gold/recommendations`` asset (inside Spark's ``mapInPandas``, one block per
+batch) and the offline evaluation (in-process), so what is evaluated is what is served.
 """
 
 from __future__ import annotations

@@ -255,11 +255,14 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
             picks = _mmr(cand, score, items, group_of, language)
         else:
             picks = _select(cand[order], items, group_of, language, p.k)
-        filled = len(picks)
-        picks = _top_up(picks, allowed, items, group_of, language)
+        filled, where = len(picks), ""
+        if filled < p.k:
+            picks, _, where = _popular_fill(picks, allowed, items, group_of, language)
         for k, (item, source) in enumerate(picks):
             if k >= filled:
-                rows.append((user_id, k + 1, item, 0.0, None, None, policy, _popular_reason(items, language)))
+                rows.append(
+                    (user_id, k + 1, item, 0.0, None, None, policy, f"popular with {where} listeners")
+                )
                 continue
             j = int(np.searchsorted(cand, source))
             parts = ((1.0 - f) * w[j] * als_n[j], (1.0 - f) * (1.0 - w[j]) * content_n[j])
@@ -465,52 +468,37 @@ def _mmr(
     return picks.picks
 
 
-def _popularity(items: ItemSide, language: str) -> tuple[np.ndarray, str]:
-    """Engagement per episode among the language's listeners (all listeners when they have none)."""
-    popularity = items.episodes.popularity.get(language)
+def _popular_fill(
+    picks: list[tuple[int, int]], allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
+) -> tuple[list[tuple[int, int]], np.ndarray, str]:
+    """``picks`` continued from popularity by the same rules up to K — a whole list for a listener
+    without history, the rest of one the caps left short (few candidates, most from one show).
+    Popularity is engagement among the language's listeners, else among all; returned with its name."""
+    popularity, where = items.episodes.popularity.get(language), language
     if popularity is None or popularity.sum() == 0:
-        return items.episodes.overall_popularity(), "all"
-    return popularity, language
-
-
-def _popular_reason(items: ItemSide, language: str) -> str:
-    return f"popular with {_popularity(items, language)[1]} listeners"
-
-
-def _by_popularity(allowed: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+        popularity, where = items.episodes.overall_popularity(), "all"
+    filling = _Picks(items, group_of, language, items.params.k)
+    for _, source in picks:
+        filling.offer(source)
     candidates = np.flatnonzero(allowed)
-    return candidates[np.argsort(-popularity[candidates], kind="stable")]
+    for source in candidates[np.argsort(-popularity[candidates], kind="stable")]:
+        if filling.full:
+            break
+        filling.offer(int(source))
+    return filling.picks, popularity, where
 
 
 def _popular(
     user_id: str, allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
 ) -> list[tuple]:
     """The fallback for listeners without history: what their language's listeners engage with."""
-    popularity, where = _popularity(items, language)
-    order = _by_popularity(allowed, popularity)
+    picks, popularity, where = _popular_fill([], allowed, items, group_of, language)
     top = max(float(popularity.max()), 1.0)
     return [
         (user_id, k + 1, item, float(popularity[source] / top), None, None, "popular",
          f"popular with {where} listeners")
-        for k, (item, source) in enumerate(_select(order, items, group_of, language, items.params.k))
+        for k, (item, source) in enumerate(picks)
     ]  # fmt: skip
-
-
-def _top_up(
-    picks: list[tuple[int, int]], allowed: np.ndarray, items: ItemSide, group_of: np.ndarray, language: str
-) -> list[tuple[int, int]]:
-    """A list the caps left short (few candidates, most from one show) is filled from popularity by
-    the same rules, so every listener with a catalog to choose from gets K rows."""
-    if len(picks) >= items.params.k:
-        return picks
-    filling = _Picks(items, group_of, language, items.params.k)
-    for _, source in picks:
-        filling.offer(source)
-    for source in _by_popularity(allowed, _popularity(items, language)[0]):
-        if filling.full:
-            break
-        filling.offer(int(source))
-    return filling.picks
 
 
 def _anchors(items: ItemSide, histories: list, wanted: list[tuple[int, int]]) -> list[str]:

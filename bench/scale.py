@@ -123,7 +123,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
     parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--window", type=int, default=28, help="PODREC_ALS_WINDOW_DAYS for the run")
+    parser.add_argument(
+        "--window", type=int, default=28,
+        help="days the ALS fit and the evaluation read (PODREC_ALS_WINDOW_DAYS, ..._EVALUATION_WINDOW_DAYS)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--driver-memory", default="6g", help="PODREC_SPARK_DRIVER_MEMORY for the run")
     parser.add_argument(
@@ -140,6 +143,7 @@ def main() -> None:
         mongo={"uri": f"mongodb://127.0.0.1:{port()}/", "database": "scale"},
         catalog="synthetic", synthetic={"episodes": episodes, "shows": shows, "seed": 7},
         partitions={"start": EPOCH}, als={"window_days": args.window},
+        evaluation={"window_days": args.window},
         spark={"driver_memory": args.driver_memory, "shuffle_partitions": 4},
     )  # fmt: skip
     defs = build_definitions(settings)

@@ -320,7 +320,7 @@ class EvaluationSettings(Section):
         56, ge=0, description="Days of engagement up to the date it evaluates on (0: all of them)."
     )
     max_users: int = Field(
-        50_000, ge=100, description="Listeners it evaluates: a stable hash sample above this many."
+        10_000, ge=100, description="Listeners it evaluates: a stable hash sample above this many."
     )
 
 

@@ -261,7 +261,8 @@ def split_train_test(
     test: dict[str, set[str]] = {}
     for user, episode in zip(test_rows["user_id"], test_rows["episode_id"], strict=True):
         test.setdefault(user, set()).add(episode)
-    test = {u: items for u, items in test.items() if u in set(train["user_id"])}
+    trained_users = set(train["user_id"])
+    test = {u: items for u, items in test.items() if u in trained_users}
     if not test:
         raise EvaluationError("the split left no user with both training and test interactions")
     return Split(train=train.reset_index(drop=True), test=test, cold_items=cold, new_variants=new_variants)
@@ -360,8 +361,8 @@ class Bench:
         frame = self.frame.assign(
             policy=policy, factors=[model.user_factors.get(u) for u in self.frame["user_id"]]
         )
-        out = recommend_local(frame, items)
-        return {u: g.sort_values("rank")["episode_id"].tolist() for u, g in out.groupby("user_id")}
+        out = recommend_local(frame, items).sort_values(["user_id", "rank"])
+        return out.groupby("user_id", sort=False)["episode_id"].agg(list).to_dict()
 
     def score(self, model: Model, policy: str, hybrid: HybridSettings) -> dict[str, float | None]:
         return self.score_lists(self.lists(model, policy, hybrid), model)

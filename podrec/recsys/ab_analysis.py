@@ -60,21 +60,42 @@ def _mean_ci(values: pd.Series) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _diversity(canonical: pd.Series, catalog_size: int) -> float:
-    played = {c for items in canonical for c in items}
-    return len(played) / catalog_size if catalog_size else np.nan
+class PlayedEpisodes:
+    """A group's (listener, canonical episode) pairs as integer codes, so each bootstrap draw counts
+    distinct episodes with array operations (a Python set per draw cost a minute a day at 300k
+    listeners)."""
+
+    def __init__(self, canonical: pd.Series, catalog_size: int) -> None:
+        lengths = canonical.map(len).to_numpy()
+        flat = np.concatenate([np.asarray(c, dtype=object) for c in canonical]) if lengths.sum() else []
+        self.codes, uniques = pd.factorize(np.asarray(flat, dtype=object), use_na_sentinel=False)
+        self.owner = np.repeat(np.arange(len(canonical)), lengths)
+        self.listeners, self.distinct, self.catalog_size = len(canonical), len(uniques), catalog_size
+
+    def diversity(self, draw: np.ndarray | None = None) -> float:
+        """Distinct canonical episodes played by the listeners at positions ``draw`` (all: None) / catalog."""
+        if not self.catalog_size:
+            return np.nan
+        if draw is None:
+            return self.distinct / self.catalog_size
+        drawn = np.zeros(self.listeners, dtype=bool)
+        drawn[draw] = True
+        played = np.zeros(self.distinct, dtype=bool)
+        played[self.codes[drawn[self.owner]]] = True
+        return int(played.sum()) / self.catalog_size
+
+    def resample(self, rng: np.random.Generator) -> float:
+        return self.diversity(rng.integers(0, self.listeners, self.listeners))
 
 
 def _diversity_ci(
     canonical: pd.Series, catalog_size: int, rng: np.random.Generator
 ) -> tuple[float, float, float]:
-    value = _diversity(canonical, catalog_size)
+    played = PlayedEpisodes(canonical, catalog_size)
+    value = played.diversity()
     if len(canonical) < 2:
         return value, value, value
-    draws = [
-        _diversity(canonical.iloc[rng.integers(0, len(canonical), len(canonical))], catalog_size)
-        for _ in range(BOOTSTRAP)
-    ]
+    draws = [played.resample(rng) for _ in range(BOOTSTRAP)]
     return value, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 
@@ -97,11 +118,10 @@ def _difference(a: pd.DataFrame, b: pd.DataFrame, catalog_size: int, rng: np.ran
         dof = (vx + vy) ** 2 / ((vx**2 / (len(x) - 1)) + (vy**2 / (len(y) - 1))) if se > 0 else 1.0
         half = float(stats.t.ppf(0.975, dof) * se) if se > 0 else 0.0
         rows.append((_OF_METRIC[column], diff, diff - half, diff + half))
-    point = _diversity(a["canonical"], catalog_size) - _diversity(b["canonical"], catalog_size)
+    played_a, played_b = (PlayedEpisodes(g["canonical"], catalog_size) for g in (a, b))
+    point = played_a.diversity() - played_b.diversity()
     draws = [
-        _diversity(a["canonical"].iloc[rng.integers(0, len(a), len(a))], catalog_size)
-        - _diversity(b["canonical"].iloc[rng.integers(0, len(b), len(b))], catalog_size)
-        for _ in range(BOOTSTRAP)
+        played_a.resample(rng) - played_b.resample(rng) for _ in range(BOOTSTRAP)
     ] if len(a) and len(b) else [np.nan]  # fmt: skip
     rows.append(
         ("catalog_diversity", point, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975)))

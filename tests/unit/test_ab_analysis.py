@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podrec.recsys.ab_analysis import analyse
+from podrec.recsys.ab_analysis import PlayedEpisodes, analyse
 
 DAY = date(2026, 11, 20)
 
@@ -54,3 +54,15 @@ def test_per_bucket_rows_and_stable_intervals() -> None:
     # The same input (in any order) gives the same intervals: the bootstrap is seeded and ordered.
     shuffled = analyse(listeners().sample(frac=1, random_state=3), DAY, assign, catalog_size=10)
     pd.testing.assert_frame_equal(table, shuffled)
+
+
+def test_bootstrap_diversity_counts_what_a_set_of_the_drawn_listeners_holds() -> None:
+    rng = np.random.default_rng(5)
+    pool = ["a", "b", "c", "d", "e", None]  # an episode outside the catalog has no canonical id
+    canonical = pd.Series([list(rng.choice(pool, size=rng.integers(0, 4), replace=False)) for _ in range(50)])
+    played = PlayedEpisodes(canonical, catalog_size=7)
+    assert played.diversity() == pytest.approx(len({c for items in canonical for c in items}) / 7)
+    for _ in range(20):
+        draw = rng.integers(0, len(canonical), len(canonical))
+        expected = len({c for items in canonical.iloc[draw] for c in items}) / 7
+        assert played.diversity(draw) == pytest.approx(expected)

@@ -70,6 +70,20 @@ class SparkSettings(Section):
     )
     driver_memory: str = Field("4g", description="Driver memory for local runs.")
     shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions.")
+    checkpoint_dir: str | None = Field(
+        None,
+        description=(
+            "Where ALS checkpoints its factors every 10 iterations, a path every executor reaches "
+            "(unset: <lake>/_checkpoints). Without it a lost executor's recompute walks the whole fit."
+        ),
+    )
+    # A spark:// master on this machine is started by `podrec infra up` as a standalone cluster.
+    workers: int = Field(2, ge=1, le=16, description="Workers of a standalone master on this machine.")
+    worker_cores: int = Field(1, ge=1, description="Cores each of those workers offers.")
+    worker_memory: str = Field("2g", description="Memory each of those workers offers its executors.")
+    ui_port: int = Field(
+        8080, ge=1, le=65535, description="Web UI and /json/ status port of that standalone master."
+    )
 
 
 class KafkaSettings(Section):

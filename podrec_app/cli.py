@@ -83,7 +83,8 @@ def settings() -> PodrecSettings:
 
 @main.group()
 def infra() -> None:
-    """The local Kafka broker and MongoDB-compatible server (FerretDB)."""
+    """The local Kafka broker, MongoDB-compatible server (FerretDB) and, for a spark:// master on
+    loopback, a Spark standalone cluster."""
 
 
 @infra.command("up")

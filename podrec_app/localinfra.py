@@ -1,9 +1,10 @@
-"""The local Kafka broker and MongoDB-compatible server behind ``podrec infra``.
+"""The local Kafka broker, MongoDB-compatible server and Spark standalone cluster behind ``podrec infra``.
 
-Both run as plain child processes on 127.0.0.1 with their state under ``<data_dir>``:
-Apache Kafka in KRaft mode (one node that is broker and controller) and FerretDB on
-SQLite. ``up`` is idempotent, waits for health and records PIDs; ``down`` stops the
-whole process group and waits until it is gone. A deployment with its own Kafka or
+All run as plain child processes on 127.0.0.1 with their state under ``<data_dir>``:
+Apache Kafka in KRaft mode (one node that is broker and controller), FerretDB on
+SQLite and, when ``PODREC_SPARK_MASTER`` is a ``spark://`` address on loopback, a
+standalone master with its workers. ``up`` is idempotent, waits for health and records
+PIDs; ``down`` stops the whole process group and waits until it is gone. A deployment with its own Kafka or
 MongoDB points the settings at them and never calls this module.
 """
 
@@ -11,10 +12,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import importlib.util
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -320,9 +324,89 @@ def ferretdb_service(settings: PodrecSettings) -> Service:
     )
 
 
+def _spark_master_status(host: str, ui_port: int) -> dict | None:
+    """The standalone master's own status document (its web UI's /json/), or None."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{ui_port}/json/", timeout=2) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
+    """A Spark standalone master and ``spark.workers`` workers, from pyspark's own ``spark-class``,
+    for a ``spark://`` master on loopback; none for ``local[*]`` or a remote master.
+
+    Worker ``i`` listens on the master's port + 1 + i, so a probe can find it in the master's
+    status document: it is healthy once the master lists it ALIVE (registered, cores offered)."""
+    spark = settings.spark
+    if not spark.master.startswith("spark://"):
+        return []
+    host, port = _host_port(spark.master.removeprefix("spark://"), 7077)
+    home = settings.data.path / "spark"
+    spark_home = Path(importlib.util.find_spec("pyspark").origin).parent
+    env = (
+        ("SPARK_HOME", str(spark_home)),
+        ("SPARK_LOCAL_IP", host),
+        # Executors start their Python workers with the driver's interpreter (it has podrec's packages).
+        ("PYSPARK_PYTHON", sys.executable),
+        ("SPARK_NO_DAEMONIZE", "1"),
+    )
+
+    def launcher(main: str, *args: str) -> Callable[[], list[str]]:
+        return lambda: [str(spark_home / "bin" / "spark-class"), main, *args]
+
+    master = Service(
+        name="spark-master",
+        host=host,
+        port=port,
+        extra_ports=(spark.ui_port,),
+        setting="PODREC_SPARK_MASTER (web UI: PODREC_SPARK_UI_PORT)",
+        process_marker="org.apache.spark.deploy.master.Master",
+        command=launcher(
+            "org.apache.spark.deploy.master.Master",
+            *("--host", host, "--port", str(port), "--webui-port", str(spark.ui_port)),
+        ),
+        prepare=lambda: None,
+        probe=lambda: (_spark_master_status(host, spark.ui_port) or {}).get("status") == "ALIVE",
+        state_dir=home,
+        env=env,
+    )
+
+    def worker(i: int) -> Service:
+        worker_port, work_dir = port + 1 + i, home / f"worker-{i + 1}"
+
+        def probe() -> bool:
+            status = _spark_master_status(host, spark.ui_port) or {}
+            return any(
+                w.get("port") == worker_port and w.get("state") == "ALIVE" for w in status.get("workers", [])
+            )
+
+        return Service(
+            name=f"spark-worker-{i + 1}",
+            host=host,
+            port=worker_port,
+            setting="PODREC_SPARK_MASTER (workers use the next ports)",
+            process_marker=str(work_dir),  # unique per worker: its own work directory
+            command=launcher(
+                "org.apache.spark.deploy.worker.Worker",
+                *("--host", host, "--port", str(worker_port), "--webui-port", "0"),
+                *("--cores", str(spark.worker_cores), "--memory", spark.worker_memory),
+                *("--work-dir", str(work_dir), f"spark://{host}:{port}"),
+            ),
+            prepare=lambda: work_dir.mkdir(parents=True, exist_ok=True),
+            probe=probe,
+            state_dir=home,
+            env=env,
+        )
+
+    return [master, *(worker(i) for i in range(spark.workers))]
+
+
 def services(settings: PodrecSettings) -> list[Service]:
     """The services this deployment runs locally: only those whose address is loopback."""
-    return [s for s in (kafka_service(settings), ferretdb_service(settings)) if s.host in LOCAL_HOSTS]
+    candidates = (*spark_standalone_services(settings), kafka_service(settings), ferretdb_service(settings))
+    return [s for s in candidates if s.host in LOCAL_HOSTS]
 
 
 def _pid(service: Service) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from podrec.settings import PodrecSettings
 
@@ -23,6 +24,13 @@ def require_delta_jars(jars: list[str], jar_dir: str) -> None:
         raise SetupMissingError(
             f"Delta Lake jars not found in {jar_dir}; run `make setup` (infra/setup.sh) first."
         )
+
+
+def on_this_machine(master: str) -> bool:
+    """``local[*]``, or a standalone master on loopback (``podrec infra up`` starts that one)."""
+    return master.startswith("local") or (
+        master.startswith("spark://") and urlsplit(master).hostname in ("127.0.0.1", "localhost", "::1")
+    )
 
 
 def extra_jars(settings: PodrecSettings, required: bool = True) -> list[str]:
@@ -41,8 +49,10 @@ def spark_conf(
     ``require_jars=False`` builds the configuration without the jars set-up installs (a Dagster
     resource checks them when the session starts, so commands without Spark never need them)."""
     # Spark picks the first non-loopback address otherwise, which breaks on hosts whose
-    # hostname does not resolve; local runs never need to be reached from outside.
-    if settings.spark.master.startswith("local"):
+    # hostname does not resolve; local runs (and a standalone cluster on this machine, whose
+    # executors reach the driver over loopback) never need to be reached from outside.
+    here = on_this_machine(settings.spark.master)
+    if here:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         # pyspark starts its Python workers with $PYSPARK_PYTHON (not the spark.pyspark.python
         # setting, which only spark-submit reads): make it the driver's own interpreter.
@@ -55,6 +65,13 @@ def spark_conf(
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.driver.memory": settings.spark.driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        # ALS truncates its lineage only with a checkpoint directory: without one, recomputing what a
+        # lost executor held replays every iteration and dies of a StackOverflowError (seen with 30
+        # iterations and a worker killed on the standalone cluster). The cleaner deletes what is no
+        # longer referenced, so the directory does not grow by a fit a day.
+        "spark.checkpoint.dir": settings.spark.checkpoint_dir
+        or f"{settings.lake.uri.rstrip('/')}/_checkpoints",
+        "spark.cleaner.referenceTracking.cleanCheckpoints": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
@@ -62,7 +79,7 @@ def spark_conf(
         # deletion vectors off unless a deployment opts in through PODREC_SPARK_CONF.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     }
-    if settings.spark.master.startswith("local"):
+    if here:
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     conf.update(settings.spark.conf)

@@ -29,3 +29,15 @@ def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:
 def test_missing_jars_say_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SetupMissingError, match="make setup"):
         spark_conf(load_settings(cache={"dir": str(tmp_path)}))
+
+
+def test_standalone_master_on_loopback_is_reached_over_loopback_and_checkpoints_in_the_lake(
+    tmp_path: Path,
+) -> None:
+    s = load_settings(cache={"dir": str(tmp_path)}, lake={"uri": "s3a://bucket/lakehouse/"},
+                      spark={"master": "spark://127.0.0.1:7077"})  # fmt: skip
+    conf = spark_conf(s, require_jars=False)
+    assert conf["spark.driver.host"] == "127.0.0.1"  # the workers on this machine reach the driver here
+    assert conf["spark.checkpoint.dir"] == "s3a://bucket/lakehouse/_checkpoints"
+    pinned = spark_conf(s.with_(spark={"checkpoint_dir": "hdfs:///podrec/checkpoints"}), require_jars=False)
+    assert pinned["spark.checkpoint.dir"] == "hdfs:///podrec/checkpoints"

@@ -186,11 +186,58 @@ def kafka_listener(kafka: KafkaSettings) -> tuple[list[str], list[str]]:
     return lines, scram
 
 
-def kafka_service(settings: PodrecSettings) -> Service:
-    host, port = _host_port(settings.kafka.bootstrap.split(",")[0], 9092)
+def _kafka_node_lines(nodes: int, node_id: int, host: str, controller_ports: list[int]) -> list[str]:
+    """The quorum and replication lines of one node of ``nodes``: a single node formats itself as its
+    own quorum; a cluster names its voters, replicates every topic three ways and accepts a write
+    once two replicas have it."""
+    if nodes == 1:
+        quorum = [f"controller.quorum.bootstrap.servers={host}:{controller_ports[0]}"]
+    else:
+        voters = ",".join(f"{i + 1}@{host}:{p}" for i, p in enumerate(controller_ports))
+        quorum = [f"controller.quorum.voters={voters}"]
+    replicas, in_sync = min(nodes, 3), min(nodes, 2)
+    return [
+        f"node.id={node_id}",
+        *quorum,
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={in_sync}",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={in_sync}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={in_sync}",
+    ]
+
+
+def kafka_services(settings: PodrecSettings) -> list[Service]:
+    """One KRaft node (broker and controller) per loopback address of ``PODREC_KAFKA_BOOTSTRAP``.
+
+    One address: the node ``kafka``, state in ``data/kafka``. Several (e.g. three): ``kafka-1``…, each
+    with its state in ``data/kafka/node-<i>`` and its controller on ``PODREC_KAFKA_CONTROLLER_PORT`` + i - 1,
+    one cluster id for all, topics replicated three ways with ``min.insync.replicas=2``."""
+    addresses = [_host_port(a.strip(), 9092) for a in settings.kafka.bootstrap.split(",") if a.strip()]
+    return [_kafka_node(settings, addresses, i) for i in range(len(addresses))]
+
+
+def _kafka_cluster_id_for(root: Path, nodes: int) -> str:
+    """A new id for a single node; the id every node of a cluster shares (kept in ``root/cluster.id``)."""
+    if nodes == 1:
+        return _kafka_cluster_id()
+    stored = root / "cluster.id"
+    if not stored.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        stored.write_text(_kafka_cluster_id())
+    return stored.read_text().strip()
+
+
+def _kafka_node(settings: PodrecSettings, addresses: list[tuple[str, int]], index: int) -> Service:
+    nodes, (host, port) = len(addresses), addresses[index]
+    controller_ports = [settings.kafka.controller_port + i for i in range(nodes)]
+    controller = controller_ports[index]
+    root = settings.data.path / "kafka"
+    single = nodes == 1
+    home = root if single else root / f"node-{index + 1}"
     protocol = settings.kafka.security_protocol
-    controller = settings.kafka.controller_port
-    home = settings.data.path / "kafka"
     libs = settings.cache.path / "kafka" / "libs"
     config = home / "server.properties"
     log_dirs = home / "logs"
@@ -214,8 +261,7 @@ def kafka_service(settings: PodrecSettings) -> Service:
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.bootstrap.servers={host}:{controller}",
+                    *_kafka_node_lines(nodes, index + 1, host, controller_ports),
                     f"listeners={protocol}://{host}:{port},CONTROLLER://{host}:{controller}",
                     f"advertised.listeners={protocol}://{host}:{port}",
                     "controller.listener.names=CONTROLLER",
@@ -223,11 +269,6 @@ def kafka_service(settings: PodrecSettings) -> Service:
                     f"listener.security.protocol.map={protocol}:{protocol},CONTROLLER:PLAINTEXT",
                     f"log.dirs={log_dirs}",
                     "num.partitions=4",
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     # A week of events stays on the broker, so a day can be replayed.
                     "log.retention.hours=168",
@@ -239,9 +280,9 @@ def kafka_service(settings: PodrecSettings) -> Service:
         if not (log_dirs / "meta.properties").exists():
             # A KRaft node's storage is formatted once, before its first start.
             cmd = java_cmd(
-                "kafka.tools.StorageTool", "format", "--standalone",
+                "kafka.tools.StorageTool", "format", *(["--standalone"] if single else []),
                 # One token, so an id that starts with "-" (1 in 32) is never read as an option.
-                f"--cluster-id={_kafka_cluster_id()}", "-c", str(config), *scram,
+                f"--cluster-id={_kafka_cluster_id_for(root, nodes)}", "-c", str(config), *scram,
             )  # fmt: skip
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
@@ -261,12 +302,12 @@ def kafka_service(settings: PodrecSettings) -> Service:
         return True
 
     return Service(
-        name="kafka",
+        name="kafka" if single else f"kafka-{index + 1}",
         host=host,
         port=port,
         extra_ports=(controller,),
         setting="PODREC_KAFKA_BOOTSTRAP (controller: PODREC_KAFKA_CONTROLLER_PORT)",
-        process_marker="kafka.Kafka",
+        process_marker=str(config),  # unique per node: its own configuration file
         command=lambda: java_cmd("kafka.Kafka", str(config)),
         prepare=prepare,
         probe=probe,
@@ -405,7 +446,7 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
 
 def services(settings: PodrecSettings) -> list[Service]:
     """The services this deployment runs locally: only those whose address is loopback."""
-    candidates = (*spark_standalone_services(settings), kafka_service(settings), ferretdb_service(settings))
+    candidates = (*spark_standalone_services(settings), *kafka_services(settings), ferretdb_service(settings))
     return [s for s in candidates if s.host in LOCAL_HOSTS]
 
 
@@ -434,12 +475,11 @@ def _check_ports(service: Service) -> None:
             )
 
 
-def _start(service: Service, timeout_s: float) -> ServiceStatus:
+def _launch(service: Service) -> tuple[int, subprocess.Popen | None]:
+    """Start ``service`` unless it runs already: its pid, and the process if this call started it."""
     pid = _pid(service)
     if pid is not None:
-        if _wait_healthy(service, lambda: _alive(pid, service.process_marker), timeout_s):
-            return ServiceStatus(service.name, pid, service.address, True)
-        raise InfraError(f"{service.name} (pid {pid}) is running but not healthy; see {service.log_file}")
+        return pid, None
     _check_ports(service)
     service.prepare()
     service.state_dir.mkdir(parents=True, exist_ok=True)
@@ -453,15 +493,26 @@ def _start(service: Service, timeout_s: float) -> ServiceStatus:
             start_new_session=True,  # its own process group: `down` stops it and its children
         )
     service.pid_file.write_text(str(proc.pid))
-    # Poll the child itself: until it has exec'd, /proc shows Python's command line.
-    if not _wait_healthy(service, lambda: proc.poll() is None, timeout_s):
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        service.pid_file.unlink(missing_ok=True)
-        tail = service.log_file.read_text(errors="replace")[-2000:]
-        raise InfraError(f"{service.name} did not become healthy in {timeout_s:.0f}s:\n{tail}")
-    return ServiceStatus(service.name, proc.pid, service.address, True)
+    return proc.pid, proc
+
+
+def _await(service: Service, pid: int, proc: subprocess.Popen | None, timeout_s: float) -> ServiceStatus:
+    """Wait until ``service`` is healthy; one this call started and that never gets there is stopped."""
+
+    # Poll our own child itself: until it has exec'd, /proc shows Python's command line.
+    def alive() -> bool:
+        return proc.poll() is None if proc is not None else _alive(pid, service.process_marker)
+
+    if _wait_healthy(service, alive, timeout_s):
+        return ServiceStatus(service.name, pid, service.address, True)
+    if proc is None:
+        raise InfraError(f"{service.name} (pid {pid}) is running but not healthy; see {service.log_file}")
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    service.pid_file.unlink(missing_ok=True)
+    tail = service.log_file.read_text(errors="replace")[-2000:]
+    raise InfraError(f"{service.name} did not become healthy in {timeout_s:.0f}s:\n{tail}")
 
 
 def stop_group(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
@@ -522,13 +573,16 @@ def _chosen(settings: PodrecSettings, only: Iterable[str] | None) -> list[Servic
 def up(
     settings: PodrecSettings, timeout_s: float = 90.0, only: Iterable[str] | None = None
 ) -> list[ServiceStatus]:
-    """Start every local service (or those named in ``only``) that is not already running and wait
-    until each is healthy."""
+    """Start every local service (or those named in ``only``) that is not already running, then wait
+    until each is healthy. All start before any is waited for: the nodes of a Kafka quorum are healthy
+    only together, and Spark workers keep registering until their master answers."""
+    chosen = _chosen(settings, only)
     # Refuse before starting anything, so a taken port never leaves half the stack running.
-    for service in _chosen(settings, only):
+    for service in chosen:
         if _pid(service) is None:
             _check_ports(service)
-    return [_start(s, timeout_s) for s in _chosen(settings, only)]
+    launched = [(service, *_launch(service)) for service in chosen]
+    return [_await(service, pid, proc, timeout_s) for service, pid, proc in launched]
 
 
 def down(settings: PodrecSettings, only: Iterable[str] | None = None) -> list[str]:

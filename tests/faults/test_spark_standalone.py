@@ -1,5 +1,6 @@
 """podrec's Spark work as an application on a real standalone cluster (a master and two workers that
-``podrec infra up`` starts from pyspark's own ``spark-class``), and what losing a worker mid-fit does.
+``podrec infra up`` starts from pyspark's own ``spark-class``), and a worker lost mid-fit. Run alone
+with ``pytest -m faults``.
 
 The job runs in a child process: one JVM per process, and the rest of the suite shares a local one."""
 
@@ -21,7 +22,7 @@ from podrec_app import localinfra
 from podrec_app.localinfra import free_port
 from tests.conftest import make_settings, settings_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(1800)]
 
 USERS, EPISODES = 6_000, 800
 
@@ -75,6 +76,11 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodrecSetti
         localinfra.down(own)
 
 
+def standalone_port(settings: PodrecSettings, worker: int) -> int:
+    """Worker ``worker``'s port (0-based): the master's + 1 + worker, as podrec infra starts them."""
+    return int(settings.spark.master.rsplit(":", 1)[1]) + 1 + worker
+
+
 def master_status(settings: PodrecSettings) -> dict:
     status = localinfra._spark_master_status("127.0.0.1", settings.spark.ui_port)
     assert status is not None, "the standalone master stopped answering"
@@ -94,20 +100,10 @@ def result_of(proc: subprocess.Popen, out: Path, timeout_s: float = 400) -> dict
     return json.loads(out.read_text().strip().splitlines()[-1])
 
 
-def test_the_als_fit_runs_as_an_application_on_both_workers(
-    standalone: PodrecSettings, tmp_path: Path
-) -> None:
-    result = result_of(start_job(standalone, 3, tmp_path / "job.out"), tmp_path / "job.out")
-    assert result["executors"] == 2  # one executor per worker
-    assert result["written"] == {"user": USERS, "item": EPISODES}
-    (app,) = [a for a in master_status(standalone)["completedapps"] if a["name"] == "podrec-standalone-test"]
-    assert app["cores"] == 2 and app["state"] == "FINISHED"
-
-
-@pytest.mark.faults
 def test_a_worker_killed_during_the_als_fit(standalone: PodrecSettings, tmp_path: Path) -> None:
-    """Spark re-runs the lost executor's tasks on the other worker: the fit and its write still succeed,
-    with every listener and episode."""
+    """The daily fit runs as an application holding both workers; one is killed mid-fit, and Spark
+    re-runs the lost executor's tasks on the other: the fit and its write still succeed, with every
+    listener and episode."""
     out = tmp_path / "job.out"
     proc = start_job(standalone, 30, out)
     deadline = time.monotonic() + 180
@@ -124,5 +120,8 @@ def test_a_worker_killed_during_the_als_fit(standalone: PodrecSettings, tmp_path
     os.killpg(worker.pid, signal.SIGKILL)
     result = result_of(proc, out)
     assert result["written"] == {"user": USERS, "item": EPISODES}
-    alive = [w for w in master_status(standalone)["workers"] if w["state"] == "ALIVE"]
-    assert len(alive) == 1
+    assert result["executors"] == 1  # the killed worker's executor is gone, its work redone on the other
+    status = master_status(standalone)
+    (app,) = [a for a in status["completedapps"] if a["name"] == "podrec-standalone-test"]
+    assert app["state"] == "FINISHED"
+    assert [w["port"] for w in status["workers"] if w["state"] == "ALIVE"] == [standalone_port(standalone, 0)]

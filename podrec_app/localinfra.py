@@ -1,12 +1,12 @@
-"""The local Kafka broker, MongoDB-compatible server and Spark standalone cluster behind ``podrec infra``.
+"""The local Kafka, MongoDB-compatible server and Spark standalone cluster behind ``podrec infra``.
 
 All run as plain child processes on 127.0.0.1 with their state under ``<data_dir>``:
-Apache Kafka in KRaft mode (one node that is broker and controller), FerretDB on
-SQLite and, when ``PODREC_SPARK_MASTER`` is a ``spark://`` address on loopback, a
-standalone master with its workers. ``up`` is idempotent, waits for health and records
-PIDs; ``down`` stops the whole process group and waits until it is gone. A deployment with its own Kafka or
-MongoDB points the settings at them and never calls this module.
-"""
+Apache Kafka in KRaft mode (one node per loopback address of the bootstrap, each broker
+and controller), FerretDB on SQLite and, when ``PODREC_SPARK_MASTER`` is a ``spark://``
+address on loopback, a standalone master with its workers. ``up`` is idempotent, waits
+for health and records PIDs; ``down`` stops each whole process group and waits until it
+is gone. A deployment with its own Kafka, MongoDB or Spark points the settings at them
+and never calls this module."""
 
 from __future__ import annotations
 

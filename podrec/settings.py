@@ -74,7 +74,7 @@ class SparkSettings(Section):
         None,
         description=(
             "Where ALS checkpoints its factors every 10 iterations, a path every executor reaches "
-            "(unset: <lake>/_checkpoints). Without it a lost executor's recompute walks the whole fit."
+            "(unset: <lake>/_checkpoints for any master but local[*], which has no executor to lose)."
         ),
     )
     # A spark:// master on this machine is started by `podrec infra up` as a standalone cluster.

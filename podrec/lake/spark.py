@@ -65,12 +65,7 @@ def spark_conf(
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.driver.memory": settings.spark.driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        # ALS truncates its lineage only with a checkpoint directory: without one, recomputing what a
-        # lost executor held replays every iteration and dies of a StackOverflowError (seen with 30
-        # iterations and a worker killed on the standalone cluster). The cleaner deletes what is no
-        # longer referenced, so the directory does not grow by a fit a day.
-        "spark.checkpoint.dir": settings.spark.checkpoint_dir
-        or f"{settings.lake.uri.rstrip('/')}/_checkpoints",
+        # The cleaner deletes checkpoints nothing references, so the directory does not grow by a fit a day.
         "spark.cleaner.referenceTracking.cleanCheckpoints": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
@@ -79,6 +74,14 @@ def spark_conf(
         # deletion vectors off unless a deployment opts in through PODREC_SPARK_CONF.
         "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
     }
+    # ALS truncates its lineage only with a checkpoint directory: without one, recomputing what a lost
+    # executor held replays every iteration and dies of a StackOverflowError (seen with 30 iterations
+    # and a worker killed on the standalone cluster). local[*] has no executor to lose, and the
+    # checkpoint would cost every fit a write, so it checkpoints only when asked to.
+    if settings.spark.checkpoint_dir or not settings.spark.master.startswith("local"):
+        conf["spark.checkpoint.dir"] = (
+            settings.spark.checkpoint_dir or f"{settings.lake.uri.rstrip('/')}/_checkpoints"
+        )
     if here:
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"

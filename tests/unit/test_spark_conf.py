@@ -24,6 +24,8 @@ def test_conf_has_delta_jars_and_overrides(tmp_path: Path) -> None:
     assert conf["spark.jars"].split(",") == sorted(str(p) for p in jars.iterdir())
     assert conf["spark.sql.shuffle.partitions"] == "200"  # PODREC_SPARK_CONF wins
     assert "spark.driver.host" not in conf  # a cluster driver must be reachable
+    local = spark_conf(load_settings(cache={"dir": str(tmp_path)}))
+    assert "spark.checkpoint.dir" not in local  # local[*] has no executor to lose
 
 
 def test_missing_jars_say_how_to_fix(tmp_path: Path) -> None:

@@ -45,6 +45,17 @@ def ingest_cli(s, log: Path) -> subprocess.Popen:
                                 stdout=out, stderr=out, text=True)  # fmt: skip
 
 
+def ingest_until_first_commit(s, log: Path) -> subprocess.Popen:
+    """``podrec ingest`` started and caught mid-run: it has read the range and committed its first table
+    (the accepted rows), not yet the rejected ones nor its offsets — the moment to break a service."""
+    accepted_log = Path(s.lake.root) / "bronze" / "user_events" / "_delta_log"
+    proc = ingest_cli(s, log)
+    while proc.poll() is None and not any(accepted_log.glob("*.json")):
+        time.sleep(0.02)
+    assert proc.poll() is None, "the ingestion finished before a service could be broken"
+    return proc
+
+
 def last_line(log: Path) -> str:
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     return lines[-1] if lines else ""
@@ -69,13 +80,7 @@ def test_broker_killed_and_restarted_during_an_ingest(fault_settings, spark, tmp
     valid = simulated(users=150)
     bad = bad_records(valid)
     n = produce(s, valid, bad)
-    accepted_log = Path(s.lake.root) / "bronze" / "user_events" / "_delta_log"
-    proc = ingest_cli(s, tmp_path / "ingest.log")
-    # Mid-ingest: the run has read the range and committed its first table (the accepted rows), not
-    # yet the rejected ones nor its offsets.
-    while proc.poll() is None and not any(accepted_log.glob("*.json")):
-        time.sleep(0.02)
-    assert proc.poll() is None, "the ingestion finished before the broker could be killed"
+    proc = ingest_until_first_commit(s, tmp_path / "ingest.log")
     kill_9(s, "kafka")
     restart(s, "kafka")
     proc.wait(timeout=600)

@@ -5,7 +5,6 @@ Run alone with ``pytest -m faults``."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from podrec.settings import PodrecSettings
 from podrec_app import localinfra
 from tests.conftest import make_settings
 from tests.faults.conftest import kill_9, port_below_ephemeral, settings_for
-from tests.faults.test_faults import accounted, ingest_cli, last_line
+from tests.faults.test_faults import accounted, ingest_until_first_commit, last_line
 from tests.integration.test_ingest import bad_records, produce, simulated
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -68,12 +67,7 @@ def test_one_broker_killed_mid_ingest_loses_and_duplicates_nothing(
     (config,) = admin.describe_configs([ConfigResource("topic", s.kafka.events_topic)]).values()
     assert config.result()["min.insync.replicas"].value == "2"
 
-    accepted_log = Path(s.lake.root) / "bronze" / "user_events" / "_delta_log"
-    proc = ingest_cli(s, tmp_path / "ingest.log")
-    # Mid-ingest: the range is read and the accepted rows are being committed; offsets are not yet.
-    while proc.poll() is None and not any(accepted_log.glob("*.json")):
-        time.sleep(0.02)
-    assert proc.poll() is None, "the ingestion finished before a broker could be killed"
+    proc = ingest_until_first_commit(s, tmp_path / "ingest.log")
     kill_9(s, "kafka-2")
     # Two replicas of every partition remain, so the run itself finishes: nothing to re-run.
     assert proc.wait(timeout=900) == 0, last_line(tmp_path / "ingest.log")

@@ -4,7 +4,10 @@
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# PODREC_PROFILE=cluster: every part a distributed engine on this machine, state under data/cluster.
+PODREC_PROFILE ?= local
+PROFILE_DATA := $(if $(filter cluster,$(PODREC_PROFILE)),data/cluster,data)
+export DAGSTER_HOME ?= $(CURDIR)/$(PROFILE_DATA)/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
 .PHONY: setup python demo test unit bench lint dev dagster-home infra-up infra-down lock
@@ -42,7 +45,7 @@ dev: setup dagster-home
 
 dagster-home:
 	@mkdir -p $(DAGSTER_HOME)
-	@[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp infra/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp infra/dagster$(if $(filter cluster,$(PODREC_PROFILE)),-cluster).yaml $(DAGSTER_HOME)/dagster.yaml
 
 infra-up: setup
 	$(BIN)/podrec infra up

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -155,6 +156,19 @@ class MongoSettings(Section):
         description="MongoDB connection string; may hold credentials, so it is a secret (environment only).",
     )
     database: str = Field("podrec", min_length=1, description="Database podrec publishes into.")
+    local_backend: Literal["sqlite", "postgresql"] = Field(
+        "sqlite",
+        description=(
+            "What the FerretDB `infra up` starts stores in: SQLite (no authentication) or a PostgreSQL "
+            "it starts too, which then requires the user and password of PODREC_MONGO_URI."
+        ),
+    )
+
+
+class PostgresSettings(Section):
+    port: int = Field(
+        55432, ge=1, le=65535, description="Port of the PostgreSQL `infra up` starts (FerretDB, Dagster)."
+    )
 
 
 class PodcastIndexSettings(Section):
@@ -528,6 +542,51 @@ def secrets_dir_values() -> dict[str, Any]:
     return values
 
 
+# The defaults each profile changes. `cluster` is every part as a distributed engine on this machine
+# (`podrec infra up --profile cluster`), on ports and a data folder of its own, so both stacks can run
+# side by side; pointing the same settings at real clusters is what a deployment changes.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "local": {},
+    "cluster": {
+        "data": {"dir": "./data/cluster"},
+        "lake": {"uri": "./data/cluster/lakehouse"},
+        "spark": {"master": "spark://127.0.0.1:7077"},
+        "kafka": {
+            "bootstrap": "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094",
+            "controller_port": 19095,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "podrec",
+        },
+        "mongo": {"local_backend": "postgresql"},
+    },
+}
+
+
+def minted_cluster_secrets(folder: Path) -> dict[str, Any]:
+    """The local cluster profile's credentials: minted once into ``folder`` (owner-only files, like a
+    mounted secrets directory) and read from there after, so the profile needs no password typed in
+    and none lives in the repo. Only for the stack podrec starts itself; a real cluster's secrets
+    come from the environment or PODREC_SECRETS_DIR, which skip this."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    values = {
+        "PODREC_KAFKA_SASL_PASSWORD": lambda: secrets.token_urlsafe(24),
+        # PLAIN: FerretDB hands the user and password to PostgreSQL, which checks them (SCRAM there).
+        "PODREC_MONGO_URI": lambda: (
+            f"mongodb://podrec:{secrets.token_urlsafe(24)}@127.0.0.1:27018/?authMechanism=PLAIN"
+        ),
+    }
+    for name, mint in values.items():
+        path = folder / name
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(mint())
+    return {
+        "kafka": {"sasl_password": (folder / "PODREC_KAFKA_SASL_PASSWORD").read_text().strip()},
+        "mongo": {"uri": (folder / "PODREC_MONGO_URI").read_text().strip()},
+    }
+
+
 class _SecretFreeToml(TomlConfigSettingsSource):
     """The settings file, refusing any secret it holds: secrets belong in the environment."""
 
@@ -554,7 +613,13 @@ class PodrecSettings(BaseSettings):
         frozen=True,
     )
 
-    profile: Literal["local", "cluster"] = Field("local", description="Which local stack `infra up` starts.")
+    profile: Literal["local", "cluster"] = Field(
+        "local",
+        description=(
+            "Which defaults apply: local (one process, no passwords) or cluster (a Spark standalone "
+            "master, three SASL Kafka nodes, FerretDB on PostgreSQL with a password; see PROFILES)."
+        ),
+    )
     catalog: Literal["auto", "sample", "podcastindex", "synthetic"] = Field(
         "auto",
         description=(
@@ -566,6 +631,7 @@ class PodrecSettings(BaseSettings):
     spark: SparkSettings = SparkSettings()
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings()
+    postgres: PostgresSettings = PostgresSettings()
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()
@@ -600,6 +666,18 @@ class PodrecSettings(BaseSettings):
             sources.append(InitSettingsSource(settings_cls, init_kwargs=secrets_dir_values()))
         if config_file().is_file():
             sources.append(_SecretFreeToml(settings_cls, toml_file=config_file()))
+        # A profile only changes defaults: the environment, the secrets and the file all win over it.
+        profile = init_settings.init_kwargs.get("profile") or os.environ.get(f"{PREFIX}PROFILE", "local")
+        if profile in PROFILES:  # an unknown name is reported by the `profile` field itself
+            if profile == "cluster" and not os.environ.get("PODREC_SECRETS_DIR"):
+                data_dir = (
+                    (init_settings.init_kwargs.get("data") or {}).get("dir")
+                    or os.environ.get(f"{PREFIX}DATA_DIR")
+                    or PROFILES["cluster"]["data"]["dir"]
+                )
+                minted = minted_cluster_secrets(Path(data_dir).expanduser() / "secrets")
+                sources.append(InitSettingsSource(settings_cls, init_kwargs=minted))
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=PROFILES[profile]))
         return tuple(sources)
 
     def with_(self, **sections: dict[str, Any] | str) -> PodrecSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 
-from podrec.settings import PodrecSettings, SettingsError, load_settings
+from podrec.settings import PROFILES, PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
 from podrec_app.errors import explain
 
@@ -58,6 +59,9 @@ def main(debug: bool) -> None:
     else:
         kafka_log.addHandler(logging.NullHandler())
         kafka_log.propagate = False
+    if os.environ.get("PODREC_PROFILE") == "cluster":
+        # The profile's Dagster instance lives in its PostgreSQL; the commands that run jobs open it.
+        os.environ.update(localinfra.dagster_instance_env(settings()))
 
 
 def command_path(args: list[str]) -> str:
@@ -73,43 +77,62 @@ def command_path(args: list[str]) -> str:
     return " ".join(["podrec", *path])
 
 
-def settings() -> PodrecSettings:
+def settings(**overrides: Any) -> PodrecSettings:
     """The settings tree, or a one-line error naming the variable to fix."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
 
+def _profile_settings(profile: str | None) -> PodrecSettings:
+    return settings(profile=profile) if profile else settings()
+
+
+profile_option = click.option(
+    "--profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help="Which stack: local, or cluster (each part a distributed engine). Default: PODREC_PROFILE or local.",
+)
+
+
 @main.group()
 def infra() -> None:
-    """The local Kafka broker, MongoDB-compatible server (FerretDB) and, for a spark:// master on
-    loopback, a Spark standalone cluster."""
+    """The local services: Kafka, FerretDB and, on the cluster profile, a Spark standalone cluster,
+    three SASL Kafka nodes and PostgreSQL behind an authenticated FerretDB."""
 
 
 @infra.command("up")
+@profile_option
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for health.")
-def infra_up(timeout: float) -> None:
+def infra_up(profile: str | None, timeout: float) -> None:
     """Start the local services (a no-op for those already running)."""
     try:
-        for st in localinfra.up(settings(), timeout_s=timeout):
+        for st in localinfra.up(_profile_settings(profile), timeout_s=timeout):
             click.echo(st.describe())
     except localinfra.InfraError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @infra.command("down")
-def infra_down() -> None:
-    """Stop the local services and wait until no process is left."""
-    stopped = localinfra.down(settings())
+@profile_option
+def infra_down(profile: str | None) -> None:
+    """Stop the local services and wait until no process is left. Without --profile: the stack of
+    PODREC_PROFILE and, if it was ever started, the cluster stack (so a plain `down` leaves nothing)."""
+    chosen = [_profile_settings(profile)]
+    if profile is None and chosen[0].profile != "cluster" and localinfra.cluster_stack_started():
+        chosen.append(settings(profile="cluster"))
+    stopped = [name for each in chosen for name in localinfra.down(each)]
     click.echo("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
 @infra.command("status")
+@profile_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def infra_status(as_json: bool) -> None:
+def infra_status(profile: str | None, as_json: bool) -> None:
     """Report each local service; exit 1 if any is not running and healthy."""
-    statuses = localinfra.status(settings())
+    statuses = localinfra.status(_profile_settings(profile))
     if as_json:
         click.echo(json.dumps([st.__dict__ | {"running": st.running} for st in statuses]))
     else:

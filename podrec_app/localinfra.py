@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,10 +28,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from podrec.ingest.kafka_security import client_config, jaas_quote, spark_source_options
-from podrec.settings import KafkaSettings, PodrecSettings
+from podrec.settings import PROFILES, KafkaSettings, PodrecSettings
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -73,10 +74,11 @@ class Service:
     state_dir: Path
     extra_ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # defaults for its environment; the caller's own win
+    stop_signal: int = signal.SIGTERM  # the signal that shuts it down cleanly
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port}" if self.port else f"{self.host} (no port)"
 
     @property
     def pid_file(self) -> Path:
@@ -315,19 +317,120 @@ def _kafka_node(settings: PodrecSettings, addresses: list[tuple[str, int]], inde
     )
 
 
+def _postgres_bin(program: str) -> str:
+    """A PostgreSQL server program (Debian keeps them off PATH, under /usr/lib/postgresql/<v>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return str(found[-1])
+    if (on_path := shutil.which(program)) is not None:
+        return on_path
+    raise InfraError(f"PostgreSQL's {program} is not installed; run `make setup` first.")
+
+
+def _as_postgres_owner(home: Path) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, ``home`` is handed to the ``postgres`` user and
+    the programs run as it; as anyone else they run as that user."""
+    if os.geteuid() != 0:
+        return []
+    shutil.chown(home, "postgres", "postgres")
+    owner = ["runuser", "-u", "postgres", "--"]
+    if subprocess.run([*owner, "test", "-w", str(home)], check=False).returncode != 0:
+        raise InfraError(
+            f"PostgreSQL runs as the postgres user, which cannot reach {home}: a folder above it is "
+            "closed to other users (chmod o+x it) — or move PODREC_DATA_DIR"
+        )
+    return owner
+
+
+def postgres_service(settings: PodrecSettings) -> list[Service]:
+    """The PostgreSQL behind a ``postgresql`` FerretDB, initialised under ``<data>/postgres`` with the
+    user and password of ``PODREC_MONGO_URI`` as its only login (SCRAM-SHA-256 on loopback); none for
+    the SQLite backend. It also holds a ``dagster`` database for the instance's storage."""
+    if settings.mongo.local_backend != "postgresql":
+        return []
+    mongo = urlsplit(settings.mongo.uri.get_secret_value())
+    host, port = mongo.hostname or "127.0.0.1", settings.postgres.port
+    home = settings.data.path / "postgres"
+    cluster = home / "cluster"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        owner = _as_postgres_owner(home)
+        if (cluster / "PG_VERSION").exists():
+            return
+        if not (mongo.username and mongo.password):
+            raise InfraError(
+                "FerretDB on PostgreSQL needs a user and password in PODREC_MONGO_URI "
+                "(mongodb://user:password@host:port/?authMechanism=PLAIN)"
+            )
+        password_file = home / "initdb.pw"
+        password_file.touch(mode=0o600)
+        try:
+            password_file.write_text(unquote(mongo.password))
+            if owner:
+                shutil.chown(password_file, "postgres", "postgres")
+            steps = [
+                [*owner, _postgres_bin("initdb"), "-D", str(cluster), "-U", unquote(mongo.username),
+                 f"--pwfile={password_file}", "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"],
+                # Single-user mode creates the database before the server ever listens.
+                [*owner, _postgres_bin("postgres"), "--single", "-D", str(cluster), "postgres"],
+            ]  # fmt: skip
+            for step, stdin in zip(steps, ("", "CREATE DATABASE dagster;\n"), strict=True):
+                result = subprocess.run(step, input=stdin, capture_output=True, text=True, check=False)
+                if result.returncode != 0:
+                    shutil.rmtree(cluster, ignore_errors=True)  # the next `up` starts over
+                    raise InfraError(f"initialising PostgreSQL failed:\n{result.stdout}{result.stderr}")
+        finally:
+            password_file.unlink(missing_ok=True)
+
+    def command() -> list[str]:
+        return [
+            *_as_postgres_owner(home), _postgres_bin("postgres"), "-D", str(cluster), "-p", str(port),
+            "-k", str(home), "-c", f"listen_addresses={host}",
+        ]  # fmt: skip
+
+    def probe() -> bool:
+        ready = [_postgres_bin("pg_isready"), "-q", "-h", host, "-p", str(port)]
+        return subprocess.run(ready, capture_output=True, check=False).returncode == 0
+
+    return [
+        Service(
+            name="postgres",
+            host=host,
+            port=port,
+            setting="PODREC_POSTGRES_PORT",
+            process_marker=str(cluster),
+            command=command,
+            prepare=prepare,
+            probe=probe,
+            state_dir=home,
+            stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for every client to leave
+        )
+    ]
+
+
 def ferretdb_service(settings: PodrecSettings) -> Service:
-    parts = urlsplit(settings.mongo.uri.get_secret_value())
+    """FerretDB on the configured backend: SQLite files under ``<data>/ferretdb``, or the local
+    PostgreSQL, which then checks every client's user and password (FerretDB passes them on)."""
+    uri = settings.mongo.uri.get_secret_value()
+    parts = urlsplit(uri)
     host, port = parts.hostname or "127.0.0.1", parts.port or 27017
     home = settings.data.path / "ferretdb"
     binary = settings.cache.path / "bin" / "ferretdb"
+    if settings.mongo.local_backend == "postgresql":
+        backend = [
+            "--handler=postgresql",
+            f"--postgresql-url=postgres://{host}:{settings.postgres.port}/postgres",
+        ]
+    else:
+        backend = ["--handler=sqlite", f"--sqlite-url=file:{home / 'sqlite'}/"]
 
     def command() -> list[str]:
         if not binary.exists():
             raise InfraError(f"FerretDB is not built at {binary}; run `make setup` first.")
         return [
             str(binary),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{home / 'sqlite'}/",
+            *backend,
             f"--listen-addr={host}:{port}",
             f"--state-dir={home}",
             "--debug-addr=",
@@ -339,7 +442,8 @@ def ferretdb_service(settings: PodrecSettings) -> Service:
         import pymongo
 
         try:
-            client = pymongo.MongoClient(host, port, serverSelectionTimeoutMS=1000)
+            # With its credentials: on PostgreSQL even a ping needs a login.
+            client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=1000)
             try:
                 client.admin.command("ping")
             finally:
@@ -444,10 +548,82 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
     return [master, *(worker(i) for i in range(spark.workers))]
 
 
+def dagster_instance_env(settings: PodrecSettings) -> dict[str, str]:
+    """What a Dagster process needs to open the cluster profile's instance: its home and its
+    PostgreSQL URL, built from the profile's credentials (``infra/dagster-cluster.yaml`` names only
+    the variable). Values the caller already set win; empty for every other profile."""
+    if settings.profile != "cluster" or settings.mongo.local_backend != "postgresql":
+        return {}
+    mongo = urlsplit(settings.mongo.uri.get_secret_value())
+    url = (
+        f"postgresql+psycopg2://{mongo.username}:{mongo.password}@{mongo.hostname or '127.0.0.1'}:"
+        f"{settings.postgres.port}/dagster"
+    )  # psycopg2: the driver dagster-postgres brings; the user and password stay percent-encoded
+    defaults = {"DAGSTER_HOME": str(settings.data.path / "dagster_home"), "PODREC_DAGSTER_POSTGRES_URL": url}
+    return {name: os.environ.get(name) or value for name, value in defaults.items()}
+
+
+def dagster_daemon_service(settings: PodrecSettings) -> list[Service]:
+    """The Dagster daemon of the cluster profile (schedules, sensors, queued runs) on the instance in
+    the local PostgreSQL; none for any other profile. It listens on no port; it is healthy once its
+    heartbeats reach the instance."""
+    env = dagster_instance_env(settings)
+    if not env:
+        return []
+    home = Path(env["DAGSTER_HOME"])
+    daemon = Path(sys.executable).parent / "dagster-daemon"
+    postgres_host = urlsplit(settings.mongo.uri.get_secret_value()).hostname or "127.0.0.1"
+
+    def prepare() -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists():
+            shutil.copy(INFRA_DIR / "dagster-cluster.yaml", home / "dagster.yaml")
+        # The daemon opens the instance as it starts, so its database must already answer.
+        ready = [_postgres_bin("pg_isready"), "-q", "-h", postgres_host, "-p", str(settings.postgres.port)]
+        deadline = time.monotonic() + 60
+        while subprocess.run(ready, capture_output=True, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise InfraError("the Dagster daemon needs PostgreSQL, which did not answer within 60s")
+            time.sleep(0.5)
+
+    def probe() -> bool:
+        check = [str(daemon), "liveness-check"]
+        run_env = {**os.environ, **env}
+        return subprocess.run(check, capture_output=True, env=run_env, check=False).returncode == 0
+
+    return [
+        Service(
+            name="dagster-daemon",
+            host="127.0.0.1",
+            port=0,
+            setting="DAGSTER_HOME (instance: PODREC_DAGSTER_POSTGRES_URL)",
+            process_marker="dagster-daemon",
+            command=lambda: [str(daemon), "run", "-w", str(INFRA_DIR.parent / "workspace.yaml")],
+            prepare=prepare,
+            probe=probe,
+            state_dir=home,
+            # The code location it loads reads the same profile, so its schedule and sensor start on.
+            env=(*env.items(), ("PODREC_PROFILE", settings.profile)),
+        )
+    ]
+
+
 def services(settings: PodrecSettings) -> list[Service]:
     """The services this deployment runs locally: only those whose address is loopback."""
-    candidates = (*spark_standalone_services(settings), *kafka_services(settings), ferretdb_service(settings))
+    candidates = (
+        *spark_standalone_services(settings),
+        *kafka_services(settings),
+        *postgres_service(settings),
+        ferretdb_service(settings),
+        *dagster_daemon_service(settings),
+    )
     return [s for s in candidates if s.host in LOCAL_HOSTS]
+
+
+def cluster_stack_started() -> bool:
+    """Has the cluster profile been used here (its minted credentials exist)?"""
+    data_dir = os.environ.get("PODREC_DATA_DIR", PROFILES["cluster"]["data"]["dir"])
+    return (Path(data_dir).expanduser() / "secrets").is_dir()
 
 
 def _pid(service: Service) -> int | None:
@@ -467,7 +643,7 @@ def status(settings: PodrecSettings) -> list[ServiceStatus]:
 
 
 def _check_ports(service: Service) -> None:
-    for port in (service.port, *service.extra_ports):
+    for port in (p for p in (service.port, *service.extra_ports) if p):  # 0: listens on no port
         if not _port_free(service.host, port):
             raise InfraError(
                 f"port {port} on {service.host} is taken by another process, so {service.name} "
@@ -545,12 +721,12 @@ def _reap(pid: int) -> None:
 
 
 def _stop(service: Service, timeout_s: float = 30.0) -> bool:
-    """Stop the service's process group: SIGTERM, then SIGKILL if it lingers."""
+    """Stop the service's process group: its stop signal, then SIGKILL if it lingers."""
     pid = _pid(service)
     if pid is None:
         service.pid_file.unlink(missing_ok=True)
         return False
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in (service.stop_signal, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:

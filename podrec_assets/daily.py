@@ -4,7 +4,13 @@ The job spans the layers, so it lives here rather than beside one layer's assets
 built from the partitioned job, so scheduled runs and backfills share one definition.
 """
 
-from dagster import AssetSelection, Definitions, build_schedule_from_partitioned_job, define_asset_job
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
 
 DAILY_ASSETS = (
     ["silver", "user_events"],
@@ -21,7 +27,8 @@ def daily_selection() -> AssetSelection:
     return AssetSelection.assets(*DAILY_ASSETS)
 
 
-def definitions() -> Definitions:
+def definitions(running: bool = False) -> Definitions:
+    """The job and its schedule; ``running``: the schedule starts switched on (the cluster profile)."""
     job = define_asset_job(
         "daily",
         selection=daily_selection(),
@@ -34,6 +41,10 @@ def definitions() -> Definitions:
         ),
     )
     # After the episodes have landed (00:30) and the Kafka sensor has drained the night's events.
-    return Definitions(
-        jobs=[job], schedules=[build_schedule_from_partitioned_job(job, hour_of_day=1, minute_of_hour=30)]
+    schedule = build_schedule_from_partitioned_job(
+        job,
+        hour_of_day=1,
+        minute_of_hour=30,
+        default_status=DefaultScheduleStatus.RUNNING if running else DefaultScheduleStatus.STOPPED,
     )
+    return Definitions(jobs=[job], schedules=[schedule])

@@ -24,6 +24,9 @@ from sensors.new_episodes import build_new_episodes_sensor
 
 def build_definitions(settings: PodrecSettings) -> Definitions:
     calendar = Calendar.from_settings(settings)
+    # Locally the daily schedule and the lag sensor wait for a person to switch them on; the cluster
+    # profile runs a daemon for them, so they start on.
+    automated = settings.profile == "cluster"
     return Definitions.merge(
         bronze.definitions(settings, calendar),
         silver.definitions(settings, calendar),
@@ -31,10 +34,10 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
         gold_recommender.definitions(settings, calendar),
         serving.definitions(settings, calendar),
         monitoring.definitions(settings, calendar),
-        daily.definitions(),
+        daily.definitions(running=automated),
         Definitions(
             asset_checks=[*table_checks(settings, calendar.daily), *drift_checks(settings, calendar.daily)],
-            sensors=[build_kafka_lag_sensor(settings.kafka), build_new_episodes_sensor()],
+            sensors=[build_kafka_lag_sensor(settings.kafka, running=automated), build_new_episodes_sensor()],
             resources=build_resources(settings),
             # One process per run: Spark parallelises inside it; a process per step would start a JVM each.
             executor=in_process_executor,

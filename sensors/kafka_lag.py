@@ -60,16 +60,17 @@ def watermarks(positions: list[PartitionOffsets]) -> dict[str, int]:
     return {str(p.partition): p.high for p in positions}
 
 
-def build_kafka_lag_sensor(settings: KafkaSettings) -> SensorDefinition:
+def build_kafka_lag_sensor(settings: KafkaSettings, running: bool = False) -> SensorDefinition:
     """The sensor with the deployment's thresholds (``PODREC_KAFKA_LAG_THRESHOLD``, ``…_MAX_AGE_S``),
-    requesting the ``ingest_events`` job (podrec_assets/bronze.py)."""
+    requesting the ``ingest_events`` job (podrec_assets/bronze.py). ``running``: it starts switched
+    on (the cluster profile, whose daemon runs it) rather than waiting for a person to turn it on."""
     lag_threshold, max_age_s = settings.lag_threshold, settings.max_age_s
 
     @sensor(
         name="kafka_lag_sensor",
         job_name="ingest_events",
         minimum_interval_seconds=60,
-        default_status=DefaultSensorStatus.STOPPED,
+        default_status=DefaultSensorStatus.RUNNING if running else DefaultSensorStatus.STOPPED,
         description=(
             f"Requests ingestion when the events topic is {lag_threshold} events behind, "
             f"or its oldest unread event is {max_age_s:.0f}s old."

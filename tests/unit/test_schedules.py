@@ -71,3 +71,16 @@ def test_retention_runs_daily_for_yesterday_alone() -> None:
     assert keys == {"monitoring/retention"}
     monitoring = defs.resolve_job_def("monitoring").asset_layer.executable_asset_keys
     assert {key.to_user_string() for key in monitoring} == {"monitoring/ab_analysis"}
+
+
+def test_the_cluster_profile_starts_the_daily_schedule_and_the_lag_sensor_on(tmp_path) -> None:
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    local = defs
+    cluster = build_definitions(load_settings(profile="cluster", data={"dir": str(tmp_path)}))
+    for built, schedule_status, sensor_status in (
+        (local, DefaultScheduleStatus.STOPPED, DefaultSensorStatus.STOPPED),
+        (cluster, DefaultScheduleStatus.RUNNING, DefaultSensorStatus.RUNNING),
+    ):
+        assert built.resolve_schedule_def("daily_schedule").default_status == schedule_status
+        assert built.resolve_sensor_def("kafka_lag_sensor").default_status == sensor_status

@@ -123,3 +123,44 @@ def test_secrets_come_from_a_secrets_dir_with_the_environment_first(
 )
 def test_without_credentials_keeps_the_address_only(uri: str, address: str) -> None:
     assert without_credentials(uri) == address
+
+
+def test_cluster_profile_changes_defaults_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PODREC_PROFILE", "cluster")
+    monkeypatch.setenv("PODREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PODREC_SPARK_MASTER", "spark://from-env:7077")
+    for var in ("PODREC_SECRETS_DIR", "PODREC_MONGO_URI", "PODREC_KAFKA_SASL_PASSWORD", "PODREC_CONFIG_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    s = load_settings()
+    assert s.spark.master == "spark://from-env:7077"  # the environment still wins
+    assert len(s.kafka.bootstrap.split(",")) == 3
+    assert (s.kafka.security_protocol, s.kafka.sasl_mechanism) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+    assert s.mongo.local_backend == "postgresql"
+    assert load_settings(profile="local").mongo.local_backend == "sqlite"
+
+
+def test_cluster_profile_mints_its_credentials_once_and_never_shows_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PODREC_DATA_DIR", str(tmp_path / "data"))
+    for var in ("PODREC_SECRETS_DIR", "PODREC_MONGO_URI", "PODREC_KAFKA_SASL_PASSWORD"):
+        monkeypatch.delenv(var, raising=False)
+    first, again = load_settings(profile="cluster"), load_settings(profile="cluster")
+    password = first.kafka.sasl_password
+    assert password is not None and again.kafka.sasl_password == password
+    assert first.mongo.uri == again.mongo.uri
+    minted = tmp_path / "data" / "secrets"
+    assert minted.stat().st_mode & 0o777 == 0o700
+    assert {p.stat().st_mode & 0o777 for p in minted.iterdir()} == {0o600}
+    assert password.get_secret_value() not in str(first.public_view())
+    assert first.public_view()["mongo"]["uri"].startswith("mongodb://***@127.0.0.1:27018/")
+    # An operator's own secret wins over the minted one.
+    monkeypatch.setenv("PODREC_KAFKA_SASL_PASSWORD", "operator-set")
+    own = load_settings(profile="cluster").kafka.sasl_password
+    assert own is not None and own.get_secret_value() == "operator-set"
+
+
+def test_unknown_profile_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODREC_PROFILE", "prod")
+    with pytest.raises(SettingsError, match="PODREC_PROFILE"):
+        load_settings()

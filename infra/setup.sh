@@ -77,6 +77,18 @@ else
   log "spark jars: cached"
 fi
 
+# --- S3A: hadoop-aws and the AWS SDK, for a lake on an S3-API store (s3a://) ---------------
+s3a_pom=$root/infra/maven/s3a-jars/pom.xml
+h=$(recipe_hash "$s3a_pom")
+if ! done_before s3a-jars "$h"; then
+  log "s3a jars: resolving from Maven Central (the AWS SDK bundle is ~690 MB)"
+  rm -rf "$cache/jars/s3a"; mkdir -p "$cache/jars/s3a"
+  mvn -q -B -f "$s3a_pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$cache/jars/s3a"
+  mark_done s3a-jars "$h"
+else
+  log "s3a jars: cached"
+fi
+
 # --- Kafka broker (KRaft) -----------------------------------------------------------------
 kafka_pom=$root/infra/maven/kafka-broker/pom.xml
 h=$(recipe_hash "$kafka_pom")
@@ -108,6 +120,20 @@ if ! done_before ferretdb "$h" || [ ! -x "$cache/bin/ferretdb" ]; then
   mark_done ferretdb "$h"
 else
   log "ferretdb: cached"
+fi
+
+# --- SeaweedFS: the S3-API object store of the cluster profile's lake -------------------------
+weed_mod=$root/infra/seaweedfs
+h=$(recipe_hash "$weed_mod/go.mod" "$weed_mod/go.sum")
+if ! done_before seaweedfs "$h" || [ ! -x "$cache/bin/weed" ]; then
+  log "seaweedfs: building with the Go toolchain (a few minutes the first time)"
+  weed_build=$(mktemp -d)
+  cp "$weed_mod/go.mod" "$weed_mod/go.sum" "$weed_build/"
+  (cd "$weed_build" && mkdir -p "$cache/bin" && go build -o "$cache/bin/weed" github.com/seaweedfs/seaweedfs/weed)
+  rm -rf "$weed_build"
+  mark_done seaweedfs "$h"
+else
+  log "seaweedfs: cached"
 fi
 
 log "done (cache: $cache)"

@@ -55,12 +55,24 @@ class LakeSettings(Section):
         description="Root of the Delta lake: a local path or an object-store URI (s3a://bucket/lake).",
     )
 
+    s3_endpoint: str | None = Field(
+        None,
+        description=(
+            "An S3-API store that is not AWS itself (http://127.0.0.1:18333, MinIO, SeaweedFS): Spark's "
+            "s3a and delta-rs both go there. Credentials stay in the standard AWS_* variables."
+        ),
+    )
+
     @property
     def root(self) -> str:
         """The lake URI with local paths made absolute, so every process agrees on it."""
         if "://" in self.uri:
             return self.uri.rstrip("/")
         return str(Path(self.uri).expanduser().resolve())
+
+    @property
+    def on_object_store(self) -> bool:
+        return self.root.startswith(("s3a://", "s3://"))
 
 
 class SparkSettings(Section):
@@ -163,6 +175,15 @@ class MongoSettings(Section):
             "it starts too, which then requires the user and password of PODREC_MONGO_URI."
         ),
     )
+
+
+class ObjectStoreSettings(Section):
+    """The S3-API store (SeaweedFS) `infra up` starts for an s3a:// lake whose endpoint is on loopback;
+    its S3 port is the endpoint's, these are the ports of the parts behind it."""
+
+    master_port: int = Field(19333, ge=1, le=55535, description="Its master (gRPC on this + 10000).")
+    volume_port: int = Field(18080, ge=1, le=55535, description="Its volume server (gRPC on this + 10000).")
+    filer_port: int = Field(18888, ge=1, le=55535, description="Its filer (gRPC on this + 10000).")
 
 
 class PostgresSettings(Section):
@@ -549,7 +570,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "local": {},
     "cluster": {
         "data": {"dir": "./data/cluster"},
-        "lake": {"uri": "./data/cluster/lakehouse"},
+        "lake": {"uri": "s3a://podrec/lakehouse", "s3_endpoint": "http://127.0.0.1:18333"},
         "spark": {"master": "spark://127.0.0.1:7077"},
         "kafka": {
             "bootstrap": "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094",
@@ -570,6 +591,10 @@ def minted_cluster_secrets(folder: Path) -> dict[str, Any]:
     come from the environment or PODREC_SECRETS_DIR, which skip this."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     values = {
+        # The object store's key pair: not podrec settings but the standard AWS_* variables, which
+        # `cluster_environment` hands to every process (Spark's s3a and delta-rs read them there).
+        "AWS_ACCESS_KEY_ID": lambda: "podrec",
+        "AWS_SECRET_ACCESS_KEY": lambda: secrets.token_urlsafe(24),
         "PODREC_KAFKA_SASL_PASSWORD": lambda: secrets.token_urlsafe(24),
         # PLAIN: FerretDB hands the user and password to PostgreSQL, which checks them (SCRAM there).
         "PODREC_MONGO_URI": lambda: (
@@ -632,6 +657,7 @@ class PodrecSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     mongo: MongoSettings = MongoSettings()
     postgres: PostgresSettings = PostgresSettings()
+    object_store: ObjectStoreSettings = ObjectStoreSettings()
     podcastindex: PodcastIndexSettings = PodcastIndexSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()

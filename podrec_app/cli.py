@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from podrec.lake.object_store import use_object_store
 from podrec.settings import PROFILES, PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
 from podrec_app.errors import explain
@@ -60,8 +61,8 @@ def main(debug: bool) -> None:
         kafka_log.addHandler(logging.NullHandler())
         kafka_log.propagate = False
     if os.environ.get("PODREC_PROFILE") == "cluster":
-        # The profile's Dagster instance lives in its PostgreSQL; the commands that run jobs open it.
-        os.environ.update(localinfra.dagster_instance_env(settings()))
+        # Its Dagster instance and its object store's keys, for this process and those it starts.
+        os.environ.update(localinfra.cluster_environment(settings()))
 
 
 def command_path(args: list[str]) -> str:
@@ -80,9 +81,11 @@ def command_path(args: list[str]) -> str:
 def settings(**overrides: Any) -> PodrecSettings:
     """The settings tree, or a one-line error naming the variable to fix."""
     try:
-        return load_settings(**overrides)
+        loaded = load_settings(**overrides)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    use_object_store(loaded.lake)  # delta-rs and Arrow find an S3-API lake through AWS_* variables
+    return loaded
 
 
 def _profile_settings(profile: str | None) -> PodrecSettings:

@@ -1,12 +1,16 @@
-"""The local Kafka, MongoDB-compatible server and Spark standalone cluster behind ``podrec infra``.
+"""The local services behind ``podrec infra``: Kafka, the serving store, and on the cluster profile
+a Spark standalone cluster, an S3-API object store, PostgreSQL and Dagster's daemon.
 
 All run as plain child processes on 127.0.0.1 with their state under ``<data_dir>``:
 Apache Kafka in KRaft mode (one node per loopback address of the bootstrap, each broker
-and controller), FerretDB on SQLite and, when ``PODREC_SPARK_MASTER`` is a ``spark://``
-address on loopback, a standalone master with its workers. ``up`` is idempotent, waits
-for health and records PIDs; ``down`` stops each whole process group and waits until it
-is gone. A deployment with its own Kafka, MongoDB or Spark points the settings at them
-and never calls this module."""
+and controller); FerretDB on SQLite, or on a PostgreSQL started beside it that checks every
+login (``PODREC_MONGO_LOCAL_BACKEND=postgresql``); when ``PODREC_SPARK_MASTER`` is a ``spark://``
+address on loopback, a standalone master with its workers; for an ``s3a://`` lake whose endpoint
+is on loopback, SeaweedFS; on the cluster profile, the Dagster daemon on the instance in that
+PostgreSQL. Which of them run follows from the settings alone. ``up`` is idempotent, waits for
+health and records PIDs; ``down`` stops each whole process group and waits until it is gone. A
+deployment with its own Kafka, MongoDB, Spark or object store points the settings at them and
+never calls this module."""
 
 from __future__ import annotations
 
@@ -548,18 +552,110 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
     return [master, *(worker(i) for i in range(spark.workers))]
 
 
-def dagster_instance_env(settings: PodrecSettings) -> dict[str, str]:
-    """What a Dagster process needs to open the cluster profile's instance: its home and its
-    PostgreSQL URL, built from the profile's credentials (``infra/dagster-cluster.yaml`` names only
-    the variable). Values the caller already set win; empty for every other profile."""
-    if settings.profile != "cluster" or settings.mongo.local_backend != "postgresql":
+def object_store_service(settings: PodrecSettings) -> list[Service]:
+    """SeaweedFS (master, volume server, filer and S3 gateway in one ``weed server``) for an
+    ``s3a://`` lake whose ``PODREC_LAKE_S3_ENDPOINT`` is on loopback; none otherwise. Its one S3
+    identity is the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` of the environment; it is
+    healthy once the lake's bucket answers (created on the first start)."""
+    lake = settings.lake
+    if not (lake.on_object_store and lake.s3_endpoint):
+        return []
+    endpoint = urlsplit(lake.s3_endpoint)
+    host, port = endpoint.hostname or "127.0.0.1", endpoint.port or 80
+    bucket = urlsplit(lake.root).hostname or ""
+    home = settings.data.path / "seaweedfs"
+    binary = settings.cache.path / "bin" / "weed"
+    store = settings.object_store
+
+    def key_pair() -> tuple[str, str]:
+        pair = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not (pair[0] and pair[1]):
+            raise InfraError(
+                "the local object store needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the "
+                "environment (the cluster profile mints them under <data>/secrets)"
+            )
+        return pair[0], pair[1]
+
+    def prepare() -> None:
+        access, secret = key_pair()
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "podrec",
+                    "credentials": [{"accessKey": access, "secretKey": secret}],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+            ]
+        }
+        config = home / "s3.json"
+        config.touch(mode=0o600)  # it holds the secret key: readable by its owner only
+        config.write_text(json.dumps(identities))
+
+    def command() -> list[str]:
+        if not binary.exists():
+            raise InfraError(f"SeaweedFS is not built at {binary}; run `make setup` first.")
+        return [
+            str(binary), "server", f"-dir={home / 'data'}", f"-ip={host}", f"-ip.bind={host}",
+            f"-master.port={store.master_port}", "-master.volumeSizeLimitMB=1024",
+            f"-volume.port={store.volume_port}", "-volume.max=0",
+            "-filer", f"-filer.port={store.filer_port}",
+            "-s3", f"-s3.port={port}", f"-s3.config={home / 's3.json'}",
+        ]  # fmt: skip
+
+    def probe() -> bool:
+        from pyarrow import fs
+
+        access, secret = key_pair()
+        try:
+            s3 = fs.S3FileSystem(
+                access_key=access, secret_key=secret, endpoint_override=f"{host}:{port}",
+                scheme=endpoint.scheme, region="us-east-1", allow_bucket_creation=True,
+                connect_timeout=1, request_timeout=2,
+            )  # fmt: skip
+            if s3.get_file_info(bucket).type != fs.FileType.Directory:
+                s3.create_dir(bucket)
+            return s3.get_file_info(bucket).type == fs.FileType.Directory
+        except OSError:
+            return False
+
+    ports = (store.master_port, store.volume_port, store.filer_port)
+    return [
+        Service(
+            name="seaweedfs",
+            host=host,
+            port=port,
+            extra_ports=(*ports, *(p + 10000 for p in ports)),
+            setting="PODREC_LAKE_S3_ENDPOINT (the parts behind it: PODREC_OBJECT_STORE_*_PORT)",
+            process_marker=str(home / "data"),
+            command=command,
+            prepare=prepare,
+            probe=probe,
+            state_dir=home,
+        )
+    ]
+
+
+def cluster_environment(settings: PodrecSettings) -> dict[str, str]:
+    """What every process of the cluster profile needs beyond podrec's settings: Dagster's instance
+    (its home, and its PostgreSQL URL built from the profile's credentials — the instance's yaml
+    names only the variable) and the object store's key pair as the standard ``AWS_*`` variables
+    (minted beside the other credentials). Values the caller already set win; empty for any other
+    profile."""
+    if settings.profile != "cluster":
         return {}
-    mongo = urlsplit(settings.mongo.uri.get_secret_value())
-    url = (
-        f"postgresql+psycopg2://{mongo.username}:{mongo.password}@{mongo.hostname or '127.0.0.1'}:"
-        f"{settings.postgres.port}/dagster"
-    )  # psycopg2: the driver dagster-postgres brings; the user and password stay percent-encoded
-    defaults = {"DAGSTER_HOME": str(settings.data.path / "dagster_home"), "PODREC_DAGSTER_POSTGRES_URL": url}
+    defaults: dict[str, str] = {"DAGSTER_HOME": str(settings.data.path / "dagster_home")}
+    if settings.mongo.local_backend == "postgresql":
+        mongo = urlsplit(settings.mongo.uri.get_secret_value())
+        # psycopg2: the driver dagster-postgres brings; the user and password stay percent-encoded.
+        defaults["PODREC_DAGSTER_POSTGRES_URL"] = (
+            f"postgresql+psycopg2://{mongo.username}:{mongo.password}@{mongo.hostname or '127.0.0.1'}:"
+            f"{settings.postgres.port}/dagster"
+        )
+    minted = settings.data.path / "secrets"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        if (minted / name).is_file():
+            defaults[name] = (minted / name).read_text().strip()
     return {name: os.environ.get(name) or value for name, value in defaults.items()}
 
 
@@ -567,8 +663,8 @@ def dagster_daemon_service(settings: PodrecSettings) -> list[Service]:
     """The Dagster daemon of the cluster profile (schedules, sensors, queued runs) on the instance in
     the local PostgreSQL; none for any other profile. It listens on no port; it is healthy once its
     heartbeats reach the instance."""
-    env = dagster_instance_env(settings)
-    if not env:
+    env = cluster_environment(settings)
+    if "PODREC_DAGSTER_POSTGRES_URL" not in env:
         return []
     home = Path(env["DAGSTER_HOME"])
     daemon = Path(sys.executable).parent / "dagster-daemon"
@@ -613,6 +709,7 @@ def services(settings: PodrecSettings) -> list[Service]:
     candidates = (
         *spark_standalone_services(settings),
         *kafka_services(settings),
+        *object_store_service(settings),
         *postgres_service(settings),
         ferretdb_service(settings),
         *dagster_daemon_service(settings),

@@ -14,6 +14,7 @@ from dagster import Definitions, definitions, in_process_executor
 
 from checks.drift_checks import drift_checks
 from checks.expectation_checks import table_checks
+from podrec.lake.object_store import use_object_store
 from podrec.settings import PodrecSettings, load_settings
 from podrec_assets import bronze, daily, gold_content, gold_recommender, monitoring, serving, silver
 from podrec_assets.calendar import Calendar
@@ -23,6 +24,8 @@ from sensors.new_episodes import build_new_episodes_sensor
 
 
 def build_definitions(settings: PodrecSettings) -> Definitions:
+    # The assets that read the lake through delta-rs (DuckDB, Arrow) find an S3-API store by AWS_*.
+    use_object_store(settings.lake)
     calendar = Calendar.from_settings(settings)
     # Locally the daily schedule and the lag sensor wait for a person to switch them on; the cluster
     # profile runs a daemon for them, so they start on.

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from podrec.lake.object_store import s3a_conf
 from podrec.settings import PodrecSettings
 
 
@@ -39,6 +40,20 @@ def extra_jars(settings: PodrecSettings, required: bool = True) -> list[str]:
     if required:
         require_delta_jars(jars, str(jar_dir))
     return jars
+
+
+def s3a_classpath(settings: PodrecSettings, required: bool = True) -> str | None:
+    """hadoop-aws and the AWS SDK from the set-up cache, for an ``s3a://`` lake on a master on this
+    machine (a remote cluster brings its own); None otherwise."""
+    if not (settings.lake.on_object_store and on_this_machine(settings.spark.master)):
+        return None
+    jar_dir = settings.cache.path / "jars" / "s3a"
+    jars = sorted(str(p) for p in jar_dir.glob("*.jar"))
+    if not any("hadoop-aws" in Path(j).name for j in jars):
+        if not required:
+            return None
+        raise SetupMissingError(f"hadoop-aws not found in {jar_dir}; run `make setup` first.")
+    return ":".join(jars)
 
 
 def spark_conf(
@@ -79,11 +94,16 @@ def spark_conf(
     # and a worker killed on the standalone cluster). local[*] has no executor to lose, and the
     # checkpoint would cost every fit a write, so it checkpoints only when asked to.
     if settings.spark.checkpoint_dir or not settings.spark.master.startswith("local"):
-        conf["spark.checkpoint.dir"] = (
-            settings.spark.checkpoint_dir or f"{settings.lake.uri.rstrip('/')}/_checkpoints"
-        )
+        # The lake's absolute root: a relative path would land in each executor's own work directory.
+        conf["spark.checkpoint.dir"] = settings.spark.checkpoint_dir or f"{settings.lake.root}/_checkpoints"
     if here:
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
+    # From the local disk, not spark.jars: executors on this machine read the same files, and the SDK
+    # bundle is too big to ship to every application's work directory.
+    if (classpath := s3a_classpath(settings, required=require_jars)) is not None:
+        conf["spark.driver.extraClassPath"] = classpath
+        conf["spark.executor.extraClassPath"] = classpath
+    conf.update(s3a_conf(settings.lake))
     conf.update(settings.spark.conf)
     return conf

@@ -15,7 +15,8 @@ ingestion of its own in the middle of the timed run.
     .venv/bin/python bench/cluster.py
 
 Results: ``bench/results/cluster.json``: ``profiles.<name>.daily_job_s``, ``.demo_s``, ``.run_id``,
-and ``ratio.daily_job`` / ``ratio.demo`` = cluster / local.
+``.services`` (healthy ones), ``.lake_uri``, ``.lake_tables_written``, ``.spark_applications``
+(cluster: what the standalone master ran), and ``ratio.daily_job`` / ``ratio.demo`` = cluster / local.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def measure(profile: str, root: Path) -> dict:
         out = podrec(env, "demo")
         demo_s = time.monotonic() - started
         status = json.loads(podrec(env, "infra", "status", "--json"))
+        tables = json.loads(podrec(env, "tables", "--json"))["tables"]
+        spark_apps = spark_applications() if profile == "cluster" else {}
         run_id = out.split("Dagster runs: ", 1)[1].split(" (", 1)[0].split(", ")[1]
         wall = subprocess.run(
             [sys.executable, "-c", RUN_WALL, run_id], env={**env, **cluster_env(env)}, cwd=REPO,
@@ -83,6 +86,22 @@ def measure(profile: str, root: Path) -> dict:
         "demo_s": round(demo_s, 1),
         "run_id": run_id,
         "services": [s["name"] for s in status if s["healthy"]],
+        "lake_tables_written": sum(t["version"] is not None for t in tables),
+        "lake_uri": tables[0]["uri"].rsplit("/", 2)[0] if tables else None,
+        "spark_applications": spark_apps,
+    }
+
+
+def spark_applications() -> dict:
+    """What the cluster profile's standalone master ran, and on how many live workers (its /json/)."""
+    import urllib.request
+
+    with urllib.request.urlopen("http://127.0.0.1:8080/json/", timeout=5) as response:
+        status = json.loads(response.read())
+    apps = status.get("activeapps", []) + status.get("completedapps", [])
+    return {
+        "workers_alive": sum(w["state"] == "ALIVE" for w in status["workers"]),
+        "applications": [{"name": a["name"], "cores": a["cores"], "state": a["state"]} for a in apps],
     }
 
 

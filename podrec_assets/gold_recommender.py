@@ -148,6 +148,7 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         fitted.save(model_uri)
         rows = factor_rows(fitted, ratings, version, day)
         result = replace_partitions(rows, lake.table("gold", "als_factors"), "model_date", [day.isoformat()])
+        fitted.release()
         ratings.unpersist()
         written = read(session, lake.table("gold", "als_factors")).where(F.col("model_date") == F.lit(day))
         sides = dict(written.groupBy("side").count().collect())

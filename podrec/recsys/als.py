@@ -90,6 +90,13 @@ class FittedModel:
         )
         return self.items.join(factors, "item_idx").select("episode_id", "factors")
 
+    def release(self) -> None:
+        """Drop what the fit left cached — the id indexes and the model's factor frames — once they
+        are written or collected: a process that fits many models (tuning's grid, a long-lived
+        session over many days) would otherwise hold every one of them in executor memory."""
+        for frame in (self.users, self.items, self.model.userFactors, self.model.itemFactors):
+            frame.unpersist()
+
     def save(self, uri: str) -> None:
         """The model and its id mappings under ``uri`` (``als/``, ``users/``, ``items/``)."""
         self.model.write().overwrite().save(f"{uri}/als")

@@ -351,6 +351,7 @@ class Bench:
         factors = ItemFactors.collect(fitted.item_factors(), "episode_id")
         learned = factors.aligned(self.index.canonical_ids if als.pool_variants else self.index.ids)
         users = fitted.user_factors().collect()  # bounded: an evaluation's listeners (max_users)
+        fitted.release()  # everything needed is collected above
         return Model(als, learned, {r["user_id"]: list(r["factors"]) for r in users})
 
     def lists(self, model: Model, policy: str, hybrid: HybridSettings) -> dict[str, list[str]]:

@@ -69,3 +69,4 @@ bench: setup
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/public_log.py
 	$(BIN)/python bench/scale.py --size S --days 1
+	$(BIN)/python bench/cluster.py

@@ -1,5 +1,6 @@
 """The schedules ask for the right partition of the right job, from the tick's time alone."""
 
+import os
 from datetime import UTC, datetime
 
 from dagster import DagsterInstance, build_schedule_context
@@ -73,9 +74,12 @@ def test_retention_runs_daily_for_yesterday_alone() -> None:
     assert {key.to_user_string() for key in monitoring} == {"monitoring/ab_analysis"}
 
 
-def test_the_cluster_profile_starts_the_daily_schedule_and_the_lag_sensor_on(tmp_path) -> None:
+def test_the_cluster_profile_starts_the_daily_schedule_and_the_lag_sensor_on(tmp_path, monkeypatch) -> None:
     from dagster import DefaultScheduleStatus, DefaultSensorStatus
 
+    # Building the cluster profile's definitions points delta-rs at its object store (AWS_* variables):
+    # keep that to this test.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     local = defs
     cluster = build_definitions(load_settings(profile="cluster", data={"dir": str(tmp_path)}))
     for built, schedule_status, sensor_status in (

@@ -33,9 +33,14 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "podrec_app.cli"]
+# The daily run's wall time from its instance; on the cluster profile that lives in PostgreSQL, opened
+# with the environment podrec gives its own processes (no credential passes through this script).
 RUN_WALL = """
-import json, sys
+import json, os, sys
 from dagster import DagsterInstance
+from podrec.settings import load_settings
+from podrec_app.localinfra import cluster_environment
+os.environ.update(cluster_environment(load_settings()))
 with DagsterInstance.get() as instance:
     stats = instance.get_run_stats(sys.argv[1])
     print(json.dumps({"seconds": stats.end_time - stats.start_time}))
@@ -76,7 +81,7 @@ def measure(profile: str, root: Path) -> dict:
         spark_apps = spark_applications() if profile == "cluster" else {}
         run_id = out.split("Dagster runs: ", 1)[1].split(" (", 1)[0].split(", ")[1]
         wall = subprocess.run(
-            [sys.executable, "-c", RUN_WALL, run_id], env={**env, **cluster_env(env)}, cwd=REPO,
+            [sys.executable, "-c", RUN_WALL, run_id], env=env, cwd=REPO,
             capture_output=True, text=True, check=True,
         )  # fmt: skip
     finally:
@@ -103,15 +108,6 @@ def spark_applications() -> dict:
         "workers_alive": sum(w["state"] == "ALIVE" for w in status["workers"]),
         "applications": [{"name": a["name"], "cores": a["cores"], "state": a["state"]} for a in apps],
     }
-
-
-def cluster_env(env: dict[str, str]) -> dict[str, str]:
-    """The variables ``podrec`` sets for its own processes on the cluster profile (DAGSTER_HOME, the
-    instance's PostgreSQL URL), asked of it so that no credential passes through this script's output."""
-    probe = "import json; from podrec_app import localinfra; from podrec.settings import load_settings; " \
-        "print(json.dumps(localinfra.cluster_environment(load_settings())))"  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=REPO, capture_output=True, text=True)
-    return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
 def main() -> None:

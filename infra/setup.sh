@@ -77,29 +77,22 @@ else
   log "spark jars: cached"
 fi
 
-# --- S3A: hadoop-aws and the AWS SDK, for a lake on an S3-API store (s3a://) ---------------
-s3a_pom=$root/infra/maven/s3a-jars/pom.xml
-h=$(recipe_hash "$s3a_pom")
-if ! done_before s3a-jars "$h"; then
-  log "s3a jars: resolving from Maven Central (the AWS SDK bundle is ~690 MB)"
-  rm -rf "$cache/jars/s3a"; mkdir -p "$cache/jars/s3a"
-  mvn -q -B -f "$s3a_pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$cache/jars/s3a"
-  mark_done s3a-jars "$h"
-else
-  log "s3a jars: cached"
-fi
+# maven_jars STEP POM DIR: the POM's runtime dependencies copied into DIR, once per recipe.
+maven_jars() {
+  local step=$1 pom=$2 out=$3 h
+  h=$(recipe_hash "$pom")
+  if done_before "$step" "$h"; then log "$step: cached"; return; fi
+  log "$step: resolving from Maven Central"
+  rm -rf "$out"; mkdir -p "$out"
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out"
+  mark_done "$step" "$h"
+}
+
+# --- S3A: hadoop-aws and the AWS SDK (a ~690 MB bundle), for a lake on an S3-API store (s3a://) ---
+maven_jars s3a-jars "$root/infra/maven/s3a-jars/pom.xml" "$cache/jars/s3a"
 
 # --- Kafka broker (KRaft) -----------------------------------------------------------------
-kafka_pom=$root/infra/maven/kafka-broker/pom.xml
-h=$(recipe_hash "$kafka_pom")
-if ! done_before kafka-broker "$h"; then
-  log "kafka broker: resolving from Maven Central"
-  rm -rf "$cache/kafka/libs"; mkdir -p "$cache/kafka/libs"
-  mvn -q -B -f "$kafka_pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$cache/kafka/libs"
-  mark_done kafka-broker "$h"
-else
-  log "kafka broker: cached"
-fi
+maven_jars kafka-broker "$root/infra/maven/kafka-broker/pom.xml" "$cache/kafka/libs"
 
 # --- FerretDB 1.x (SQLite backend) --------------------------------------------------------
 ferret_mod=$root/infra/ferretdb

@@ -331,6 +331,11 @@ def _postgres_bin(program: str) -> str:
     raise InfraError(f"PostgreSQL's {program} is not installed; run `make setup` first.")
 
 
+def _postgres_answers(host: str, port: int) -> bool:
+    ready = [_postgres_bin("pg_isready"), "-q", "-h", host, "-p", str(port)]
+    return subprocess.run(ready, capture_output=True, check=False).returncode == 0
+
+
 def _as_postgres_owner(home: Path) -> list[str]:
     """PostgreSQL refuses to run as root: as root, ``home`` is handed to the ``postgres`` user and
     the programs run as it; as anyone else they run as that user."""
@@ -393,10 +398,6 @@ def postgres_service(settings: PodrecSettings) -> list[Service]:
             "-k", str(home), "-c", f"listen_addresses={host}",
         ]  # fmt: skip
 
-    def probe() -> bool:
-        ready = [_postgres_bin("pg_isready"), "-q", "-h", host, "-p", str(port)]
-        return subprocess.run(ready, capture_output=True, check=False).returncode == 0
-
     return [
         Service(
             name="postgres",
@@ -406,7 +407,7 @@ def postgres_service(settings: PodrecSettings) -> list[Service]:
             process_marker=str(cluster),
             command=command,
             prepare=prepare,
-            probe=probe,
+            probe=lambda: _postgres_answers(host, port),
             state_dir=home,
             stop_signal=signal.SIGINT,  # "fast" shutdown; SIGTERM would wait for every client to leave
         )
@@ -614,8 +615,8 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
                 connect_timeout=1, request_timeout=2,
             )  # fmt: skip
             if s3.get_file_info(bucket).type != fs.FileType.Directory:
-                s3.create_dir(bucket)
-            return s3.get_file_info(bucket).type == fs.FileType.Directory
+                s3.create_dir(bucket)  # raises if the bucket cannot be made
+            return True
         except OSError:
             return False
 
@@ -675,9 +676,8 @@ def dagster_daemon_service(settings: PodrecSettings) -> list[Service]:
         if not (home / "dagster.yaml").exists():
             shutil.copy(INFRA_DIR / "dagster-cluster.yaml", home / "dagster.yaml")
         # The daemon opens the instance as it starts, so its database must already answer.
-        ready = [_postgres_bin("pg_isready"), "-q", "-h", postgres_host, "-p", str(settings.postgres.port)]
         deadline = time.monotonic() + 60
-        while subprocess.run(ready, capture_output=True, check=False).returncode != 0:
+        while not _postgres_answers(postgres_host, settings.postgres.port):
             if time.monotonic() > deadline:
                 raise InfraError("the Dagster daemon needs PostgreSQL, which did not answer within 60s")
             time.sleep(0.5)

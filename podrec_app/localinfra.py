@@ -593,15 +593,24 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
         config.touch(mode=0o600)  # it holds the secret key: readable by its owner only
         config.write_text(json.dumps(identities))
 
+    def grpc(http_port: int) -> int:
+        """SeaweedFS's convention (+ 10000), made explicit on the command line and port-checked."""
+        return http_port + 10000
+
     def command() -> list[str]:
         if not binary.exists():
             raise InfraError(f"SeaweedFS is not built at {binary}; run `make setup` first.")
+        # Every port is given, gRPC ones too, and the S3 gateway's Iceberg and Lance catalogs
+        # (fixed ports 8181 and 9101 by default) are off, so two stores never collide.
         return [
             str(binary), "server", f"-dir={home / 'data'}", f"-ip={host}", f"-ip.bind={host}",
-            f"-master.port={store.master_port}", "-master.volumeSizeLimitMB=1024",
-            f"-volume.port={store.volume_port}", "-volume.max=0",
-            "-filer", f"-filer.port={store.filer_port}",
-            "-s3", f"-s3.port={port}", f"-s3.config={home / 's3.json'}",
+            f"-master.port={store.master_port}", f"-master.port.grpc={grpc(store.master_port)}",
+            "-master.volumeSizeLimitMB=1024",
+            f"-volume.port={store.volume_port}", f"-volume.port.grpc={grpc(store.volume_port)}",
+            "-volume.max=0",
+            "-filer", f"-filer.port={store.filer_port}", f"-filer.port.grpc={grpc(store.filer_port)}",
+            "-s3", f"-s3.port={port}", f"-s3.port.grpc={grpc(port)}", f"-s3.config={home / 's3.json'}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]  # fmt: skip
 
     def probe() -> bool:
@@ -626,7 +635,7 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
             name="seaweedfs",
             host=host,
             port=port,
-            extra_ports=(*ports, *(p + 10000 for p in ports)),
+            extra_ports=(*ports, *(grpc(p) for p in (*ports, port))),
             setting="PODREC_LAKE_S3_ENDPOINT (the parts behind it: PODREC_OBJECT_STORE_*_PORT)",
             process_marker=str(home / "data"),
             command=command,
@@ -741,6 +750,10 @@ def status(settings: PodrecSettings) -> list[ServiceStatus]:
 
 def _check_ports(service: Service) -> None:
     for port in (p for p in (service.port, *service.extra_ports) if p):  # 0: listens on no port
+        if port > 65535:  # a derived port (SeaweedFS's gRPC: + 10000) can overflow
+            raise InfraError(
+                f"{service.name} would need port {port}, above 65535; move it with {service.setting}."
+            )
         if not _port_free(service.host, port):
             raise InfraError(
                 f"port {port} on {service.host} is taken by another process, so {service.name} "

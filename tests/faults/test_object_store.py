@@ -64,7 +64,7 @@ def object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Po
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "podrec-test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets.token_urlsafe(16))
     settings = make_settings(tmp_path).with_(
-        lake={"uri": "s3a://podrec-test/lakehouse", "s3_endpoint": f"http://127.0.0.1:{free_port()}"},
+        lake={"uri": "s3a://podrec-test/lakehouse", "s3_endpoint": f"http://127.0.0.1:{port_with_grpc()}"},
         object_store={"master_port": port_with_grpc(), "volume_port": port_with_grpc(),
                       "filer_port": port_with_grpc()},
     )  # fmt: skip

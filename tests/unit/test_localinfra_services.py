@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from podrec.settings import load_settings
 from podrec_app import localinfra
 
@@ -50,3 +52,34 @@ def test_the_cluster_environment_carries_the_instance_and_the_key_pair_without_p
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator's")  # an operator's own value wins
     assert localinfra.cluster_environment(settings)["AWS_SECRET_ACCESS_KEY"] == "operator's"
     assert localinfra.cluster_environment(load_settings(data={"dir": str(tmp_path)})) == {}
+
+
+def test_the_object_store_claims_every_port_it_listens_on(tmp_path: Path) -> None:
+    """SeaweedFS derives gRPC ports (+ 10000) and opens catalogs on fixed ports unless told
+    otherwise; every port is on its command line and checked before it starts."""
+    settings = load_settings(
+        profile="cluster", data={"dir": str(tmp_path)}, cache={"dir": str(tmp_path / "cache")}
+    )
+    (store,) = localinfra.object_store_service(settings)
+    assert store.port == 18333
+    assert sorted(store.extra_ports) == [18080, 18888, 19333, 28080, 28333, 28888, 29333]
+    (settings.cache.path / "bin").mkdir(parents=True)
+    (settings.cache.path / "bin" / "weed").touch()
+    command = store.command()
+    assert {
+        "-s3.port.grpc=28333",
+        "-master.port.grpc=29333",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    } <= set(command)
+
+
+def test_a_derived_port_above_65535_is_refused_with_the_setting_to_change(tmp_path: Path) -> None:
+    settings = load_settings(
+        profile="cluster", data={"dir": str(tmp_path)}, lake={"s3_endpoint": "http://127.0.0.1:56965"}
+    )
+    (store,) = localinfra.object_store_service(settings)
+    with pytest.raises(
+        localinfra.InfraError, match=r"66965, above 65535; move it with PODREC_LAKE_S3_ENDPOINT"
+    ):
+        localinfra._check_ports(store)

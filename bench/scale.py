@@ -13,7 +13,8 @@ the real local Kafka, FerretDB, Spark + Delta. Per-step times come from Dagster'
 
 Results: ``bench/results/scale_<size>_<days>d.json`` (and ``scale.json``, the newest run), keys
 ``days[i].assets[name].seconds`` and ``peak_rss_mb`` (largest summed RSS of this process and its
-children: the Spark JVM, its Python workers).
+children: the Spark JVM, its Python workers); ``days[i].persisted_rdds`` counts what the session
+still caches after the day (it should not grow).
 """
 
 from __future__ import annotations
@@ -119,6 +120,15 @@ def step_seconds(instance: DagsterInstance, run_id: str) -> dict[str, dict[str, 
     return out
 
 
+def persisted_rdds() -> int:
+    """RDDs still cached in the day's Spark session after its run: a step that forgets to release
+    what it cached shows here as a count that grows day by day (and as time that grows with it)."""
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    return context._jsc.getPersistentRDDs().size() if context is not None else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="S")
@@ -202,10 +212,11 @@ def main() -> None:
                     "day": day.isoformat(), "events": sum(sent.values()),
                     "simulate_seconds": round(simulate_s, 2), "evaluated": evaluated,
                     "run_seconds": round(time.perf_counter() - run_started, 2), "success": result.success,
-                    "assets": steps,
+                    "persisted_rdds": persisted_rdds(), "assets": steps,
                 })  # fmt: skip
                 print(json.dumps({"day": day.isoformat(), "success": result.success,
                                   "run_seconds": results[-1]["run_seconds"],
+                                  "rdds": results[-1]["persisted_rdds"],
                                   "mb": round(memory.peak_bytes / 2**20)}), flush=True)  # fmt: skip
                 if not result.success:
                     break

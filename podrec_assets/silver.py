@@ -49,6 +49,7 @@ def episodes() -> AssetsDefinition:
         catalog = build_catalog(read(spark.spark_session, lake.table("bronze", "episodes")))
         # One overwrite commit: readers see the old catalog or the new one, never a mix.
         result = overwrite(catalog.frame, lake.table("silver", "episodes"))
+        catalog.release()
         variants = catalog.variant_groups()
         preview = "\n".join(
             f"| {c} | {', '.join(f'{m} ({catalog.keys[m].language})' for m in members)} |"

@@ -19,6 +19,11 @@ class CatalogBuild:
     frame: DataFrame  # silver.episodes: bronze columns + first_seen_date + canonical_episode_id
     keys: dict[str, EpisodeKey]
     canonical: dict[str, str]  # episode_id → canonical_episode_id
+    cached: DataFrame  # the newest snapshots, read twice (keys, then the write); release() drops them
+
+    def release(self) -> None:
+        """Drop the cached snapshots once ``frame`` is written: a long-lived session builds one a day."""
+        self.cached.unpersist()
 
     def variant_groups(self) -> dict[str, list[str]]:
         """canonical id → its episodes, for the groups with more than one language variant."""
@@ -47,4 +52,4 @@ def build_catalog(bronze: DataFrame) -> CatalogBuild:
     keys = {r.episode_id: EpisodeKey(*r) for r in current.select(*KEY_COLUMNS).toLocalIterator()}
     ids = canonical_ids(keys.values())
     mapping = spark.createDataFrame(sorted(ids.items()), schema=CANONICAL_IDS)
-    return CatalogBuild(frame=current.join(mapping, "episode_id"), keys=keys, canonical=ids)
+    return CatalogBuild(frame=current.join(mapping, "episode_id"), keys=keys, canonical=ids, cached=current)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from podrec.settings import AlsSettings
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def model_version(als: AlsSettings, day: date) -> str:
@@ -71,6 +71,8 @@ class FittedModel:
     model: ALSModel
     users: DataFrame  # user_id, user_idx
     items: DataFrame  # episode_id, item_idx
+    # The factor RDDs ALS persists itself (finalStorageLevel); DataFrame.unpersist cannot reach them.
+    factor_rdds: tuple[Any, ...] = ()
 
     def user_factors(self) -> DataFrame:
         """(user_id, factors array<float>)."""
@@ -91,11 +93,14 @@ class FittedModel:
         return self.items.join(factors, "item_idx").select("episode_id", "factors")
 
     def release(self) -> None:
-        """Drop what the fit left cached — the id indexes and the model's factor frames — once they
-        are written or collected: a process that fits many models (tuning's grid, a long-lived
+        """Drop what the fit left cached — the id indexes and the factor RDDs ALS persisted — once
+        they are written or collected: a process that fits many models (tuning's grid, a long-lived
         session over many days) would otherwise hold every one of them in executor memory."""
-        for frame in (self.users, self.items, self.model.userFactors, self.model.itemFactors):
+        for frame in (self.users, self.items):
             frame.unpersist()
+        for rdd in self.factor_rdds:
+            rdd.unpersist(False)
+        self.factor_rdds = ()
 
     def save(self, uri: str) -> None:
         """The model and its id mappings under ``uri`` (``als/``, ``users/``, ``items/``)."""
@@ -158,9 +163,22 @@ def fit(ratings: DataFrame, als: AlsSettings) -> FittedModel:
         implicitPrefs=True, userCol="user_idx", itemCol="item_idx", ratingCol="rating",
         numUserBlocks=als.blocks, numItemBlocks=als.blocks, seed=als.seed, coldStartStrategy="drop",
     )  # fmt: skip
+    before = set(_persistent_rdds(ratings.sparkSession))
     model = estimator.fit(indexed)
     indexed.unpersist()
-    return FittedModel(model=model, users=users, items=items)
+    # Spark names the two RDDs it keeps for the model; a fit running at the same moment in the same
+    # session could be mistaken for this one, which podrec never does (one fit per step).
+    after = _persistent_rdds(ratings.sparkSession)
+    owned = tuple(rdd for rid, rdd in after.items() if rid not in before and rdd.name() in FACTOR_RDD_NAMES)
+    return FittedModel(model=model, users=users, items=items, factor_rdds=owned)
+
+
+FACTOR_RDD_NAMES = ("userFactors", "itemFactors")
+
+
+def _persistent_rdds(spark: SparkSession) -> dict[int, Any]:
+    """The JVM's persisted RDDs by id (py4j handles)."""
+    return dict(spark.sparkContext._jsc.getPersistentRDDs().items())
 
 
 def factor_rows(fitted: FittedModel, ratings: DataFrame, version: str, day: date) -> DataFrame:

@@ -211,3 +211,23 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
     assert third.returncode == 0, third.stderr[-3000:]
     with DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         assert len(instance.get_runs(RunsFilter(job_name="engagement"))) == 2
+
+
+def test_a_released_fit_leaves_nothing_cached_in_the_session(spark) -> None:
+    """A long-lived session fits a model a day (and tuning a grid of them): each fit's factor RDDs,
+    which ALS persists itself, must go when the fit is released, or executor memory grows each day."""
+    from podrec.recsys.als import fit
+    from podrec.settings import AlsSettings
+
+    rng = np.random.default_rng(3)
+    ratings = spark.createDataFrame(
+        [(f"u{u}", f"e{e}", float(r)) for u, e, r in rng.integers(1, 40, size=(600, 3))],
+        "user_id string, episode_id string, rating double",
+    )
+    baseline = set(dict(spark.sparkContext._jsc.getPersistentRDDs().items()))
+    for _ in range(2):
+        fitted = fit(ratings, AlsSettings(rank=4, max_iter=2))
+        assert fitted.user_factors().count() > 0 and fitted.item_factors().count() > 0
+        assert {rdd.name() for rdd in fitted.factor_rdds} == {"userFactors", "itemFactors"}
+        fitted.release()
+        assert set(dict(spark.sparkContext._jsc.getPersistentRDDs().items())) == baseline

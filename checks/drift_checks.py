@@ -34,7 +34,7 @@ from podrec.quality.drift import (
     save_report,
     score_rows,
 )
-from podrec.recsys.window import in_window
+from podrec.recsys.window import in_window, window_start
 from podrec.settings import DriftSettings, PodrecSettings
 from resources import LakeResource
 
@@ -155,9 +155,14 @@ def drift_checks(settings: PodrecSettings, daily: PartitionsDefinition) -> list[
         recs = read(session, lake.table("gold", "recommendations")).where(
             F.col("rec_date").between(F.lit(start), F.lit(days[-1])) & (F.col("policy") != "popular")
         )
-        plays = read(session, lake.table("silver", "daily_engagement")).select(
-            "episode_id", "event_date", "plays"
-        )
+        # Literal bounds first, so Delta prunes to the partitions the windows below can reach: the
+        # per-row window alone is a join condition, and a join condition reads the whole history.
+        plays = (
+            read(session, lake.table("silver", "daily_engagement"))
+            .where(F.col("event_date").between(F.lit(window_start(start, settings.als.window_days)),
+                                               F.lit(days[-1])))
+            .select("episode_id", "event_date", "plays")
+        )  # fmt: skip
         # Popularity as the lists saw it: plays in the model window ending on the list's day.
         in_model_window = in_window("event_date", F.col("rec_date"), settings.als.window_days)
         # As a share of all the window's plays, so a growing audience is not mistaken for drift.

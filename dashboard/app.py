@@ -179,6 +179,6 @@ reports = queries.drift_reports(data.root)
 if not reports:
     st.info("No Evidently drift reports under the lake's `monitoring/drift_reports` yet.")
 for report in reports:
-    with st.expander(f"{report.parent.name} / {report.name}"):
-        st.markdown(f"[{report}](file://{report})")
-        components.html(report.read_text(errors="replace"), height=600, scrolling=True)
+    with st.expander(f"{report.day} / {report.name}"):
+        st.markdown(f"`{report.uri}`")
+        components.html(report.read_text(), height=600, scrolling=True)

@@ -6,12 +6,13 @@ dashboard stays light and reads what the last commit of each table holds.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from podrec.lake.duck import LakeViews, open_lake
-from podrec.lake.paths import table_uri
+from podrec.lake.paths import arrow_uri, table_uri
 
 TABLES = {
     "events": ("silver", "user_events"),
@@ -201,9 +202,38 @@ def evaluation(lake: Lake) -> pd.DataFrame:
     return wide.reset_index().rename_axis(columns=None)
 
 
-def drift_reports(lake_root: str, limit: int = 10) -> list[Path]:
-    """The newest Evidently reports saved under ``<lake>/monitoring/drift_reports`` (local lakes)."""
-    folder = Path(table_uri(lake_root, *DRIFT_REPORTS))
-    if "://" in lake_root or not folder.is_dir():
-        return []
-    return sorted(folder.rglob("*.html"), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+@dataclass(frozen=True)
+class DriftReport:
+    """One saved Evidently report, wherever the lake is (a folder or an object store)."""
+
+    day: str  # its folder: the partition it describes
+    name: str  # e.g. engagement.html
+    uri: str  # the lake's own spelling (a path, or s3a://…), for links and logs
+    _filesystem: Any = field(repr=False, compare=False)
+    _path: str = field(repr=False, compare=False)
+
+    def read_text(self) -> str:
+        with self._filesystem.open_input_stream(self._path) as stream:
+            return stream.read().decode(errors="replace")
+
+
+def drift_reports(lake_root: str, limit: int = 10) -> list[DriftReport]:
+    """The newest Evidently reports saved under ``<lake>/monitoring/drift_reports``, newest first,
+    listed through Arrow's filesystems so a lake on an object store shows its reports too."""
+    from pyarrow import fs
+
+    root = table_uri(lake_root, *DRIFT_REPORTS)
+    filesystem, path = fs.FileSystem.from_uri(arrow_uri(root))
+    found = filesystem.get_file_info(fs.FileSelector(path, recursive=True, allow_not_found=True))
+    html = [f for f in found if f.type == fs.FileType.File and f.base_name.endswith(".html")]
+    html.sort(key=lambda f: (f.mtime_ns or 0, f.path), reverse=True)
+    return [
+        DriftReport(
+            day=f.path.rsplit("/", 2)[-2],
+            name=f.base_name,
+            uri=f"{root.rstrip('/')}/{f.path[len(path) :].lstrip('/')}",
+            _filesystem=filesystem,
+            _path=f.path,
+        )
+        for f in html[:limit]
+    ]

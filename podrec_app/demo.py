@@ -285,11 +285,15 @@ def show_dagster_ui(settings: PodrecSettings) -> str:
         return f"Dagster UI screenshots skipped: {exc}"
     from dashboard.queries import drift_reports
 
-    reports = [p for p in drift_reports(settings.lake.root, limit=50) if p.name == "engagement.html"]
+    reports = [r for r in drift_reports(settings.lake.root, limit=50) if r.name == "engagement.html"]
+    folder = settings.data.path / "screenshots"
     with dagster_ui() as base:
         pages = [dagster_asset_graph_page(base, "gold"), dagster_asset_graph_page(base, "silver"),
                  dagster_checks_page(base)]  # fmt: skip
-        if reports:
-            pages.append(drift_report_page(reports[0].as_uri()))  # newest first
-        shots = capture(pages, settings.data.path / "screenshots")
+        if reports:  # newest first; a local copy, so the browser opens it from any lake
+            copy = folder / f"drift-{reports[0].day}-{reports[0].name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            copy.write_text(reports[0].read_text())
+            pages.append(drift_report_page(copy.as_uri()))
+        shots = capture(pages, folder)
     return "\n".join(f"screenshot of {name}: {shot.path}" for name, shot in shots.items())

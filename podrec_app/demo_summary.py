@@ -172,7 +172,7 @@ def summarize_quality(settings: PodrecSettings, runs: list[ExecuteInProcessResul
     from dashboard.queries import drift_reports
 
     lines.append(f"newest drift reports under {reports_root(settings.lake.root)}:")
-    lines += [f"  {p.parent.name}/{p.name}" for p in drift_reports(settings.lake.root, limit=4)]
+    lines += [f"  {r.day}/{r.name}" for r in drift_reports(settings.lake.root, limit=4)]
     return "\n".join(lines)
 
 

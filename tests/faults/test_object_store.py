@@ -103,3 +103,24 @@ def test_the_object_store_restarted_between_two_runs(object_store: PodrecSetting
     # in order, nothing lost in the restart.
     state = describe_table(object_store.lake.root, "silver/daily_engagement")
     assert (state.version, state.rows, state.newest_partition) == (1, 2000, "2026-11-03")
+
+
+def test_drift_reports_on_the_object_store_reach_the_dashboard(object_store: PodrecSettings) -> None:
+    """A drift check saves its Evidently report beside the tables; the dashboard lists and shows it."""
+    import numpy as np
+    import pandas as pd
+
+    from dashboard.queries import drift_reports
+    from podrec.quality.drift import column_drift, reports_root, save_report
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"engagement": rng.normal(0, 1, 400)})
+    current = pd.DataFrame({"engagement": rng.normal(2, 1, 400)})
+    drift, snapshot = column_drift(current, reference, ["engagement"], [], drift_share=0.5)
+    assert drift.warn
+    saved = save_report(snapshot, reports_root(object_store.lake.root), "2026-11-03", "engagement")
+    assert saved["html"].startswith("s3a://podrec-test/lakehouse/monitoring/drift_reports/2026-11-03/")
+
+    (report,) = drift_reports(object_store.lake.root)
+    assert (report.day, report.name, report.uri) == ("2026-11-03", "engagement.html", saved["html"])
+    assert "engagement" in report.read_text()

@@ -191,7 +191,8 @@ def test_top_episodes_scores_and_evaluation(lake_root: str) -> None:
     table = queries.evaluation(lake).set_index("policy")
     assert table.loc["hybrid", "ndcg"] == 0.3 and table.loc["als_only", "recall"] == 0.35
     reports = queries.drift_reports(lake_root)
-    assert [r.parent.name for r in reports] == ["2026-11-20", "2026-11-19"]
+    assert [r.day for r in reports] == ["2026-11-20", "2026-11-19"]
+    assert reports[0].read_text() == "<html><body>drift 2026-11-20</body></html>"
 
 
 def test_a_lake_without_tables_says_what_is_missing(tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Could a server bind ``host:port`` now (what a service start checks first)?"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -128,7 +129,7 @@ def _proc_stat(pid: int | str) -> tuple[str, int] | None:
 def _alive(pid: int, marker: str) -> bool:
     """Is ``pid`` one of our service processes, still running?"""
     stat = _proc_stat(pid)
-    if stat is None or (stat[0] in "ZX" and not _group_alive(pid)):
+    if stat is None or (stat[0] in "ZX" and not group_alive(pid)):
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -139,7 +140,7 @@ def _alive(pid: int, marker: str) -> bool:
     return marker in cmdline or cmdline == ""
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     """Does any process of the group still run? Zombies awaiting a reaper do not count."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -474,7 +475,7 @@ def ferretdb_service(settings: PodrecSettings) -> Service:
     )
 
 
-def _spark_master_status(host: str, ui_port: int) -> dict | None:
+def spark_master_status(host: str, ui_port: int) -> dict | None:
     """The standalone master's own status document (its web UI's /json/), or None."""
     try:
         with urllib.request.urlopen(f"http://{host}:{ui_port}/json/", timeout=2) as response:
@@ -518,7 +519,7 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
             *("--host", host, "--port", str(port), "--webui-port", str(spark.ui_port)),
         ),
         prepare=lambda: None,
-        probe=lambda: (_spark_master_status(host, spark.ui_port) or {}).get("status") == "ALIVE",
+        probe=lambda: (spark_master_status(host, spark.ui_port) or {}).get("status") == "ALIVE",
         state_dir=home,
         env=env,
     )
@@ -527,7 +528,7 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
         worker_port, work_dir = port + 1 + i, home / f"worker-{i + 1}"
 
         def probe() -> bool:
-            status = _spark_master_status(host, spark.ui_port) or {}
+            status = spark_master_status(host, spark.ui_port) or {}
             return any(
                 w.get("port") == worker_port and w.get("state") == "ALIVE" for w in status.get("workers", [])
             )
@@ -748,13 +749,14 @@ def status(settings: PodrecSettings) -> list[ServiceStatus]:
     return result
 
 
-def _check_ports(service: Service) -> None:
+def check_ports(service: Service) -> None:
+    """Refuse to start ``service`` on a port it cannot have, naming the setting that moves it."""
     for port in (p for p in (service.port, *service.extra_ports) if p):  # 0: listens on no port
         if port > 65535:  # a derived port (SeaweedFS's gRPC: + 10000) can overflow
             raise InfraError(
                 f"{service.name} would need port {port}, above 65535; move it with {service.setting}."
             )
-        if not _port_free(service.host, port):
+        if not port_free(service.host, port):
             raise InfraError(
                 f"port {port} on {service.host} is taken by another process, so {service.name} "
                 f"cannot start; stop that process or move {service.name} with {service.setting}."
@@ -766,7 +768,7 @@ def _launch(service: Service) -> tuple[int, subprocess.Popen | None]:
     pid = _pid(service)
     if pid is not None:
         return pid, None
-    _check_ports(service)
+    check_ports(service)
     service.prepare()
     service.state_dir.mkdir(parents=True, exist_ok=True)
     with service.log_file.open("ab") as log:
@@ -842,10 +844,10 @@ def _stop(service: Service, timeout_s: float = 30.0) -> bool:
         except ProcessLookupError:
             break
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and _group_alive(pid):
+        while time.monotonic() < deadline and group_alive(pid):
             _reap(pid)
             time.sleep(0.1)
-        if not _group_alive(pid):
+        if not group_alive(pid):
             break
     _reap(pid)
     service.pid_file.unlink(missing_ok=True)
@@ -866,7 +868,7 @@ def up(
     # Refuse before starting anything, so a taken port never leaves half the stack running.
     for service in chosen:
         if _pid(service) is None:
-            _check_ports(service)
+            check_ports(service)
     launched = [(service, *_launch(service)) for service in chosen]
     return [_await(service, pid, proc, timeout_s) for service, pid, proc in launched]
 

@@ -28,7 +28,7 @@ def three_free_ports() -> int:
     """The first of three consecutive free ports (the nodes' controllers)."""
     while True:
         base = port_below_ephemeral()
-        if all(localinfra._port_free("127.0.0.1", base + i) for i in range(3)):
+        if all(localinfra.port_free("127.0.0.1", base + i) for i in range(3)):
             return base
 
 

@@ -58,7 +58,7 @@ def object_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Po
     def port_with_grpc() -> int:
         while True:
             port = free_port()
-            if port < 55535 and localinfra._port_free("127.0.0.1", port + 10000):
+            if port < 55535 and localinfra.port_free("127.0.0.1", port + 10000):
                 return port
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "podrec-test")

@@ -82,7 +82,7 @@ def standalone_port(settings: PodrecSettings, worker: int) -> int:
 
 
 def master_status(settings: PodrecSettings) -> dict:
-    status = localinfra._spark_master_status("127.0.0.1", settings.spark.ui_port)
+    status = localinfra.spark_master_status("127.0.0.1", settings.spark.ui_port)
     assert status is not None, "the standalone master stopped answering"
     return status
 

@@ -27,7 +27,7 @@ def test_up_twice_is_harmless_and_down_leaves_nothing(tmp_path: Path) -> None:
         stopped = localinfra.down(settings)
     assert stopped == ["kafka", "ferretdb"]
     for s in first:
-        assert s.pid is not None and not localinfra._group_alive(s.pid)
+        assert s.pid is not None and not localinfra.group_alive(s.pid)
     assert not any(s.running for s in localinfra.status(settings))
     assert localinfra.down(settings) == []
 

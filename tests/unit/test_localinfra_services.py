@@ -82,4 +82,4 @@ def test_a_derived_port_above_65535_is_refused_with_the_setting_to_change(tmp_pa
     with pytest.raises(
         localinfra.InfraError, match=r"66965, above 65535; move it with PODREC_LAKE_S3_ENDPOINT"
     ):
-        localinfra._check_ports(store)
+        localinfra.check_ports(store)

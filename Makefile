@@ -68,5 +68,6 @@ bench: setup
 	$(BIN)/python bench/publish.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/public_log.py
+	$(BIN)/python bench/item_models.py
 	$(BIN)/python bench/scale.py --size S --days 1
 	$(BIN)/python bench/cluster.py

@@ -15,9 +15,9 @@ Then it appends to ``monitoring.forget_audit`` what was removed where — counts
 SHA-256 hash. The store is asked first, so a store that is away stops the forget before the lake is
 touched; a forget that fails half-way can be run again (deleting what is gone deletes nothing).
 
-Deleted rows remain in the tables' older Delta versions (time travel) until ``VACUUM`` with a
-retention removes those files; records on the Kafka topic stay until the topic's own retention, and
-a replay from it (``podrec ingest --replay``) would bring them back (README: Privacy).
+Deleted rows remain in the tables' older Delta versions (time travel) until ``VACUUM`` removes those
+files (weekly, by monitoring/lake_maintenance: podrec/lake/maintenance.py); records on the Kafka topic
+stay until the topic's own retention, and a replay from it (``podrec ingest --replay``) would bring them back (README: Privacy).
 
 ``retention_cutoff``/``delete_events_before`` implement the event retention: rows of the event tables
 dated before the cutoff are deleted (a day at a time, by the date partition).

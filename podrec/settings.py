@@ -235,6 +235,23 @@ class RetentionSettings(Section):
     )
 
 
+class MaintenanceSettings(Section):
+    """The weekly table upkeep (monitoring/lake_maintenance; podrec/lake/maintenance.py)."""
+
+    compact_days: int = Field(
+        8, ge=1, le=366,
+        description="Days of partitions compacted per run (the week since the last run, and one more).",
+    )  # fmt: skip
+    retain_hours: int = Field(
+        168, ge=168,
+        description=(
+            "VACUUM deletes files a table stopped using this many hours ago: time travel reaches this far "
+            "back, and rows deleted by retention or a forget request are gone from storage after it. "
+            "Delta refuses less than 168 (a reader of an older snapshot could lose its files)."
+        ),
+    )  # fmt: skip
+
+
 class DataSettings(Section):
     dir: str = Field("./data", description="Where local services keep their state.")
 
@@ -663,6 +680,7 @@ class PodrecSettings(BaseSettings):
     vosk: VoskSettings = VoskSettings()
     audio: AudioSettings = AudioSettings()
     retention: RetentionSettings = RetentionSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     data: DataSettings = DataSettings()
     cache: CacheSettings = CacheSettings()
     partitions: PartitionsSettings = PartitionsSettings()

@@ -463,7 +463,8 @@ def forget(user_id: str) -> None:
     click.echo(_table(["where", "removed"], sorted(report.removed.items())))
     click.echo(
         f"removed {report.total} rows, factors and lists of listener sha256:{report.user_sha256[:16]}…; "
-        "audited in monitoring.forget_audit. Older Delta versions keep them until VACUUM (README, Privacy)."
+        "audited in monitoring.forget_audit. Older Delta versions keep them until the weekly "
+        "monitoring/lake_maintenance vacuums them (README, Privacy)."
     )
 
 

@@ -1,7 +1,10 @@
-"""Monitoring: the daily A/B analysis, computed in DuckDB over the Delta tables (no Spark needed), and
-the event retention, which deletes events older than ``settings.retention.event_days``."""
+"""Monitoring: the daily A/B analysis, computed in DuckDB over the Delta tables (no Spark needed), the
+event retention, which deletes events older than ``settings.retention.event_days``, and the weekly
+table upkeep (compaction and VACUUM), which keeps a lake that runs for years as fast and as small as
+its recent data."""
 
-from datetime import date
+from dataclasses import asdict
+from datetime import date, timedelta
 
 import pandas as pd
 from dagster import (
@@ -13,17 +16,25 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
+    Backoff,
     Definitions,
     MaterializeResult,
     MetadataValue,
+    RetryPolicy,
+    RunRequest,
+    ScheduleEvaluationContext,
     asset,
     asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
+    schedule,
 )
+from dagster_pyspark import LazyPySparkResource
 
 from podrec.lake.delta import replace_partitions_arrow
 from podrec.lake.duck import open_lake
+from podrec.lake.maintenance import Upkeep, upkeep
+from podrec.lake.tables import CONTRACT_TABLES
 from podrec.privacy import EVENT_TABLES, delete_events_before, retention_cutoff
 from podrec.recsys.ab import assign
 from podrec.recsys.ab_analysis import COLUMNS, analyse, listener_day
@@ -116,7 +127,8 @@ def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
         description=(
             f"What the event retention deleted on a day: per event table, the rows dated before the day's "
             f"cutoff ({settings.retention.event_days} days, PODREC_RETENTION_EVENT_DAYS, the day included). "
-            "Deleted rows stay in the tables' older Delta versions until VACUUM (README, Privacy)."
+            "Deleted rows stay in the tables' older Delta versions until the weekly "
+            "monitoring/lake_maintenance vacuums them."
         ),
     )
     def monitoring_retention(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
@@ -138,6 +150,61 @@ def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
         )
 
     return monitoring_retention
+
+
+LAKE_MAINTENANCE = ["monitoring", "lake_maintenance"]
+
+
+def lake_maintenance(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
+    upkeep_settings = settings.maintenance
+
+    @asset(
+        key=LAKE_MAINTENANCE,
+        group_name="monitoring",
+        kinds={"spark", "delta"},
+        owners=["team:podrec"],
+        partitions_def=calendar.daily,
+        # A compaction that loses a race with a daily write is refused by Delta, nothing changed: retry.
+        retry_policy=RetryPolicy(max_retries=2, delay=60, backoff=Backoff.EXPONENTIAL),
+        description=(
+            "Weekly upkeep of every contract table (podrec/lake/maintenance.py): compaction of the "
+            f"partitions of the last {upkeep_settings.compact_days} days (PODREC_MAINTENANCE_COMPACT_DAYS; "
+            "unpartitioned tables whole), then VACUUM LITE of the files unused for "
+            f"{upkeep_settings.retain_hours} h (PODREC_MAINTENANCE_RETAIN_HOURS) — which is also when rows "
+            "deleted by retention or a forget request leave storage. One row per table and run."
+        ),
+    )
+    def monitoring_lake_maintenance(
+        context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
+    ) -> MaterializeResult:
+        day = date.fromisoformat(context.partition_key)
+        done = upkeep(
+            spark.spark_session,
+            lake.root,
+            CONTRACT_TABLES,
+            day,
+            upkeep_settings.compact_days,
+            upkeep_settings.retain_hours,
+        )
+        table = pd.DataFrame(
+            [{"day": day, **asdict(u)} for u in done], columns=["day", *Upkeep.__dataclass_fields__]
+        ).astype({"files_removed": "int64", "files_added": "int64", "files_vacuumed": "int64"})
+        result = replace_partitions_arrow(table, lake.table(*LAKE_MAINTENANCE), "day", [day.isoformat()])
+        compacted, vacuumed = int(table["files_removed"].sum()), int(table["files_vacuumed"].sum())
+        context.log.info(
+            f"lake upkeep {day}: {len(done)} tables, {compacted} small files compacted, {vacuumed} vacuumed"
+        )
+        return MaterializeResult(
+            metadata={
+                **delta_write_metadata(result),
+                "dagster/row_count": len(done),
+                "files_compacted": compacted,
+                "files_vacuumed": vacuumed,
+                "tables": MetadataValue.md(table.drop(columns="day").to_markdown(index=False)),
+            }
+        )
+
+    return monitoring_lake_maintenance
 
 
 def sample_ratio_check(settings: PodrecSettings, calendar: Calendar) -> AssetChecksDefinition:
@@ -197,8 +264,29 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         selection=AssetSelection.assets(RETENTION),
         description="Delete events older than the retention from the event tables (a day's cutoff).",
     )
+    maintenance_job = define_asset_job(
+        "lake_maintenance",
+        selection=AssetSelection.assets(LAKE_MAINTENANCE),
+        description="Compact the newest partitions of every table and VACUUM what no version needs.",
+    )
+
+    @schedule(
+        job=maintenance_job,
+        cron_schedule="0 5 * * 0",
+        execution_timezone="UTC",
+        description="Sundays, after the day's retention and away from the daily job (as of the day before).",
+    )
+    def weekly_lake_maintenance_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+        return RunRequest(run_key=f"lake-maintenance-{day}", partition_key=day)
+
     return Definitions(
-        assets=[ab_analysis(settings, calendar), retention(settings, calendar), drift_scores()],
+        assets=[
+            ab_analysis(settings, calendar),
+            retention(settings, calendar),
+            drift_scores(),
+            lake_maintenance(settings, calendar),
+        ],
         asset_checks=[sample_ratio_check(settings, calendar)],
         jobs=[
             define_asset_job(
@@ -207,7 +295,11 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
                 description="A day's A/B analysis (per bucket and policy, with intervals).",
             ),
             retention_job,
+            maintenance_job,
         ],
         # After the daily job (01:30) has read the day's model window.
-        schedules=[build_schedule_from_partitioned_job(retention_job, hour_of_day=4, minute_of_hour=0)],
+        schedules=[
+            build_schedule_from_partitioned_job(retention_job, hour_of_day=4, minute_of_hour=0),
+            weekly_lake_maintenance_schedule,
+        ],
     )

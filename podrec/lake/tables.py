@@ -36,6 +36,7 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "monitoring/drift_scores",
     "monitoring/retention",
     "monitoring/forget_audit",
+    "monitoring/lake_maintenance",
 )
 
 

@@ -61,6 +61,16 @@ def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
     assert not graph.get_check_spec(srm).blocking  # a sample-ratio mismatch warns
 
 
+def test_lake_maintenance_runs_sundays_for_the_day_before_with_a_stable_run_key() -> None:
+    schedule = defs.resolve_schedule_def("weekly_lake_maintenance_schedule")
+    assert schedule.cron_schedule == "0 5 * * 0" and schedule.job_name == "lake_maintenance"
+    tick = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)  # a Sunday
+    [request] = evaluate("weekly_lake_maintenance_schedule", tick)
+    assert (request.partition_key, request.run_key) == ("2026-11-28", "lake-maintenance-2026-11-28")
+    keys = defs.resolve_job_def("lake_maintenance").asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in keys} == {"monitoring/lake_maintenance"}
+
+
 def test_retention_runs_daily_for_yesterday_alone() -> None:
     schedule = defs.resolve_schedule_def("retention_schedule")
     assert schedule.cron_schedule == "0 4 * * *" and schedule.job_name == "retention"

@@ -17,7 +17,8 @@ touched; a forget that fails half-way can be run again (deleting what is gone de
 
 Deleted rows remain in the tables' older Delta versions (time travel) until ``VACUUM`` removes those
 files (weekly, by monitoring/lake_maintenance: podrec/lake/maintenance.py); records on the Kafka topic
-stay until the topic's own retention, and a replay from it (``podrec ingest --replay``) would bring them back (README: Privacy).
+stay until the topic's own retention, and a replay from it (``podrec ingest --replay``) would bring
+them back (README: Privacy).
 
 ``retention_cutoff``/``delete_events_before`` implement the event retention: rows of the event tables
 dated before the cutoff are deleted (a day at a time, by the date partition).

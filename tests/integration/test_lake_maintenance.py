@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 from dagster import materialize
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from podrec.lake.delta import append, overwrite, read
+from podrec.lake.delta import append, overwrite, read, replace_partitions_arrow
 from podrec.lake.maintenance import compact, upkeep, vacuum
 from resources import build_resources
 from tests.conftest import assets
@@ -78,18 +79,25 @@ def test_the_weekly_asset_records_each_tables_upkeep(spark, settings, tmp_path: 
     events = f"{own.lake.root}/silver/user_events"
     small_appends(spark, events, DAY, 3)
     overwrite(spark.range(5).coalesce(1), f"{own.lake.root}/silver/episodes")
+    scores = f"{own.lake.root}/monitoring/drift_scores"  # written by delta-rs, not Spark
+    for check in ("engagement", "event_mix"):
+        frame = pd.DataFrame({"day": [DAY.isoformat()], "check": [check], "share": [0.1]})
+        replace_partitions_arrow(frame, scores, "day", [DAY.isoformat()], only={"check": check})
 
     (maintenance,) = assets(own, "monitoring/lake_maintenance")
     result = materialize([maintenance], partition_key=DAY.isoformat(), resources=build_resources(own))
     assert result.success
     report = DeltaTable(f"{own.lake.root}/monitoring/lake_maintenance").to_pandas().set_index("table")
-    assert sorted(report.index) == ["silver/episodes", "silver/user_events"]  # the tables written so far
+    # the tables written so far
+    assert sorted(report.index) == ["monitoring/drift_scores", "silver/episodes", "silver/user_events"]
     assert report.loc["silver/user_events", ["files_removed", "files_added"]].tolist() == [3, 1]
+    assert report.loc["monitoring/drift_scores", ["files_removed", "files_added"]].tolist() == [2, 1]
+    assert sorted(DeltaTable(scores).to_pandas()["check"]) == ["engagement", "event_mix"]
     assert report.loc["silver/episodes", "files_removed"] == 0  # one file already
     assert (report["files_vacuumed"] == 0).all()  # nothing is a week old yet
     assert files_per_day(events) == {str(DAY): 1}
     (materialization,) = result.asset_materializations_for_node("monitoring__lake_maintenance")
-    assert materialization.metadata["files_compacted"].value == 3
+    assert materialization.metadata["files_compacted"].value == 5
 
 
 def test_upkeep_skips_tables_not_written_yet(spark, tmp_path: Path) -> None:

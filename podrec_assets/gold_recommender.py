@@ -23,12 +23,9 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
-    RunRequest,
-    ScheduleEvaluationContext,
     TimeWindowPartitionMapping,
     asset,
     define_asset_job,
-    schedule,
 )
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
@@ -61,7 +58,7 @@ from podrec.recsys.scoring import (
 from podrec.recsys.tuning import Setting, serving_setting, sweep
 from podrec.recsys.window import partition_start_offset
 from podrec.settings import AlsSettings, HybridSettings, PodrecSettings
-from podrec_assets.calendar import Calendar
+from podrec_assets.calendar import Calendar, weekly_schedule
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
 
@@ -500,17 +497,10 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="Offline evaluation of every policy on the engagement up to a date.",
     )
 
-    @schedule(
-        job=evaluation_job,
-        cron_schedule="0 3 * * 1",
-        execution_timezone="UTC",
-        description="Mondays: the slower offline evaluation of every policy as of the day before.",
-    )
-    def weekly_evaluation_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-        # The partition comes from the tick's own time, never the clock, so a late tick evaluates the
-        # day it was meant for; run_key makes a repeated tick a no-op.
-        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return RunRequest(run_key=f"evaluation-{day}", partition_key=day)
+    weekly_evaluation_schedule = weekly_schedule(
+        evaluation_job, "weekly_evaluation_schedule", "0 3 * * 1", "evaluation",
+        "Mondays: the slower offline evaluation of every policy as of the day before.",
+    )  # fmt: skip
 
     tuning_job = define_asset_job(
         "tuning",
@@ -518,15 +508,10 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="The weekly sweep and the acceptance rule: which setting the fit and the lists use next.",
     )
 
-    @schedule(
-        job=tuning_job,
-        cron_schedule="0 4 * * 1",
-        execution_timezone="UTC",
-        description="Mondays after the evaluation: sweep, maybe accept a better one (as of the day before).",
-    )
-    def weekly_tuning_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return RunRequest(run_key=f"tuning-{day}", partition_key=day)
+    weekly_tuning_schedule = weekly_schedule(
+        tuning_job, "weekly_tuning_schedule", "0 4 * * 1", "tuning",
+        "Mondays after the evaluation: sweep, maybe accept a better one (as of the day before).",
+    )  # fmt: skip
 
     return Definitions(
         assets=[

@@ -4,7 +4,7 @@ table upkeep (compaction and VACUUM), which keeps a lake that runs for years as 
 its recent data."""
 
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 from dagster import (
@@ -21,13 +21,10 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
-    RunRequest,
-    ScheduleEvaluationContext,
     asset,
     asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
-    schedule,
 )
 from dagster_pyspark import LazyPySparkResource
 
@@ -40,7 +37,7 @@ from podrec.recsys.ab import assign
 from podrec.recsys.ab_analysis import COLUMNS, analyse, listener_day
 from podrec.recsys.ab_readout import experiment_days, readout, readout_rows
 from podrec.settings import PodrecSettings
-from podrec_assets.calendar import Calendar
+from podrec_assets.calendar import Calendar, weekly_schedule
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
 
@@ -270,15 +267,10 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="Compact the newest partitions of every table and VACUUM what no version needs.",
     )
 
-    @schedule(
-        job=maintenance_job,
-        cron_schedule="0 5 * * 0",
-        execution_timezone="UTC",
-        description="Sundays, after the day's retention and away from the daily job (as of the day before).",
-    )
-    def weekly_lake_maintenance_schedule(context: ScheduleEvaluationContext) -> RunRequest:
-        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return RunRequest(run_key=f"lake-maintenance-{day}", partition_key=day)
+    weekly_lake_maintenance_schedule = weekly_schedule(
+        maintenance_job, "weekly_lake_maintenance_schedule", "0 5 * * 0", "lake-maintenance",
+        "Sundays, after the day's retention and away from the daily job (as of the day before).",
+    )  # fmt: skip
 
     return Definitions(
         assets=[

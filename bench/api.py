@@ -13,6 +13,10 @@ podrec.serving.publish; then
   each connection pausing so the 16 hold near ``--rate`` (skipped, with a note, without wrk).
   Requests mix known and unknown listeners and locales.
 
+Every run above logs its impressions to a live Kafka broker, as in production. Then the broker is
+stopped and the open loop at ``--rate`` runs again (``api_open_loop_kafka_down``): impressions are
+dropped and counted, and the ratio of its p99 to the broker-up one says whether requests noticed.
+
     .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20 --workers 1]
 """
 
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -96,6 +101,18 @@ def floor(coll, user_ids: list[str], n: int, threads: int = 1) -> dict:
     q = np.percentile(latencies, [50, 90, 99, 100])
     return {"mode": f"pymongo find_one, {threads} thread(s)", "requests": n, "achieved_rate": n / elapsed,
             "p50_ms": q[0], "p90_ms": q[1], "p99_ms": q[2], "max_ms": q[3]}  # fmt: skip
+
+
+def impressions(api: str) -> dict[str, int]:
+    """The API worker's impression counts (``/metrics``): logged, delivered, dropped, undelivered…"""
+    with urllib.request.urlopen(f"{api}/metrics", timeout=5) as response:
+        return json.load(response)["impressions"]
+
+
+def since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Counters' growth between two ``/metrics`` reads (gauges such as ``waiting`` as they end)."""
+    return {k: v - before.get(k, 0) if k in ("logged", "delivered", "dropped", "undelivered") else v
+            for k, v in after.items()}  # fmt: skip
 
 
 def build_loadgen(into: Path) -> Path:
@@ -174,9 +191,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         mongo = {"uri": f"mongodb://127.0.0.1:{free_port()}/", "database": "bench"}
-        settings = load_settings(data={"dir": tmp}, lake={"uri": f"{tmp}/lake"}, mongo=mongo)
+        kafka = {"bootstrap": f"127.0.0.1:{free_port()}", "controller_port": free_port(),
+                 "impressions_topic": "bench.impressions"}  # fmt: skip
+        settings = load_settings(data={"dir": tmp}, lake={"uri": f"{tmp}/lake"}, mongo=mongo, kafka=kafka)
         workers = args.workers or settings.api.workers
-        localinfra.up(settings, only=["ferretdb"])
+        localinfra.up(settings, only=["ferretdb", "kafka"])
         try:
             db = build_resources(settings)["mongo"].db()
             server = db.command("buildInfo").get("ferretdbVersion")
@@ -203,7 +222,8 @@ def main() -> None:
                 lines.append(f"{api}/users/{who}/recommendations{locale}")
             urls.write_text("\n".join(lines))
             env = {**os.environ, "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
-                   "PODREC_MONGO_DATABASE": "bench"}  # fmt: skip
+                   "PODREC_MONGO_DATABASE": "bench", "PODREC_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+                   "PODREC_KAFKA_IMPRESSIONS_TOPIC": settings.kafka.impressions_topic}  # fmt: skip
             serve = [
                 sys.executable,
                 "-m",
@@ -237,8 +257,15 @@ def main() -> None:
                 )
                 with_wrk = wrk(urls, api, args.wrk_seconds)
                 wrk_at_rate = wrk(urls, api, args.wrk_seconds, rate=args.rate)
+                kafka_up = impressions(api)
+                localinfra.down(settings, only=["kafka"])
+                before_down = impressions(api)
+                kafka_down = loadgen(
+                    generator, urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s"
+                )
+                after_down = impressions(api)
         finally:
-            localinfra.down(settings, only=["ferretdb"])
+            localinfra.down(settings, only=["ferretdb", "kafka"])
 
     result = {
         "users": args.users, "episodes": args.episodes, "publish_seconds": publish_s, "floor": base,
@@ -255,6 +282,10 @@ def main() -> None:
         "api_open_loop_cold_cache": cold, "api_open_loop_at_max": at_max, "wrk": with_wrk,
         "wrk_at_rate": wrk_at_rate,
         "ratio_rate_api_max_vs_floor": closed_loop["achieved_rate"] / base["achieved_rate"],
+        "api_open_loop_kafka_down": kafka_down,
+        "ratio_p99_kafka_down_over_up": kafka_down["p99_ms"] / open_loop["p99_ms"],
+        "ratio_p50_kafka_down_over_up": kafka_down["p50_ms"] / open_loop["p50_ms"],
+        "impressions_kafka_up": kafka_up, "impressions_kafka_down": since(before_down, after_down),
         "workers": workers, "cache_mb": settings.api.cache_mb,
         "version_cache_s": settings.api.version_cache_s,
         "store": f"FerretDB {server} (SQLite backend, as `podrec infra up` runs it), loopback",
@@ -265,7 +296,7 @@ def main() -> None:
     (RESULTS / "api.json").write_text(json.dumps(result, indent=2))
     names = ("floor", "floor_parallel", "api_open_loop_cold_cache", "api_one_by_one", "api_closed_loop",
              "api_open_loop", "api_open_loop_half_rate", "api_open_loop_at_max", "wrk",
-             "wrk_at_rate")  # fmt: skip
+             "wrk_at_rate", "api_open_loop_kafka_down")  # fmt: skip
     for name in names:
         r = result[name]
         if "skipped" in r:
@@ -275,6 +306,7 @@ def main() -> None:
             f"{name:24s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
             f"p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:7.2f} ms  errors {r.get('errors', 0)}"
         )
+    print("impressions with Kafka up:", kafka_up, "| while it was down:", result["impressions_kafka_down"])
     print(json.dumps({k: v for k, v in result.items() if k.startswith(("ratio", "target"))}))
 
 

@@ -3,9 +3,9 @@
 Units are listeners, counted in their sticky arm (intention to treat) when they listened or were served
 a list in the period. Per listener: impressions, plays from lists (a play event carrying an impression's
 id, once per impression and episode), the same weighted by 1/log2(1 + rank) (a play at the top counts
-fully, deeper ones less), plays of new episodes (younger than ``new_episode_days`` since their first
-appearance in the catalog: the later of published_at and first_seen_date), engagement (the sum of
-silver.daily_engagement) and completion (mean furthest point of what they played).
+fully, deeper ones less), plays of new episodes (younger than ``new_episode_days`` since they appeared,
+``APPEARED``), engagement (the sum of silver.daily_engagement) and completion (mean furthest point of
+what they played).
 
 - Ratio metrics (plays per impression, plain and position-weighted) are Σ plays / Σ impressions per arm
   with a delta-method variance; their difference gets a normal interval.
@@ -138,6 +138,18 @@ def ratio(numerator: np.ndarray, denominator: np.ndarray) -> tuple[float, float]
     return float(r), float(var)
 
 
+# When each episode appeared, from view ``episodes``. One seen after the catalog's first snapshot
+# appeared when it was seen (or published, if later: a scheduled episode). The first snapshot holds the
+# whole back catalogue at once, so "first seen" says nothing there: those appeared when published
+# (never, when the feed gives no date) — else every episode would count as new for the first days.
+APPEARED = """
+    select episode_id,
+           case when first_seen_date > min(first_seen_date) over ()
+                then greatest(published_at, cast(first_seen_date as timestamptz))
+                else published_at end as appeared_at
+    from episodes"""
+
+
 def listener_period(
     con: duckdb.DuckDBPyConnection, first: date, last: date, new_episode_days: int, cuped_days: int
 ) -> pd.DataFrame:
@@ -145,11 +157,8 @@ def listener_period(
     ``engagement``, ``impressions`` and ``episodes``; ``pre_engagement`` from the days before."""
     pre_first = first - timedelta(days=cuped_days)
     return con.execute(
-        """
-        with appeared as (
-                 select episode_id,
-                        greatest(published_at, cast(first_seen_date as timestamptz)) as appeared_at
-                 from episodes),
+        f"""
+        with appeared as ({APPEARED}),
              plays as (
                  select e.user_id, e.episode_id, e.impression_id, e.session_id, e.occurred_at, a.appeared_at
                  from events e left join appeared a using (episode_id)
@@ -208,11 +217,8 @@ def new_episode_exposure(con: duckdb.DuckDBPyConnection, first: date, last: date
     """Per episode that first appeared in ``first..last`` and per arm: hours from its appearance to its
     first impression and to its first play by a listener of the arm (NaN: not yet)."""
     return con.execute(
-        """
-        with appeared as (
-                 select episode_id,
-                        greatest(published_at, cast(first_seen_date as timestamptz)) as appeared_at
-                 from episodes),
+        f"""
+        with appeared as ({APPEARED}),
              fresh as (select * from appeared where cast(appeared_at as date) between ? and ?),
              shown as (
                  select episode_id, policy, min(served_at) as at from impressions

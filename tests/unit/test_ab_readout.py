@@ -105,6 +105,24 @@ def test_plays_of_new_episodes_and_plays_per_impression_per_arm() -> None:
     assert result.metrics["hours_to_first_impression"].difference == pytest.approx(0.0)
 
 
+def test_the_catalogs_first_snapshot_is_not_new_for_its_first_days() -> None:
+    """The first snapshot holds the back catalogue, all first seen that day: e-old (published 300 days
+    ago) first seen two days before DAY is not new, so its organic plays on DAY are not new-episode
+    plays; e-new, first seen after the first snapshot, still is."""
+    users = listeners_split(20, 20)
+    con = lake(users, {u: 2 for u in users if arm(u)[1] == "hybrid"})
+    con.unregister("episodes")
+    con.register(
+        "episodes",
+        pd.DataFrame(
+            {"episode_id": ["e-new", "e-old"], "first_seen_date": [DAY, DAY - timedelta(days=2)],
+             "published_at": [AT - timedelta(hours=3), AT - timedelta(days=300)]}
+        ),  # fmt: skip
+    )
+    new = readout(con, DAY, DAY, arm, 0.5, 7, 7).metrics["new_episode_plays"]
+    assert (new.hybrid, new.als_only) == pytest.approx((2.0, 0.0))  # e-old's one play each is not counted
+
+
 def test_cuped_keeps_the_mean_and_removes_what_the_covariate_explains() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(10, 3, 5000)

@@ -377,6 +377,28 @@ class HybridSettings(Section):
             "the picks above it); 0 keeps the blend's order."
         ),
     )
+    fresh_weight: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Weight g of new episodes close to what the listener likes (hybrid only): score = "
+            "(1 - f - g)·blend + f·follow + g·[published within fresh_days]·content; 0 turns it off."
+        ),
+    )
+    fresh_days: int = Field(
+        7, ge=1, description="An episode counts as fresh this many days after its publication."
+    )
+
+    @model_validator(mode="after")
+    def _weights_share_one_score(self) -> Self:
+        """The follow and fresh sources take their weights from the blend's: together at most all of it."""
+        if self.follow_weight + self.fresh_weight > 1:
+            raise ValueError(
+                f"PODREC_HYBRID_FOLLOW_WEIGHT + PODREC_HYBRID_FRESH_WEIGHT is "
+                f"{self.follow_weight + self.fresh_weight:g}; they share one score, so at most 1"
+            )
+        return self
 
 
 class EvaluationSettings(Section):

@@ -274,7 +274,9 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         item_factors = ItemFactors.collect(factors.where(F.col("side") == "item"))
         # Pooled: the item side holds canonical episodes; each variant (a new translation too) reads its own.
         learned = item_factors.aligned(index.canonical_ids if als.pool_variants else index.ids)
-        items = ItemSide.build(index, learned, hybrid, pooled=als.pool_variants)
+        # The day's lists are served from the end of the day on: an episode's freshness counts from there.
+        served_from = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC).timestamp()
+        items = ItemSide.build(index, learned, hybrid, pooled=als.pool_variants, as_of=served_from)
         user_factors = factors.where(F.col("side") == "user").select(F.col("id").alias("user_id"), "factors")
         users = user_frame(interactions, index, user_factors, settings.ab)
         languages = sorted(set(index.popularity) | {hybrid.fallback_language})

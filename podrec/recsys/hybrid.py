@@ -123,16 +123,28 @@ class ItemSide:
     lam: np.ndarray
     params: HybridSettings
     is_new: np.ndarray  # no engagement at all in the window (with any variant, when pooled)
+    fresh: np.ndarray  # published within ``params.fresh_days`` before the lists' time (``as_of``)
 
     @classmethod
     def build(
-        cls, episodes: EpisodeIndex, learned: np.ndarray, params: HybridSettings, pooled: bool = True
+        cls,
+        episodes: EpisodeIndex,
+        learned: np.ndarray,
+        params: HybridSettings,
+        pooled: bool = True,
+        as_of: float | None = None,
     ) -> ItemSide:
+        """``as_of``: when the lists are served (epoch seconds); without it, or without publication
+        dates, no episode is fresh."""
         if params.cold_start not in COLD_START_STRATEGIES:
             raise ValueError(f"resolve cold_start {params.cold_start!r} first (with_cold_start)")
         counts = episodes.group_interactions if pooled else episodes.interactions
         warm, lam = warm_start(learned, counts, episodes.similarity, params)
-        return cls(episodes, learned.astype(np.float32), warm, lam, params, counts == 0)
+        fresh = np.zeros(len(episodes), dtype=bool)
+        if as_of is not None and episodes.published is not None:
+            age = as_of - np.nan_to_num(episodes.published, nan=-np.inf)
+            fresh = (age >= 0) & (age < params.fresh_days * 86_400)
+        return cls(episodes, learned.astype(np.float32), warm, lam, params, counts == 0, fresh)
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -247,7 +259,10 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
         w = {"als_only": np.ones(len(cand)), "content_only": np.zeros(len(cand))}.get(policy, w_items[cand])
         f = p.follow_weight if followed else 0.0
         follow_n = np.isin(cand, np.fromiter(followed, dtype=int)).astype(np.float32) if followed else 0.0
-        score = (1.0 - f) * (w * als_n + (1.0 - w) * content_n) + f * follow_n
+        # New episodes close to the listener's history: content alone knows them before ALS does.
+        fresh_n = items.fresh[cand] * content_n if policy == "hybrid" and p.fresh_weight > 0 else 0.0
+        g = p.fresh_weight if np.any(fresh_n) else 0.0
+        score = (1.0 - f - g) * (w * als_n + (1.0 - w) * content_n) + f * follow_n + g * fresh_n
         order = np.argsort(-score, kind="stable")
         if policy == "hybrid" and p.cold_start == "reserved":
             picks = _reserved(cand, order, content_n, items, group_of, language)
@@ -265,7 +280,10 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
                 )
                 continue
             j = int(np.searchsorted(cand, source))
-            parts = ((1.0 - f) * w[j] * als_n[j], (1.0 - f) * (1.0 - w[j]) * content_n[j])
+            parts = (
+                (1.0 - f - g) * w[j] * als_n[j],
+                (1.0 - f - g) * (1.0 - w[j]) * content_n[j] + (g * fresh_n[j] if g else 0.0),
+            )
             explained.append((len(rows), r, source, policy, *parts, followed.get(source)))
             rows.append((user_id, k + 1, item, float(score[j]), float(als_n[j]), float(content_n[j]), policy,
                          ""))  # fmt: skip
@@ -533,6 +551,8 @@ def _reason(
     """Why the row is there, in words a listener (or an engineer) can check."""
     if items.is_new[source]:
         return f"new episode, close to {anchor} you listened to" if anchor else "new episode"
+    if items.fresh[source] and policy == "hybrid" and items.params.fresh_weight > 0 and anchor:
+        return f"published in the last {items.params.fresh_days} days, close to {anchor} you listened to"
     if policy == "content_only" or (content_part > als_part and anchor):
         return f"similar to {anchor} you listened to" if anchor else "similar to what you listened to"
     return "listeners with similar taste engaged with it"

@@ -244,3 +244,42 @@ def test_mmr_trades_score_for_content_distance() -> None:
     # 1st: x (0.5·0.7); 2nd: y 0.5·0.665 - 0.5·0.9 = -0.1175, z 0.5·0.35 - 0.5·0.1 = 0.125, q 0 → z;
     # 3rd: y still -0.1175 (x is its nearest), q 0 → q
     assert lists(mmr, listener)["episode_id"].tolist() == ["x", "z", "q"]
+
+
+def test_fresh_episodes_close_to_the_history_are_weighed_in_for_hybrid_only() -> None:
+    """h was heard; "old" (day 1) and "new" (day 9) are equally close to it, ALS prefers old."""
+    rows = [("h", "h", "s1", "en", 5), ("old", "old", "s2", "en", 5), ("new", "new", "s3", "en", 5),
+            ("z", "z", "s4", "en", 5)]  # fmt: skip
+    cat = catalog(rows, {("h", "old"): 0.5, ("h", "new"): 0.5})
+    dated = EpisodeIndex(
+        ids=cat.ids, canonical_ids=cat.canonical_ids, show=cat.show, language=cat.language, title=cat.title,
+        similarity=cat.similarity, interactions=cat.interactions,
+        published=np.array([1.0, 1.0, 9.0, 1.0]) * 86_400,
+    )  # fmt: skip
+    learned = np.array([[0.5], [1.0], [0.2], [0.0]], dtype=np.float32)
+    as_of = 10 * 86_400.0
+    listener = user(factors=[1.0], history=[0], weights=[2.0], exclude=[0])
+
+    fresh = ItemSide.build(dated, learned, rules(k=3, full_weight_listeners=1, fresh_weight=0.6), as_of=as_of)
+    assert fresh.fresh.tolist() == [False, False, True, False]  # 1 day old; the others 9 days
+    out = lists(fresh, listener)
+    # blend 0.7·ALS + 0.3·content: old 1.0, new 0.7·0.2 + 0.3 = 0.44, z 0; new is fresh and close to h:
+    # 0.4·blend + 0.6·content → old 0.4, new 0.4·0.44 + 0.6 = 0.776
+    assert out["episode_id"].tolist() == ["new", "old", "z"]
+    assert out["score"].tolist() == pytest.approx([0.776, 0.4, 0.0], abs=1e-6)
+    assert out["reason"].iloc[0] == "published in the last 7 days, close to “h” you listened to"
+    # ALS alone has no content to know a new episode by: its order is the blend's.
+    assert lists(fresh, {**listener, "policy": "als_only"})["episode_id"].tolist() == ["old", "new", "z"]
+    # Off (the default), or without the lists' time: the plain blend.
+    for items in (
+        ItemSide.build(dated, learned, rules(k=3, full_weight_listeners=1), as_of=as_of),
+        ItemSide.build(dated, learned, rules(k=3, full_weight_listeners=1, fresh_weight=0.6)),
+    ):
+        out = lists(items, listener)
+        assert out["episode_id"].tolist() == ["old", "new", "z"]
+        assert out["score"].tolist() == pytest.approx([1.0, 0.44, 0.0], abs=1e-6)
+
+
+def test_follow_and_fresh_weights_share_one_score() -> None:
+    with pytest.raises(ValueError, match="at most 1"):
+        HybridSettings(follow_weight=0.6, fresh_weight=0.5)

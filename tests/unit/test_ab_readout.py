@@ -111,14 +111,12 @@ def test_the_catalogs_first_snapshot_is_not_new_for_its_first_days() -> None:
     plays; e-new, first seen after the first snapshot, still is."""
     users = listeners_split(20, 20)
     con = lake(users, {u: 2 for u in users if arm(u)[1] == "hybrid"})
+    episodes = pd.DataFrame(
+        {"episode_id": ["e-new", "e-old"], "first_seen_date": [DAY, DAY - timedelta(days=2)],
+         "published_at": [AT - timedelta(hours=3), AT - timedelta(days=300)]}
+    )  # fmt: skip
     con.unregister("episodes")
-    con.register(
-        "episodes",
-        pd.DataFrame(
-            {"episode_id": ["e-new", "e-old"], "first_seen_date": [DAY, DAY - timedelta(days=2)],
-             "published_at": [AT - timedelta(hours=3), AT - timedelta(days=300)]}
-        ),  # fmt: skip
-    )
+    con.register("episodes", episodes)
     new = readout(con, DAY, DAY, arm, 0.5, 7, 7).metrics["new_episode_plays"]
     assert (new.hybrid, new.als_only) == pytest.approx((2.0, 0.0))  # e-old's one play each is not counted
 

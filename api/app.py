@@ -35,9 +35,10 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
-from api.lists import ID_PATTERN, LOCALE_PATTERN, localise, request_language
+from api.lists import LOCALE_PATTERN, localise, request_language
 from api.schemas import Health, Metrics, Problem, Ready, RecommendationList, SimilarList
 from api.store import NoActiveVersion, NotInMemory, ServingStore
+from podrec.ids import API_ID_PATTERN as ID_PATTERN
 from podrec.ingest.impressions import Impression
 from podrec.recsys.ab import assign
 from podrec.serving.exploration import explore
@@ -46,6 +47,8 @@ from podrec.settings import PodrecSettings, load_settings
 
 # Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.
 SWAGGER_FILES = FilePath(fastapi_offline.__file__).parent / "static"
+# Listener and episode ids follow podrec's one id rule (ID_PATTERN): anything else — notably a JSON object
+# such as {"$gt": ""} — is refused before it can reach a MongoDB query.
 UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or nothing published yet."}}
 Answer = TypeVar("Answer")
 # Impression ids from a client's request id: a retried request is the same impression (ingestion keeps one).

@@ -11,9 +11,6 @@ from typing import Any
 
 from podrec.language import UNDETERMINED, language_of, pick_variant
 
-# Listener and episode ids: letters, digits and a few separators. Anything else — notably a
-# JSON object such as {"$gt": ""} — is refused before it can reach a MongoDB query.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 # A BCP 47-style locale: language, optionally a region or script (``it``, ``pt-BR``, ``es-419``, ``en_GB``).
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}(?:[-_](?:[A-Za-z]{2}|[0-9]{3}|[A-Za-z]{4}))?$"
 

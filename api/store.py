@@ -32,7 +32,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
-from podrec.recsys.popular import POPULAR_USER_PREFIX
+from podrec.ids import POPULAR_USER_PREFIX
 from podrec.serving.publish import POINTER, collection
 
 Key = tuple[str, str, str]  # (version, kind, _id)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from podrec.ids import FORGOTTEN_PREFIX
 from podrec.lake.delta import append_arrow, columns, delete_rows, sql_string
 from podrec.lake.paths import arrow_uri, table_uri
 
@@ -208,7 +209,7 @@ def _label_change(user_id: str, indexes: set[int], erase: bool) -> Any:
                 for i, label in enumerate(labels):
                     if label == user_id:
                         indexes.add(i)
-                        labels[i] = f"__forgotten__/{i}"
+                        labels[i] = f"{FORGOTTEN_PREFIX}{i}"
                         hits += 1
         if not (erase and hits):
             return table, 0

@@ -32,6 +32,7 @@ from pydantic import Field
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from podrec.ids import POPULAR_USER_PREFIX
 from podrec.lake.delta import exists, read, read_required, replace_partitions
 from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS, GOLD_TUNING
 from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, pool_variants, window_ratings
@@ -46,7 +47,6 @@ from podrec.recsys.evaluation import (
     summary_markdown,
 )
 from podrec.recsys.hybrid import ItemSide, with_cold_start
-from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.scoring import (
     build_episode_index,
     episode_stats,

@@ -18,13 +18,15 @@ import csv
 import hashlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from podrec.ids import id_error
 
 ALIASES = {
     "user": ("user_id", "user", "userid", "customer_id", "listener_id"),
@@ -147,13 +149,15 @@ def _text(value: Any) -> str | None:
 def _timestamps(values: pd.Series) -> pd.Series:
     """UTC timestamps, NaT where a cell is not one. Numbers are epoch seconds, or milliseconds when the
     column's numbers are that large; other cells are dates and times, naive ones taken as UTC."""
-    present = values.map(lambda v: _text(v) is not None)
-    scalars = values.where(present).map(lambda v: v if isinstance(v, str | int | float) else None)
-    numbers = pd.to_numeric(scalars, errors="coerce")
+    # As text first: pandas converts a Python integer beyond a double by raising, its text to NaN.
+    texts = values.map(_text)
+    numbers = pd.to_numeric(texts, errors="coerce")
+    # Beyond year 9999 in milliseconds no number is a time (pandas raises on them even with coerce).
+    numbers = numbers.where(numbers.abs() < 2.5e14)
     unit = "ms" if numbers.max() > 10**11 else "s"
     epochs = pd.to_datetime(numbers, unit=unit, utc=True, errors="coerce")
     written = pd.to_datetime(
-        values.where(present & numbers.isna()), utc=True, format="mixed", errors="coerce"
+        texts.where(texts.notna() & numbers.isna()), utc=True, format="mixed", errors="coerce"
     )
     return epochs.where(numbers.notna(), written)
 
@@ -179,6 +183,11 @@ def check_log(
         (pd.Series(range(len(df))).isin(list(malformed)).to_numpy(), lambda i: malformed[i]),
         (users.isna().to_numpy(), lambda i: "missing user id"),
         (items.isna().to_numpy(), lambda i: "missing item id"),
+        (users.map(id_error_of("user_id")).notna().to_numpy(), lambda i: id_error("user_id", users.iat[i])),
+        (
+            items.map(id_error_of("episode_id")).notna().to_numpy(),
+            lambda i: id_error("episode_id", items.iat[i]),
+        ),
         (stamps.isna().to_numpy(), lambda i: "missing timestamp"),
         (times.isna().to_numpy(), lambda i: f"unparsable timestamp: {stamps.iat[i][:40]!r}"),
     ]
@@ -208,6 +217,11 @@ def check_log(
     )
     rejected.sort(key=lambda r: r.row)
     return CheckedLog(rows, rejected, by_type=kinds is not None, total=len(df))
+
+
+def id_error_of(name: str) -> Callable[[str | None], str | None]:
+    """``id_error`` for a column's cells; a missing cell has its own reason, so none here."""
+    return lambda value: None if value is None else id_error(name, value)
 
 
 def _raw(df: pd.DataFrame, i: int) -> str:

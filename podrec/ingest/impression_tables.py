@@ -10,12 +10,15 @@ served item, keyed by (impression_id, rank), for the readout to join plays to wh
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING
 
 from podrec.ingest import impressions
+from podrec.ingest.events import DEFAULT_LIMITS, RecordLimits
 from podrec.ingest.kafka_to_bronze import (
     IngestReport,
     KafkaEndpoint,
+    RecordKind,
     accepted_rows,
     python_kind,
     rejected_rows,
@@ -27,11 +30,17 @@ from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-# Until the API first serves, its topic does not exist: nothing served yet, not an error.
-IMPRESSIONS = python_kind(
-    impressions.validate, VALIDATED_IMPRESSION, "impression_id", "served_at", BRONZE_IMPRESSIONS_COLUMNS,
-    topic_may_be_missing=True,
-)  # fmt: skip
+
+def impression_kind(limits: RecordLimits) -> RecordKind:
+    """The impressions topic's kind, its records held to ``limits``. Until the API first serves, its
+    topic does not exist: nothing served yet, not an error."""
+    return python_kind(
+        partial(impressions.validate, limits=limits), VALIDATED_IMPRESSION, "impression_id", "served_at",
+        BRONZE_IMPRESSIONS_COLUMNS, topic_may_be_missing=True,
+    )  # fmt: skip
+
+
+IMPRESSIONS = impression_kind(DEFAULT_LIMITS)
 
 
 def run(

@@ -2,22 +2,33 @@
 
 The API writes one record per list it answers (api/impressions.py); anything else that serves lists
 may too. ``validate`` is the single definition of what ingestion accepts, with the same contract as
-``podrec.ingest.events.validate``: never raises, says why a record is refused.
+``podrec.ingest.events.validate``: total (never raises, whatever the bytes), held to the same
+``RecordLimits`` before parsing, with the same id rule, and says why a record is refused.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from podrec.ingest.events import FUTURE_TOLERANCE, MAX_ID_LENGTH, Validated, parse_timestamp
+from podrec.ids import id_error
+from podrec.ingest.events import (
+    DEFAULT_LIMITS,
+    FUTURE_TOLERANCE,
+    MAX_ID_LENGTH,
+    RecordLimits,
+    Validated,
+    number_error,
+    parse_json,
+    parse_timestamp,
+)
 
 REQUIRED_STRINGS = ("impression_id", "user_id", "served_version", "experiment_id", "policy", "served_at")
 OPTIONAL_STRINGS = ("source", "locale", "model_version")
+ID_FIELDS = ("impression_id", "user_id")
 MAX_ITEMS = 500
 
 
@@ -58,33 +69,24 @@ def _item_error(item: Any, index: int) -> str | None:
     if not isinstance(item, dict):
         return f"bad item: items[{index}] is not an object"
     episode, rank = item.get("episode_id"), item.get("rank")
-    if not isinstance(episode, str) or not episode or len(episode) > MAX_ID_LENGTH:
-        return f"bad item: items[{index}].episode_id must be a non-empty string"
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        return f"bad item: items[{index}].rank must be an integer >= 1"
+    if id_error("episode_id", episode):
+        return f"bad item: items[{index}].episode_id must be an id"
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= MAX_ITEMS:
+        return f"bad item: items[{index}].rank must be an integer in 1..{MAX_ITEMS}"
     propensity = item.get("propensity")
-    if propensity is not None and (
-        isinstance(propensity, bool)
-        or not isinstance(propensity, int | float)
-        or not math.isfinite(propensity)
-        or not 0 < propensity <= 1
-    ):
+    if propensity is not None and (number_error("propensity", propensity) or not 0 < propensity <= 1):
         return f"bad item: items[{index}].propensity must be a number in (0, 1]"
     if item.get("explored") is not None and not isinstance(item["explored"], bool):
         return f"bad item: items[{index}].explored must be true or false"
     return None
 
 
-def validate(raw: bytes | None, received_at: datetime) -> Validated:
-    """Accept a record as an impression (``served_at`` parsed, items normalised), or say why not."""
-    if raw is None:
-        return _reject("empty record")
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return _reject("not UTF-8")
-    except json.JSONDecodeError as exc:
-        return _reject(f"bad JSON: {exc.msg} at char {exc.pos}")
+def validate(raw: bytes | None, received_at: datetime, limits: RecordLimits = DEFAULT_LIMITS) -> Validated:
+    """Accept a record as an impression (``served_at`` parsed, items normalised), or say why not.
+    Never raises, whatever ``raw`` holds."""
+    obj, error = parse_json(raw, limits)
+    if error:
+        return _reject(error)
     if not isinstance(obj, dict):
         return _reject(f"bad JSON: expected an object, got {type(obj).__name__}")
     missing = [f for f in (*REQUIRED_STRINGS, "bucket", "items") if obj.get(f) in (None, "", [])]
@@ -94,6 +96,9 @@ def validate(raw: bytes | None, received_at: datetime) -> Validated:
         value = obj.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_ID_LENGTH):
             return _reject(f"wrong type: {name} must be a string of at most {MAX_ID_LENGTH} characters")
+    for name in ID_FIELDS:
+        if error := id_error(name, obj[name]):
+            return _reject(error)
     bucket = obj["bucket"]
     if isinstance(bucket, bool) or not isinstance(bucket, int) or not 0 <= bucket <= 99:
         return _reject("wrong type: bucket must be an integer in 0..99")

@@ -34,6 +34,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import partial
 from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
@@ -41,7 +42,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from podrec.ingest.events import FUTURE_TOLERANCE
+from podrec.ingest.events import DEFAULT_LIMITS, FUTURE_TOLERANCE, RecordLimits
 from podrec.ingest.kafka_offsets import commit, group_offsets
 from podrec.ingest.spark_validation import (
     TO_PYTHON,
@@ -92,7 +93,15 @@ class RecordKind:
     topic_may_be_missing: bool = False
 
 
-EVENTS = RecordKind(decide, decide_rest_in_python, word, "event_id", BRONZE_USER_EVENTS_COLUMNS)
+def event_kind(limits: RecordLimits) -> RecordKind:
+    """The events topic's kind, its records held to ``limits`` (``settings.ingest``)."""
+    return RecordKind(
+        partial(decide, limits=limits), partial(decide_rest_in_python, limits=limits), word, "event_id",
+        BRONZE_USER_EVENTS_COLUMNS,
+    )  # fmt: skip
+
+
+EVENTS = event_kind(DEFAULT_LIMITS)
 
 
 def _as_is(df: DataFrame) -> DataFrame:

@@ -10,6 +10,10 @@ exactly goes to ``validate`` itself (the *Python lane*, ``mapInPandas`` over tho
   (Python's ``fromisoformat`` takes many more, and words its refusals itself);
 - an unknown event_type whose first 40 characters are not printable ASCII (its ``repr`` needs
   Python's Unicode tables);
+- text with more ``[`` and ``{`` than the nesting limit (Python measures the depth outside strings);
+- a number beyond a double (Python tells an integer too large from a float that overflowed), and an
+  ``occurred_at`` whose UTC instant is past year 9999 (Python's ``datetime`` cannot hold it) or
+  before ``EARLIEST``;
 - a non-string value where a string belongs, if its Python type cannot be told from the parsed
   value (a whole number of 19+ digits written with a fraction, ``…0.0``).
 Well-formed traffic and the common faults stay in the JVM.
@@ -26,14 +30,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import reduce
+from functools import partial, reduce
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from podrec.ids import EVENT_ID_FIELDS, ID_RULE, RESERVED_PREFIXES, SPARK_ID_REGEX
 from podrec.ingest.events import (
+    DEFAULT_LIMITS,
+    EARLIEST,
     EVENT_FIELDS,
     EVENT_TYPES,
     FUTURE_TOLERANCE,
@@ -41,6 +48,7 @@ from podrec.ingest.events import (
     OPTIONAL_NUMBERS,
     REQUIRED,
     STRING_FIELDS,
+    RecordLimits,
     Validated,
     validate,
 )
@@ -48,6 +56,8 @@ from podrec.lake.schemas import VALIDATED_RECORD
 
 # The reason of a record Spark leaves to ``validate``; never a reason a user sees.
 TO_PYTHON = "\x00decided in Python"
+# The family of the reason a record gets when its validator raised (``guarded``).
+VALIDATOR_ERROR = "validator error"
 # Shapes of ``occurred_at`` that Spark parses exactly as ``validate`` does (its Z → +00:00 then
 # ``datetime.fromisoformat``); years below 1000 and a lower-case ``z`` are left to Python.
 _TIMESTAMP_SHAPE = (
@@ -64,12 +74,16 @@ _TYPE_NAMES = {
     "TINYINT": "int", "DOUBLE": "float", "FLOAT": "float", "VOID": "NoneType",
 }  # fmt: skip
 # The rules Spark words itself, by number, with each reason's family (its text before ':').
-_NOT_OBJECT, _MISSING, _NOT_STRING, _TOO_LONG, _NOT_NUMBER, _NEGATIVE, _UNKNOWN_TYPE, _FUTURE = range(1, 9)
+(_NOT_OBJECT, _MISSING, _NOT_STRING, _TOO_LONG, _NOT_NUMBER, _NEGATIVE, _UNKNOWN_TYPE, _FUTURE,
+ _RESERVED_ID, _BAD_ID) = range(1, 11)  # fmt: skip
 _FAMILIES = {
     _NOT_OBJECT: "bad JSON", _MISSING: "missing field(s)", _NOT_STRING: "wrong type",
     _TOO_LONG: "wrong type", _NOT_NUMBER: "wrong type", _NEGATIVE: "out of range",
     _UNKNOWN_TYPE: "unknown event_type", _FUTURE: "occurred_at in the future",
+    _RESERVED_ID: "reserved id", _BAD_ID: "bad id",
 }  # fmt: skip
+# Issues of one field's check (``_field_issue``); a number beyond a double is Python's to word.
+_WRONG_TYPE, _OUT_OF_BOUNDS, _INFINITE = 1, 2, 3
 
 
 def validation_session(spark: SparkSession) -> SparkSession:
@@ -159,19 +173,39 @@ def _parsed(records: DataFrame) -> DataFrame:
 
 
 def _field_issue(name: str) -> Column:
-    """0, or which of validate's checks of this field fails: 1 the type, 2 the length or the sign."""
+    """0, or which of validate's checks of this field fails: the type, the length or the sign, or a
+    number beyond a double."""
     t = F.col(f"_t_{name}")
     present = t.isNotNull() & (t != "VOID")
+    infinite = F.lit(False)
     if name in STRING_FIELDS:
         wrong_type = present & (t != "STRING")
         out_of_bounds = (t == "STRING") & (F.char_length(F.col(f"_s_{name}")) > MAX_ID_LENGTH)
     else:
         number = F.col(f"_n_{name}")
-        not_number = t.isin("STRING", "BOOLEAN") | t.startswith("OBJECT") | t.startswith("ARRAY")
-        infinite = t.isin("DOUBLE", "FLOAT") & (F.abs(number) == float("inf"))
-        wrong_type = present & (not_number | infinite)
+        wrong_type = present & (t.isin("STRING", "BOOLEAN") | t.startswith("OBJECT") | t.startswith("ARRAY"))
+        infinite = present & (F.abs(number) == float("inf"))
         out_of_bounds = number < 0
-    return F.when(wrong_type, 1).when(out_of_bounds, 2).otherwise(0)
+    return (
+        F.when(wrong_type, _WRONG_TYPE)
+        .when(infinite, _INFINITE)
+        .when(out_of_bounds, _OUT_OF_BOUNDS)
+        .otherwise(0)
+    )
+
+
+def _id_issue(name: str) -> Column:
+    """0, or which id check of this (string, present) field fails: 1 a reserved prefix, 2 the id rule."""
+    text = F.col(f"_s_{name}")
+    reserved = reduce(lambda a, b: a | b, [text.startswith(p) for p in RESERVED_PREFIXES])
+    return F.when(text.isNull(), 0).when(reserved, 1).when(~text.rlike(SPARK_ID_REGEX), 2).otherwise(0)
+
+
+def _first_of(issues: list[Column]) -> Column:
+    """The 1-based position of the first non-zero issue; null when all are 0."""
+    return reduce(
+        lambda chain, i: chain.when(issues[i] != 0, i + 1), range(1, len(issues)), F.when(issues[0] != 0, 1)
+    )
 
 
 def _checked(fields: DataFrame) -> DataFrame:
@@ -187,15 +221,17 @@ def _checked(fields: DataFrame) -> DataFrame:
         occurred_at.alias("_occurred_at"),
         F.concat_ws(", ", *missing).alias("_missing"),
         *[_field_issue(n).alias(f"_i_{n}") for n in _CHECKED],
+        *[_id_issue(n).alias(f"_d_{n}") for n in EVENT_ID_FIELDS],
     )
-    issues = [F.col(f"_i_{n}") for n in _CHECKED]
-    first = reduce(
-        lambda chain, i: chain.when(issues[i] != 0, i + 1), range(1, len(_CHECKED)), F.when(issues[0] != 0, 1)
+    # 1-based in _CHECKED / EVENT_ID_FIELDS; null: every field passes.
+    return staged.select(
+        "*",
+        _first_of([F.col(f"_i_{n}") for n in _CHECKED]).alias("_first"),
+        _first_of([F.col(f"_d_{n}") for n in EVENT_ID_FIELDS]).alias("_first_id"),
     )
-    return staged.select("*", first.alias("_first"))  # 1-based in _CHECKED; null: every field passes
 
 
-def _rule() -> Column:
+def _rule(limits: RecordLimits) -> Column:
     """The first rule a record breaks, in ``validate``'s order: the number of one Spark words
     (``word``), a reason in full, or ``TO_PYTHON``; null: none."""
 
@@ -207,49 +243,75 @@ def _rule() -> Column:
     issue = F.element_at(F.array(*[F.col(f"_i_{n}") for n in _CHECKED]), first)
     is_string = first <= len(STRING_FIELDS)
     field_rule = (
-        F.when(is_string & (issue == 1) & first_type.rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
-        .when(is_string & (issue == 1), number(_NOT_STRING))
+        F.when(issue == _INFINITE, F.lit(TO_PYTHON))
+        .when(is_string & (issue == _WRONG_TYPE) & first_type.rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
+        .when(is_string & (issue == _WRONG_TYPE), number(_NOT_STRING))
         .when(is_string, number(_TOO_LONG))
-        .when(issue == 1, number(_NOT_NUMBER))
+        .when(issue == _WRONG_TYPE, number(_NOT_NUMBER))
         .otherwise(number(_NEGATIVE))
     )
+    id_issue = F.element_at(F.array(*[F.col(f"_d_{n}") for n in EVENT_ID_FIELDS]), F.col("_first_id"))
     occurred_at = F.col("_occurred_at")
     tolerance = F.expr(f"INTERVAL {int(FUTURE_TOLERANCE.total_seconds())} SECONDS")
+    size = F.octet_length("value")
+    text = F.col("value").cast("string")
+    brackets = F.length(text) - F.length(F.translate(text, "[{", ""))
     return (
         F.when(F.col("value").isNull(), F.lit("empty record"))
+        .when(
+            size > limits.max_bytes,
+            F.concat(
+                F.lit("too large: "), size.cast("string"), F.lit(f" bytes, more than {limits.max_bytes}")
+            ),
+        )
         .when(~F.col("_utf8"), F.lit("not UTF-8"))
+        .when(brackets > limits.max_depth, F.lit(TO_PYTHON))
         .when(~F.col("_single"), F.lit(TO_PYTHON))
         .when(F.col("_not_object") & F.col("_doc_type").rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
         .when(F.col("_not_object"), number(_NOT_OBJECT))
         .when(F.col("_missing") != "", number(_MISSING))
         .when(first.isNotNull(), field_rule)
+        .when(id_issue == 1, number(_RESERVED_ID))
+        .when(id_issue == 2, number(_BAD_ID))
         .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)) & ~head.rlike(r"^[ -~]*$"), F.lit(TO_PYTHON))
         .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)), number(_UNKNOWN_TYPE))
-        .when(occurred_at.isNull(), F.lit(TO_PYTHON))
+        .when(
+            occurred_at.isNull() | (F.year(occurred_at) > 9999) | (occurred_at < F.lit(EARLIEST)),
+            F.lit(TO_PYTHON),
+        )
         .when(occurred_at > F.col("timestamp") + tolerance, number(_FUTURE))
     )
 
 
-def decide(records: DataFrame) -> DataFrame:
+def _name_at(position: Column, names: tuple[str, ...]) -> Column:
+    """``names[position - 1]`` as a CASE over the names."""
+    return reduce(
+        lambda chain, i: chain.when(position == i + 1, F.lit(names[i])),
+        range(1, len(names)),
+        F.when(position == 1, F.lit(names[0])),
+    )
+
+
+def decide(records: DataFrame, limits: RecordLimits = DEFAULT_LIMITS) -> DataFrame:
     """Kafka records (value, partition, offset, timestamp) → VALIDATED_RECORD rows and ``why``.
 
     ``error`` is null (accepted), a reason, the family of a reason ``word`` completes from
     ``why``, or ``TO_PYTHON`` (``decide_rest_in_python`` hands the record to ``validate``).
     """
     checked = _checked(_parsed(records))
-    rule = _rule()
+    rule = _rule(limits)
     numbered = rule.isin(*[str(n) for n in _FAMILIES])
     accepted = rule.isNull()
     first = F.col("_first")
+    first_id = F.col("_first_id")
+    is_id_rule = rule.isin(str(_RESERVED_ID), str(_BAD_ID))
     why = F.struct(
         rule.cast("int").alias("rule"),
         # A CASE, not element_at over a literal array: Spark 4.2 reads a null index there as a
         # valid one (element_at(array('a', 'b'), NULL-valued CASE) gives 'b').
-        reduce(
-            lambda chain, i: chain.when(first == i + 1, F.lit(_CHECKED[i])),
-            range(1, len(_CHECKED)),
-            F.when(first == 1, F.lit(_CHECKED[0])),
-        ).alias("name"),
+        F.when(is_id_rule, _name_at(first_id, EVENT_ID_FIELDS))
+        .otherwise(_name_at(first, _CHECKED))
+        .alias("name"),
         F.coalesce(F.element_at(F.array(*[F.col(f"_t_{n}") for n in _CHECKED]), first), "_doc_type").alias(
             "type"
         ),
@@ -307,6 +369,11 @@ def word(decided: DataFrame) -> DataFrame:
         )
         .when(rule == _NEGATIVE, F.concat(F.lit("out of range: "), name, F.lit(" is negative")))
         .when(
+            rule == _RESERVED_ID,
+            F.concat(F.lit("reserved id: "), name, F.lit(" starts with a prefix podrec keeps for itself")),
+        )
+        .when(rule == _BAD_ID, F.concat(F.lit("bad id: "), name, F.lit(f" must be {ID_RULE}")))
+        .when(
             rule == _UNKNOWN_TYPE,
             F.concat(F.lit("unknown event_type: "), _python_repr(why.getField("head"))),
         )
@@ -316,6 +383,17 @@ def word(decided: DataFrame) -> DataFrame:
 
 
 Validator = Callable[[bytes | None, datetime], Validated]  # raw record, received at → event or reason
+
+
+def guarded(validate: Validator, raw: bytes | None, received_at: datetime) -> Validated:
+    """``validate``'s answer, or — should it still raise — a rejection naming the error's type.
+
+    Validators are total by design (property tests hold them to it); this is the last line, so that
+    a record no test imagined is kept in the rejected table and the run goes on without it."""
+    try:
+        return validate(raw, received_at)
+    except Exception as exc:  # any exception at all: one record must never stop a run
+        return Validated(None, f"{VALIDATOR_ERROR}: {type(exc).__name__}")
 
 
 def validate_batches(
@@ -330,7 +408,7 @@ def validate_batches(
             batch["value"], batch["partition"], batch["offset"], batch["timestamp"], strict=True
         ):
             received_at = pd.Timestamp(timestamp).tz_localize("UTC").to_pydatetime()
-            result = validate(None if value is None else bytes(value), received_at)
+            result = guarded(validate, None if value is None else bytes(value), received_at)
             if result.event is not None:
                 row = dict(result.event)
                 row["event_date"] = row[time_field].date()
@@ -344,7 +422,7 @@ def validate_batches(
         yield pd.DataFrame(out, columns=columns)
 
 
-def decide_rest_in_python(decided: DataFrame) -> DataFrame:
+def decide_rest_in_python(decided: DataFrame, limits: RecordLimits = DEFAULT_LIMITS) -> DataFrame:
     """``decide``'s rows with the undecided ones decided by ``validate`` (their ``why`` is null).
 
     ``decided`` is read twice (each lane filters it): cache it.
@@ -357,6 +435,9 @@ def decide_rest_in_python(decided: DataFrame) -> DataFrame:
         F.col("received_at").alias("timestamp"),
     )
     in_python = to_python.mapInPandas(
-        lambda batches: validate_batches(batches, validate, VALIDATED_RECORD, "occurred_at"), VALIDATED_RECORD
+        lambda batches: validate_batches(
+            batches, partial(validate, limits=limits), VALIDATED_RECORD, "occurred_at"
+        ),
+        VALIDATED_RECORD,
     )
     return in_spark.unionByName(in_python.withColumn("why", F.lit(None).cast(decided.schema["why"].dataType)))

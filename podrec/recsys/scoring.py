@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from podrec.ids import POPULAR_USER_PREFIX
 from podrec.language import language_sql
 from podrec.recsys.ab import bucket_column
 from podrec.recsys.engagement import COMPLETED_AT
 from podrec.recsys.hybrid import OUTPUT_COLUMNS, EpisodeIndex, ItemSide, recommend_block
-from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.recsys.window import in_window
 from podrec.settings import AbSettings
 

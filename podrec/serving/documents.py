@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from podrec.recsys.popular import POPULAR_USER_PREFIX
+from podrec.ids import POPULAR_USER_PREFIX
 
 Variants = Mapping[str, list[dict[str, Any]]]
 

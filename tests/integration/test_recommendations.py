@@ -14,10 +14,10 @@ import pytest
 from dagster import DagsterInstance, RunsFilter, materialize
 from pyspark.sql import functions as F
 
+from podrec.ids import POPULAR_USER_PREFIX
 from podrec.lake.delta import read as read_delta
 from podrec.recsys.ab import assign
 from podrec.recsys.engagement import engagement_scores
-from podrec.recsys.popular import POPULAR_USER_PREFIX
 from podrec.serving.publish import active_version, collection
 from podrec.settings import AbSettings, EngagementSettings
 from resources import MongoResource

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from api.lists import ID_PATTERN, LOCALE_PATTERN, choose_variant, localise, request_language
+from api.lists import LOCALE_PATTERN, choose_variant, localise, request_language
+from podrec.ids import API_ID_PATTERN as ID_PATTERN
 
 VARIANTS = [
     {"episode_id": "a-en", "language": "en", "plays": 3},

@@ -43,7 +43,8 @@ def test_a_bad_impression_is_rejected_with_its_reason() -> None:
     assert reason(items=[]) == "missing field(s): items"
     assert reason(bucket=100) == "wrong type: bucket must be an integer in 0..99"
     assert (
-        reason(items=[{"episode_id": "e1", "rank": 0}]) == "bad item: items[0].rank must be an integer >= 1"
+        reason(items=[{"episode_id": "e1", "rank": 0}])
+        == "bad item: items[0].rank must be an integer in 1..500"
     )
     assert reason(items=[{"episode_id": "e1", "rank": 1, "propensity": 1.5}]).startswith("bad item")
     assert reason(items=[{"episode_id": "a", "rank": 1}, {"episode_id": "b", "rank": 1}]).endswith(

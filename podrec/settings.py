@@ -28,6 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from podrec.ingest.events import RecordLimits
+
 PREFIX = "PODREC_"
 COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
@@ -224,6 +226,24 @@ class AudioSettings(Section):
         description="Fetch from loopback, link-local and private addresses (tests' local servers); off, "
         "an enclosure URL cannot make podrec read the local network.",
     )
+
+
+class IngestSettings(Section):
+    """What a record off a topic (or a row of an imported log) may be before it is parsed: input from
+    anyone who can write there, so bounded before the parser sees it (podrec/ingest/events.py)."""
+
+    max_record_bytes: int = Field(
+        65_536, ge=1_024, le=16 * 1024 * 1024,
+        description="A record larger than this is rejected unread (an impression of 500 items is ~45 KB).",
+    )  # fmt: skip
+    max_nesting: int = Field(
+        16, ge=2, le=500,
+        description="A record whose arrays and objects nest deeper than this is rejected unparsed.",
+    )  # fmt: skip
+
+    @property
+    def limits(self) -> RecordLimits:
+        return RecordLimits(max_bytes=self.max_record_bytes, max_depth=self.max_nesting)
 
 
 class RetentionSettings(Section):
@@ -701,6 +721,7 @@ class PodrecSettings(BaseSettings):
     synthetic: SyntheticSettings = SyntheticSettings()
     vosk: VoskSettings = VoskSettings()
     audio: AudioSettings = AudioSettings()
+    ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     data: DataSettings = DataSettings()

@@ -88,6 +88,7 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
     return kafka_to_bronze.run(
         spark, kafka, table_uri(settings.lake.root, "bronze", "user_events"),
         table_uri(settings.lake.root, "bronze", "user_events_rejected"), replay,
+        kind=kafka_to_bronze.event_kind(settings.ingest.limits),
     )  # fmt: skip
 
 

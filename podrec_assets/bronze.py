@@ -26,7 +26,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from podrec.content.podcastindex import EPISODE_COLUMNS
 from podrec.ingest import impression_tables
-from podrec.ingest.kafka_to_bronze import IngestReport
+from podrec.ingest.kafka_to_bronze import IngestReport, event_kind
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import event_type_counts, simulate
@@ -146,7 +146,7 @@ def ingestion_results(
     )
 
 
-def user_events() -> AssetsDefinition:
+def user_events(settings: PodrecSettings) -> AssetsDefinition:
     @multi_asset(
         specs=[
             AssetSpec(
@@ -188,6 +188,7 @@ def user_events() -> AssetsDefinition:
             spark.spark_session, kafka, lake.table("bronze", "user_events"),
             lake.table("bronze", "user_events_rejected"),
             date.fromisoformat(config.replay_day) if config.replay_day else None,
+            kind=event_kind(settings.ingest.limits),
         )  # fmt: skip
         context.log.info(
             f"consumed {report.consumed}: accepted {report.accepted}, rejected {report.rejected}, "
@@ -214,7 +215,7 @@ def impressions_topic(settings: PodrecSettings) -> AssetSpec:
     )
 
 
-def impressions() -> AssetsDefinition:
+def impressions(settings: PodrecSettings) -> AssetsDefinition:
     @multi_asset(
         specs=[
             AssetSpec(
@@ -256,6 +257,7 @@ def impressions() -> AssetsDefinition:
             spark.spark_session, kafka, kafka.impressions_topic, lake.table("bronze", "impressions"),
             lake.table("bronze", "impressions_rejected"),
             date.fromisoformat(config.replay_day) if config.replay_day else None,
+            kind=impression_tables.impression_kind(settings),
         )  # fmt: skip
         context.log.info(
             f"consumed {report.consumed} impressions: accepted {report.accepted}, "
@@ -332,9 +334,9 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         assets=[
             episodes(calendar),
             events_topic(settings),
-            user_events(),
+            user_events(settings),
             impressions_topic(settings),
-            impressions(),
+            impressions(settings),
             simulated_events(settings, calendar),
         ],
         jobs=[bronze_daily_job, ingest_events_job],

@@ -14,7 +14,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from podrec.ingest import impressions
-from podrec.ingest.events import DEFAULT_LIMITS, RecordLimits
 from podrec.ingest.kafka_to_bronze import (
     IngestReport,
     KafkaEndpoint,
@@ -26,21 +25,23 @@ from podrec.ingest.kafka_to_bronze import (
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.lake.delta import append, exists
 from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, VALIDATED_IMPRESSION
+from podrec.settings import PodrecSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
-def impression_kind(limits: RecordLimits) -> RecordKind:
-    """The impressions topic's kind, its records held to ``limits``. Until the API first serves, its
-    topic does not exist: nothing served yet, not an error."""
+def impression_kind(settings: PodrecSettings) -> RecordKind:
+    """The impressions topic's kind, its records held to ``settings.ingest``'s limits. Until the API
+    first serves, its topic does not exist: nothing served yet, not an error."""
+    validate = partial(impressions.validate, limits=settings.ingest.limits)
     return python_kind(
-        partial(impressions.validate, limits=limits), VALIDATED_IMPRESSION, "impression_id", "served_at",
-        BRONZE_IMPRESSIONS_COLUMNS, topic_may_be_missing=True,
+        validate, VALIDATED_IMPRESSION, "impression_id", "served_at", BRONZE_IMPRESSIONS_COLUMNS,
+        topic_may_be_missing=True,
     )  # fmt: skip
 
 
-IMPRESSIONS = impression_kind(DEFAULT_LIMITS)
+IMPRESSIONS = impression_kind(PodrecSettings())
 
 
 def run(
@@ -50,14 +51,15 @@ def run(
     impressions_uri: str,
     rejected_uri: str,
     replay: date | None = None,
+    kind: RecordKind = IMPRESSIONS,
 ) -> IngestReport:
     """Land what is new on the impressions ``topic`` (or replay one event_date) in the two bronze tables.
 
     Both tables exist after the first run, empty until something serves: the API may start after the
     pipeline, and the tables' readers and checks never meet a missing path."""
-    report = run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=IMPRESSIONS)
+    report = run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=kind)
     none = spark.createDataFrame([], VALIDATED_IMPRESSION)
-    empty = (accepted_rows(none, IMPRESSIONS), rejected_rows(none, IMPRESSIONS))
+    empty = (accepted_rows(none, kind), rejected_rows(none, kind))
     for rows, uri in zip(empty, (impressions_uri, rejected_uri), strict=True):
         if not exists(spark, uri):
             append(rows, uri, "event_date")

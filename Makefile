@@ -62,6 +62,7 @@ lock:
 
 ## bench: benchmarks beside their peers, in one run each (results in bench/results/)
 bench: setup
+	$(BIN)/python bench/fuzz_validators.py
 	$(BIN)/python bench/kafka_to_bronze.py
 	$(BIN)/python bench/content.py
 	$(BIN)/python bench/als.py

@@ -9,9 +9,11 @@ only otherwise in a worker thread, where waiting for MongoDB blocks nobody (``me
 thread hop costs more than the whole answer from memory.
 
 Every list served is an impression: its id is in the answer (events that follow it may carry it), and
-it is queued for Kafka (podrec.serving.impression_log) without waiting for the broker; what a full
-buffer drops is counted at ``/metrics``. With exploration on (``PODREC_EXPLORATION_SHARE``), a share of
-lists carries new episodes in its last places, and every item its propensity (podrec.serving.exploration).
+it is queued for Kafka (podrec.serving.impression_log) without waiting for the broker, signed with the
+key ingestion checks, through a producer with every Kafka client's security settings; what a full
+buffer drops, and what the broker never took and why, is counted at ``/metrics``. With exploration on
+(``PODREC_EXPLORATION_SHARE``), a share of lists carries new episodes in its last places, and every item
+its propensity (podrec.serving.exploration).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the Annotated parameters of the route
@@ -40,10 +42,11 @@ from api.schemas import Health, Metrics, Problem, Ready, RecommendationList, Sim
 from api.store import NoActiveVersion, NotInMemory, ServingStore
 from podrec.ids import API_ID_PATTERN as ID_PATTERN
 from podrec.ingest.impressions import Impression
+from podrec.ingest.kafka_security import client_config
 from podrec.recsys.ab import assign
 from podrec.serving.exploration import explore
 from podrec.serving.impression_log import ImpressionLog
-from podrec.settings import PodrecSettings, load_settings
+from podrec.settings import PodrecSettings, impressions_signing_key, load_settings
 
 # Swagger UI 5 (OpenAPI 3.1) as files in a wheel: the docs page works with no CDN in reach.
 SWAGGER_FILES = FilePath(fastapi_offline.__file__).parent / "static"
@@ -87,11 +90,12 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
     exploration = settings.exploration
     fallback_language = settings.hybrid.fallback_language
     max_k = settings.hybrid.k
-    bootstrap = settings.kafka.bootstrap
+    kafka = client_config(settings.kafka)  # every podrec client's address and security settings
     impressions = ImpressionLog(
-        lambda config: Producer({"bootstrap.servers": bootstrap, **config}),
+        lambda config: Producer({**kafka, **config}),
         settings.kafka.impressions_topic,
         settings.api.impressions_buffer,
+        impressions_signing_key(settings),
     )
 
     @asynccontextmanager
@@ -148,8 +152,13 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
     @app.get("/metrics", response_model=Metrics, tags=["operations"])
     def metrics() -> Metrics:
         """Impressions of this worker: logged, delivered to Kafka, dropped (buffer full), undelivered
-        (the broker never took them), still waiting. It does not touch MongoDB or Kafka."""
-        return Metrics(impressions=impressions.metrics())
+        (the broker never took them; by reason), still waiting, and what keeps the broker from taking
+        them now (refused credentials). It does not touch MongoDB or Kafka."""
+        return Metrics(
+            impressions=impressions.metrics(),
+            impressions_undelivered=impressions.undelivered(),
+            impressions_problem=impressions.problem(),
+        )
 
     @app.get("/ready", response_model=Ready, responses=UNAVAILABLE, tags=["operations"])
     def ready() -> Ready:

@@ -61,6 +61,12 @@ class Metrics(BaseModel):
     impressions: dict[str, int] = Field(
         description="logged = delivered + dropped + undelivered + waiting; capacity of each buffer."
     )
+    impressions_undelivered: dict[str, int] = Field(
+        default_factory=dict, description="The undelivered impressions by reason, e.g. refused credentials."
+    )
+    impressions_problem: str | None = Field(
+        None, description="What keeps Kafka from taking impressions now (refused credentials), or null."
+    )
 
 
 class Ready(BaseModel):

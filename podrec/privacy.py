@@ -1,6 +1,7 @@
-"""Forgetting a listener, and keeping events no longer than the retention.
+"""Forgetting a listener for good, and keeping what podrec holds about listeners no longer than the retention.
 
-``forget`` removes one listener from everything podrec keeps about them:
+``forget`` first adds the listener to the suppression list (``monitoring.suppressed_listeners``: the
+SHA-256 of the id, never the id), then removes them from everything podrec keeps about them:
 - every Delta table of the lake with a ``user_id`` column (bronze, silver and gold events, engagement,
   lists — found by looking, so a table added later is covered too), the user side of
   ``gold.als_factors``, and the records of ``bronze.user_events_rejected`` whose raw text carries the
@@ -15,13 +16,21 @@ Then it appends to ``monitoring.forget_audit`` what was removed where — counts
 SHA-256 hash. The store is asked first, so a store that is away stops the forget before the lake is
 touched; a forget that fails half-way can be run again (deleting what is gone deletes nothing).
 
+The suppression list is what makes forgetting final: every door a listener could come back through
+honours it — ingestion rejects their records (reason "forgotten listener", raw bytes not kept), so a
+late event, a replay of the topic or an imported log cannot bring them back; the silver and gold writes
+and the publish leave them out (``Suppression.guard``), and a run that was already in flight when they
+were forgotten deletes, right after its write, whatever of theirs it wrote. The list holds one 64-byte
+hash per forgotten listener and is read whole by those doors: 10⁵ forgotten listeners are ~7 MB.
+
 Deleted rows remain in the tables' older Delta versions (time travel) until ``VACUUM`` removes those
 files (weekly, by monitoring/lake_maintenance: podrec/lake/maintenance.py); records on the Kafka topic
-stay until the topic's own retention, and a replay from it (``podrec ingest --replay``) would bring
-them back (README: Privacy).
+stay until the topic's own retention (README: Privacy).
 
-``retention_cutoff``/``delete_events_before`` implement the event retention: rows of the event tables
-dated before the cutoff are deleted (a day at a time, by the date partition).
+``retention_cutoff``/``delete_listener_rows_before`` implement the retention: every table keyed by
+listener (``LISTENER_TABLES``) loses the rows dated before its cutoff — events and impressions after
+``retention.event_days``, lists and factors after ``retention.derived_days`` — and saved models older
+than the latter are deleted whole.
 """
 
 from __future__ import annotations
@@ -34,30 +43,163 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from podrec.ids import FORGOTTEN_PREFIX
-from podrec.lake.delta import append_arrow, columns, delete_rows, sql_string
-from podrec.lake.paths import arrow_uri, table_uri
+from podrec.ids import FORGOTTEN_PREFIX, POPULAR_USER_PREFIX, id_error
+from podrec.lake.delta import append_arrow, columns, delete_rows, delete_where, insert_new_arrow, sql_string
+from podrec.lake.paths import arrow_uri, delta_rs_uri, table_uri
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyarrow.fs import FileSystem
     from pymongo.database import Database
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+class ForgetError(ValueError):
+    """A forget that cannot go ahead (an id no door would ever have let in); nothing was touched."""
+
 
 MODELS = ("gold", "als_models")
 AUDIT = ("monitoring", "forget_audit")
-# Tables whose rows are events, dated by ``event_date``: what the retention trims.
-EVENT_TABLES = (
-    ("bronze", "user_events"),
-    ("bronze", "user_events_rejected"),
-    ("silver", "user_events"),
-    ("silver", "daily_engagement"),
-)
+SUPPRESSED = ("monitoring", "suppressed_listeners")
+# Every table that holds listeners (by user_id, by the user side of the factors, or in raw records),
+# with the date column the retention trims it by. A test holds this to the schemas.
+LISTENER_TABLES: dict[tuple[str, str], str] = {
+    ("bronze", "user_events"): "event_date",
+    ("bronze", "user_events_rejected"): "event_date",
+    ("bronze", "impressions"): "event_date",
+    ("bronze", "impressions_rejected"): "event_date",
+    ("silver", "user_events"): "event_date",
+    ("silver", "daily_engagement"): "event_date",
+    ("silver", "impressions"): "event_date",
+    ("gold", "als_factors"): "model_date",
+    ("gold", "recommendations"): "rec_date",
+}
+# Kept for ``retention.event_days``; the other listener tables (derived: lists, factors, models) for
+# ``retention.derived_days``.
+EVENT_DATE = "event_date"
+FORGOTTEN = "forgotten listener"  # the reason ingestion gives a forgotten listener's records
 _ID_CHARS = r"A-Za-z0-9_.:@-"
 
 
 def user_hash(user_id: str) -> str:
     """What the audit keeps instead of the id: enough to answer "was X forgotten?", not to list anyone."""
-    return hashlib.sha256(user_id.encode()).hexdigest()
+    # surrogatepass: a text no UTF-8 can hold (a lone surrogate) still hashes; no valid id is one.
+    return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def masked_id(user_id: Any) -> str:
+    """A listener id as it may appear in logs and metadata: a short hash, joinable to the audit's
+    ``user_sha256`` by its prefix; podrec's own keys (the popular lists) stay readable."""
+    text = str(user_id)
+    return text if text.startswith(POPULAR_USER_PREFIX) else f"sha256:{user_hash(text)[:12]}"
+
+
+def masked_listeners(frame: Any) -> Any:
+    """A pandas preview fit for metadata: ``user_id`` as ``masked_id``, and no reasons or raw records
+    (a reason quotes an episode the listener heard)."""
+    out = frame.drop(columns=[c for c in ("reason", "raw", "raw_text") if c in frame.columns])
+    if "user_id" in out.columns:
+        out = out.assign(user_id=out["user_id"].map(masked_id))
+    return out
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """The forgotten listeners of a lake, as hashes: what every door checks before letting one in."""
+
+    lake_root: str
+
+    @property
+    def uri(self) -> str:
+        return table_uri(self.lake_root, *SUPPRESSED)
+
+    def add(self, user_id: str, when: datetime) -> None:
+        """Suppress ``user_id`` from now on (adding one twice keeps one row)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(
+            {
+                "user_sha256": [user_hash(user_id)],
+                "suppressed_at": pd.Series([when], dtype="datetime64[us, UTC]"),
+                "suppressed_date": [when.date()],
+            }
+        )
+        insert_new_arrow(frame, self.uri, ["user_sha256"], "suppressed_date")
+
+    def hashes(self) -> frozenset[str]:
+        """Every suppressed hash (empty before the first forget); read whole, see the module's bound."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            table = DeltaTable(delta_rs_uri(self.uri))
+        except TableNotFoundError:
+            return frozenset()
+        return frozenset(table.to_pyarrow_dataset().to_table(columns=["user_sha256"]).column(0).to_pylist())
+
+    def guard(self) -> WriteGuard:
+        """A guard for one write of listener rows: the list as it stands now, re-read after the write."""
+        return WriteGuard(self, self.hashes())
+
+
+@dataclass(frozen=True)
+class WriteGuard:
+    """One write's view of the suppression list: ``keep`` drops the listeners forgotten before it, and
+    ``sweep``, called after the write, deletes the rows of anyone forgotten while it ran — a forget that
+    came between the read and the commit deleted nothing of what this write then added."""
+
+    suppression: Suppression
+    hashes: frozenset[str]
+
+    def late(self) -> frozenset[str]:
+        """The hashes suppressed since this guard was made."""
+        return self.suppression.hashes() - self.hashes
+
+    def late_listeners(self, df: DataFrame, column: str = "user_id") -> list[str]:
+        """The ids in ``df`` of listeners forgotten since this guard was made (few: a forget's race)."""
+        from pyspark.sql import functions as F
+
+        late = self.late()
+        if not late:
+            return []
+        found = df.where(hashed(F.col(column)).isin(*sorted(late))).select(column).distinct().collect()
+        return sorted(row[0] for row in found)
+
+    def keep(self, df: DataFrame, column: str = "user_id") -> DataFrame:
+        """``df`` without the rows of forgotten listeners (by ``column``'s hash)."""
+        return without(df, self.hashes, column)
+
+    def sweep(self, spark: SparkSession, uri: str, column: str = "user_id", side: bool = False) -> int:
+        """Delete from ``uri`` the rows of listeners forgotten since this guard was made; how many such
+        listeners there were (0 without a late forget, the usual case: one small read). ``side``: ``uri``
+        keys listeners as the factors do (``side = 'user'``, ``id``)."""
+        from pyspark.sql import functions as F
+
+        late = self.late()
+        if not late:
+            return 0
+        condition = hashed(F.col(column)).isin(*sorted(late))
+        if side:
+            condition &= F.col("side") == F.lit("user")
+        delete_where(spark, uri, condition)
+        return len(late)
+
+
+def hashed(column: Column) -> Column:
+    """``user_hash`` in Spark: the hex SHA-256 of the id's UTF-8 bytes."""
+    from pyspark.sql import functions as F
+
+    return F.sha2(column, 256)
+
+
+def without(df: DataFrame, hashes: frozenset[str], column: str = "user_id") -> DataFrame:
+    """``df`` without the rows whose ``column`` hashes into ``hashes`` (as is when there are none)."""
+    from pyspark.sql import functions as F
+
+    if not hashes:
+        return df
+    forgotten = df.sparkSession.createDataFrame([(h,) for h in sorted(hashes)], "_forgotten string")
+    return df.join(F.broadcast(forgotten), hashed(df[column]) == F.col("_forgotten"), "left_anti")
 
 
 @dataclass
@@ -243,26 +385,58 @@ def forget_in_models(lake_root: str, user_id: str) -> dict[str, int]:
     fs, root = _filesystem(table_uri(lake_root, *MODELS))
     removed = {}
     for model in fs.get_file_info(FileSelector(root, allow_not_found=True)):
-        if model.type != FileType.Directory:
-            continue
-        if _parquet_files(fs, f"{model.path}/users"):
-            ids, change = f"{model.path}/users", _id_row_change
-        elif (stage := _user_indexer(fs, model.path)) is not None:
-            ids, change = f"{stage}/data", _label_change
-        else:
-            continue
-        indexes: set[int] = set()
-        _rewrite(fs, ids, change(user_id, indexes, erase=False))
-        factors = [
-            entry.path
-            for entry in fs.get_file_info(FileSelector(model.path, recursive=True))
-            if entry.type == FileType.Directory and entry.base_name == "userFactors"
-        ]
-        removed[f"{'/'.join(MODELS)}/{model.base_name}"] = sum(
-            _rewrite(fs, folder, _drop_where("id", indexes)) for folder in factors
-        )
-        _rewrite(fs, ids, change(user_id, set(), erase=True))
+        if model.type == FileType.Directory and (found := _model_ids(fs, model.path)) is not None:
+            removed[f"{'/'.join(MODELS)}/{model.base_name}"] = _forget_in_model(
+                fs, model.path, found, user_id
+            )
     return removed
+
+
+def _model_ids(fs: FileSystem, model: str) -> tuple[str, Any] | None:
+    """Where a saved model keeps its listener ids, and the change that reads or erases them."""
+    if _parquet_files(fs, f"{model}/users"):
+        return f"{model}/users", _id_row_change
+    if (stage := _user_indexer(fs, model)) is not None:
+        return f"{stage}/data", _label_change
+    return None
+
+
+def _forget_in_model(fs: FileSystem, model: str, found: tuple[str, Any], user_id: str) -> int:
+    from pyarrow.fs import FileSelector, FileType
+
+    ids, change = found
+    indexes: set[int] = set()
+    _rewrite(fs, ids, change(user_id, indexes, erase=False))
+    factors = [
+        entry.path
+        for entry in fs.get_file_info(FileSelector(model, recursive=True))
+        if entry.type == FileType.Directory and entry.base_name == "userFactors"
+    ]
+    removed = sum(_rewrite(fs, folder, _drop_where("id", indexes)) for folder in factors)
+    _rewrite(fs, ids, change(user_id, set(), erase=True))
+    return removed
+
+
+def forget_late_in_model(model_uri: str, guard: WriteGuard) -> int:
+    """Erase from the model saved at ``model_uri`` the listeners forgotten since ``guard`` was made (a
+    forget that ran while the model was fitted); factor rows removed. Rare, so it may read every id."""
+    import pyarrow.parquet as pq
+
+    late = guard.late()
+    fs, model = _filesystem(model_uri)
+    if not late or (found := _model_ids(fs, model)) is None:
+        return 0
+    seen: set[str] = set()
+    for path in _parquet_files(fs, found[0]):
+        with fs.open_input_file(path) as f:
+            table = pq.read_table(f)
+        if "user_id" in table.column_names:
+            seen.update(table.column("user_id").to_pylist())
+        for labels_array in (
+            table.column("labelsArray").to_pylist() if "labelsArray" in table.column_names else []
+        ):
+            seen.update(label for labels in labels_array for label in labels)
+    return sum(_forget_in_model(fs, model, found, u) for u in sorted(seen) if user_hash(u) in late)
 
 
 def forget_in_store(db: Database, user_id: str) -> dict[str, int]:
@@ -299,8 +473,13 @@ def audit_frame(report: ForgetReport, when: datetime) -> Any:
 
 
 def forget(lake_root: str, db: Database, user_id: str) -> ForgetReport:
-    """Remove ``user_id`` from the lake, the saved models and the serving store; record it in the audit."""
-    db.command("ping")  # the store answers before anything is deleted
+    """Suppress ``user_id``, then remove them from the lake, the saved models and the serving store;
+    record it in the audit. The suppression comes first, so that every write from then on leaves them
+    out and any write already under way sweeps them out after itself (``WriteGuard``)."""
+    if error := id_error("user_id", user_id):
+        raise ForgetError(f"{error}: no listener can have this id, so there is nothing to forget")
+    db.command("ping")  # the store answers before anything is changed
+    Suppression(lake_root).add(user_id, datetime.now(UTC))
     report = ForgetReport(user_hash(user_id))
     report.removed |= forget_in_lake(lake_root, user_id)
     report.removed |= forget_in_models(lake_root, user_id)
@@ -309,15 +488,36 @@ def forget(lake_root: str, db: Database, user_id: str) -> ForgetReport:
     return report
 
 
-def retention_cutoff(day: date, event_days: int) -> date:
-    """The first event_date a retention run on ``day`` keeps: ``event_days`` days, ``day`` included."""
-    return day - timedelta(days=event_days - 1)
+def retention_cutoff(day: date, days: int) -> date:
+    """The first date a retention run on ``day`` keeps: ``days`` days, ``day`` included."""
+    return day - timedelta(days=days - 1)
 
 
-def delete_events_before(lake_root: str, cutoff: date) -> dict[str, int]:
-    """Delete the rows of every event table dated before ``cutoff``; rows removed per ``layer.name``."""
-    predicate = f"event_date < CAST({sql_string(cutoff.isoformat())} AS DATE)"
-    return {
-        f"{layer}.{name}": delete_rows(table_uri(lake_root, layer, name), predicate)
-        for layer, name in EVENT_TABLES
-    }
+def delete_listener_rows_before(lake_root: str, events: date, derived: date) -> dict[str, int]:
+    """Delete the rows of every listener table dated before its cutoff — ``events`` for tables dated by
+    ``event_date``, ``derived`` for the others — and the saved models older than ``derived``; rows (or
+    models) removed per ``layer.name``."""
+    removed = {}
+    for (layer, name), column in LISTENER_TABLES.items():
+        cutoff = events if column == EVENT_DATE else derived
+        predicate = f"{column} < CAST({sql_string(cutoff.isoformat())} AS DATE)"
+        removed[f"{layer}.{name}"] = delete_rows(table_uri(lake_root, layer, name), predicate)
+    removed[".".join(MODELS)] = delete_models_before(lake_root, derived)
+    return removed
+
+
+def delete_models_before(lake_root: str, cutoff: date) -> int:
+    """Delete the saved ALS models (``model_date=YYYY-MM-DD`` folders) dated before ``cutoff``."""
+    from pyarrow.fs import FileSelector, FileType
+
+    fs, root = _filesystem(table_uri(lake_root, *MODELS))
+    old = [
+        entry.path
+        for entry in fs.get_file_info(FileSelector(root, allow_not_found=True))
+        if entry.type == FileType.Directory
+        and entry.base_name.startswith("model_date=")
+        and entry.base_name.removeprefix("model_date=") < cutoff.isoformat()
+    ]
+    for path in old:
+        fs.delete_dir(path)
+    return len(old)

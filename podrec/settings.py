@@ -12,12 +12,16 @@ variable, as Docker and Kubernetes mount them). Nothing here is read at import t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
@@ -64,6 +68,19 @@ class LakeSettings(Section):
             "s3a and delta-rs both go there. Credentials stay in the standard AWS_* variables."
         ),
     )
+    commit_lock: SecretStr | None = Field(
+        None,
+        description=(
+            "postgresql://user:password@host:port/db whose advisory locks let one writer at a time commit "
+            "to a table of an object-store lake, across processes and machines (podrec/lake/commit_lock.py); "
+            "a secret (environment or PODREC_SECRETS_DIR). Unset there, the deployment's own Delta log "
+            "stores must serialise concurrent writers; a local lake never needs it."
+        ),
+    )
+    commit_lock_wait_s: float = Field(
+        600.0, gt=0, le=86_400,
+        description="How long a write waits for another writer of the same table before failing, naming it.",
+    )  # fmt: skip
 
     @property
     def root(self) -> str:
@@ -246,12 +263,53 @@ class IngestSettings(Section):
         return RecordLimits(max_bytes=self.max_record_bytes, max_depth=self.max_nesting)
 
 
+class ImpressionsSettings(Section):
+    """What makes an impression trustworthy (podrec/ingest/impressions.py): the API signs each served list,
+    and ingestion accepts only signed lists served in the listener's arm with propensities above a floor."""
+
+    signing_key: SecretStr | None = Field(
+        None,
+        description=(
+            "HMAC-SHA256 key the API signs impressions with and ingestion checks them against; a secret "
+            "(environment or PODREC_SECRETS_DIR only), at least 32 characters. Unset: one is minted once "
+            "into <PODREC_DATA_DIR>/secrets/PODREC_IMPRESSIONS_SIGNING_KEY, which every process sharing "
+            "that data folder reads (the cluster profile mints it with its other credentials)."
+        ),
+    )
+    min_propensity: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description=(
+            "An impression with an item logged below this propensity is rejected, so no inverse-propensity "
+            "weight exceeds 1/min_propensity. An explored item has share · slots / (new episodes in the "
+            "pool): keep the floor under it (at 0.001 and share 0.2, pools of up to 200 new episodes)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _key_long_enough(self) -> Self:
+        # Checked here rather than with min_length so that the refusal never echoes the value.
+        if self.signing_key is not None and len(self.signing_key.get_secret_value()) < 32:
+            raise ValueError("PODREC_IMPRESSIONS_SIGNING_KEY must be at least 32 characters")
+        return self
+
+
 class RetentionSettings(Section):
     event_days: int = Field(
         400,
         ge=1,
         le=36_500,
-        description="Events older than this many days are deleted by monitoring/retention.",
+        description="Events and impressions older than this many days are deleted by monitoring/retention.",
+    )
+    derived_days: int = Field(
+        90,
+        ge=1,
+        le=36_500,
+        description=(
+            "Lists, ALS factors and saved models older than this many days are deleted by "
+            "monitoring/retention (they are rebuilt from the events; the serving store keeps its own)."
+        ),
     )
 
 
@@ -328,6 +386,44 @@ class EngagementSettings(Section):
     )
     bot_max_events_per_day: int = Field(
         3000, ge=1, description="silver.user_events drops a user's day above this many events as a bot."
+    )
+
+
+class BurstSettings(Section):
+    """Coordinated plays held out of the model window (silver.flagged_listeners, podrec/recsys/bursts.py):
+    new listeners crowding the same episodes, or one listener far busier than the rest."""
+
+    new_days: int = Field(
+        3,
+        ge=1,
+        description=(
+            "A listener first seen in the model window within its last this-many days is new; those days "
+            "are the recent days a burst is judged on (below the window's length, or no one is old)."
+        ),
+    )
+    min_new_listeners: int = Field(
+        50,
+        ge=1,
+        description="An episode is a burst only with at least this many new listeners in those days.",
+    )
+    reach_ratio: float = Field(
+        10.0,
+        gt=1,
+        description=(
+            "... and only if the share of new listeners who played it is at least this many times the share "
+            "of old listeners who did (one old listener added: none is judged as one)."
+        ),
+    )
+    rate_mads: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "A listener whose interactions per active day in the window exceed exp(median + this·MAD) of the "
+            "listeners' log rates is flagged ..."
+        ),
+    )
+    rate_min_per_day: float = Field(
+        50.0, gt=0, description="... and only above this many a day, whatever the spread (MAD 0)."
     )
 
 
@@ -579,6 +675,8 @@ SECRETS = (
     ("podcastindex", "api_key"),
     ("podcastindex", "api_secret"),
     ("kafka", "sasl_password"),
+    ("lake", "commit_lock"),
+    ("impressions", "signing_key"),
 )
 # Variables renamed by the settings tree: refused with the new name rather than silently ignored.
 RENAMED = {
@@ -659,16 +757,55 @@ def minted_cluster_secrets(folder: Path) -> dict[str, Any]:
         "PODREC_MONGO_URI": lambda: (
             f"mongodb://podrec:{secrets.token_urlsafe(24)}@127.0.0.1:27018/?authMechanism=PLAIN"
         ),
+        "PODREC_IMPRESSIONS_SIGNING_KEY": lambda: secrets.token_urlsafe(32),
     }
     for name, mint in values.items():
-        path = folder / name
-        if not path.exists():
-            path.touch(mode=0o600)
-            path.write_text(mint())
+        mint_secret(folder / name, mint)
     return {
         "kafka": {"sasl_password": (folder / "PODREC_KAFKA_SASL_PASSWORD").read_text().strip()},
         "mongo": {"uri": (folder / "PODREC_MONGO_URI").read_text().strip()},
+        "impressions": {"signing_key": (folder / "PODREC_IMPRESSIONS_SIGNING_KEY").read_text().strip()},
     }
+
+
+def cluster_commit_lock(mongo_uri: str | SecretStr, postgres_port: int | str) -> str:
+    """The cluster profile's commit lock: the PostgreSQL ``infra up`` starts behind FerretDB, logged in as
+    the serving store's user (the only login it has), so the profile mints no extra credential. The
+    login is the one in force (an operator's PODREC_MONGO_URI, else the minted one), as is the port."""
+    uri = mongo_uri.get_secret_value() if isinstance(mongo_uri, SecretStr) else mongo_uri
+    login = urlsplit(uri)  # user and password stay percent-encoded: libpq decodes them in a URI
+    host = login.hostname or "127.0.0.1"
+    return f"postgresql://{login.username}:{login.password}@{host}:{int(postgres_port)}/postgres"
+
+
+def mint_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret in ``path`` (an owner-only file), made by ``make`` the first time. It is written to a
+    draft beside it and linked into place, so processes starting at once (API workers, a Dagster run)
+    never read a half-written file and all keep the one that got there first."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        handle, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # owner-only
+        try:
+            with os.fdopen(handle, "w") as file:
+                file.write(make())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()
+
+
+def impressions_signing_key(settings: PodrecSettings) -> bytes:
+    """The HMAC key impressions are signed and checked with (the UTF-8 bytes of
+    ``PODREC_IMPRESSIONS_SIGNING_KEY``, or else of the one minted once into ``<data dir>/secrets``, where
+    the cluster profile mints its credentials), so the API and the ingestion of one machine agree with
+    nothing typed. Called when a signer or a checker is built, never at import; processes that share
+    no data folder need the setting itself. Hand it to HMAC and nowhere else."""
+    key = settings.impressions.signing_key
+    if key is None:
+        path = settings.data.path / "secrets" / secret_variable("impressions", "signing_key")
+        key = SecretStr(mint_secret(path, lambda: secrets.token_urlsafe(32)))
+    return key.get_secret_value().encode()
 
 
 class _SecretFreeToml(TomlConfigSettingsSource):
@@ -722,12 +859,14 @@ class PodrecSettings(BaseSettings):
     vosk: VoskSettings = VoskSettings()
     audio: AudioSettings = AudioSettings()
     ingest: IngestSettings = IngestSettings()
+    impressions: ImpressionsSettings = ImpressionsSettings()
     retention: RetentionSettings = RetentionSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     data: DataSettings = DataSettings()
     cache: CacheSettings = CacheSettings()
     partitions: PartitionsSettings = PartitionsSettings()
     engagement: EngagementSettings = EngagementSettings()
+    bursts: BurstSettings = BurstSettings()
     als: AlsSettings = AlsSettings()
     hybrid: HybridSettings = HybridSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
@@ -763,6 +902,15 @@ class PodrecSettings(BaseSettings):
                     or PROFILES["cluster"]["data"]["dir"]
                 )
                 minted = minted_cluster_secrets(Path(data_dir).expanduser() / "secrets")
+                given = init_settings.init_kwargs
+                minted["lake"] = {
+                    "commit_lock": cluster_commit_lock(
+                        (given.get("mongo") or {}).get("uri") or os.environ.get(f"{PREFIX}MONGO_URI")
+                        or minted["mongo"]["uri"],
+                        (given.get("postgres") or {}).get("port") or os.environ.get(f"{PREFIX}POSTGRES_PORT")
+                        or PostgresSettings().port,
+                    )
+                }  # fmt: skip
                 sources.append(InitSettingsSource(settings_cls, init_kwargs=minted))
             sources.append(InitSettingsSource(settings_cls, init_kwargs=PROFILES[profile]))
         return tuple(sources)
@@ -778,6 +926,8 @@ class PodrecSettings(BaseSettings):
         """Settings safe to print or attach as metadata: secrets masked, the Mongo URI without credentials."""
         view = self.model_dump(mode="json")  # SecretStr dumps as "**********"
         view["mongo"]["uri"] = redact_uri(self.mongo.uri.get_secret_value())
+        if self.lake.commit_lock is not None:
+            view["lake"]["commit_lock"] = redact_uri(self.lake.commit_lock.get_secret_value())
         return view
 
 

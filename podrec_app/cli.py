@@ -231,12 +231,13 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
     from podrec.ingest.producer import produce_events
     from podrec.lake.delta import insert_new_arrow
     from podrec.lake.paths import table_uri
+    from podrec.privacy import Suppression
     from resources import build_resources
 
     config = settings()
     kafka = build_resources(config)["kafka"]
     try:
-        log = check_log(*read_log(path))
+        log = check_log(*read_log(path), forgotten=Suppression(config.lake.root).hashes())
     except ImportFormatError as exc:
         raise click.ClickException(str(exc)) from None
     if log.total == 0:
@@ -263,11 +264,20 @@ def import_events(path: Path, like_rating: float, skip_rating: float) -> None:
 @click.option(
     "--replay", "replay", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Rebuild this event_date."
 )
-def ingest(replay: datetime | None) -> None:
-    """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected."""
+@click.option(
+    "--force", is_flag=True,
+    help="Replay even when the day holds rows the topic no longer has (they are deleted).",
+)  # fmt: skip
+def ingest(replay: datetime | None, force: bool) -> None:
+    """Consume new events from Kafka into bronze.user_events / bronze.user_events_rejected.
+
+    With --replay, rebuild that event_date from what the topic still holds; refused when the topic's
+    retention already deleted some of the day's records (they would be lost), unless --force."""
     from podrec_app.runs import ingest_pending
 
-    report = ingest_pending(settings(), replay.date() if replay else None)
+    if force and replay is None:
+        raise click.UsageError("--force only applies to --replay")
+    report = ingest_pending(settings(), replay.date() if replay else None, force=force)
     click.echo(json.dumps(report.__dict__, default=str))
 
 
@@ -414,12 +424,14 @@ def tune(
 
 @main.group()
 def publish() -> None:
-    """The versions published to MongoDB: which one serves, and going back to an earlier one."""
+    """The versions published to MongoDB: which one serves, and going back to an earlier one (serving only
+    moves forward by itself: a publish of an older day is kept but held)."""
 
 
 @publish.command("status")
 def publish_status() -> None:
-    """List the versions, newest first, with their gate result; * marks the one serving."""
+    """List the versions, newest first, with their day and gate result; * marks the one serving, and a
+    note says which checks failed or why a version is held."""
     from podrec.serving.publish import PUBLISHES, active_version
     from resources import build_resources
 
@@ -428,15 +440,37 @@ def publish_status() -> None:
     rows = []
     for r in db[PUBLISHES].find().sort("_id", -1):
         lists = (r.get("counts") or {}).get("recommendations")
-        failed = ", ".join((r.get("gate") or {}).get("failures") or []) or "-"
-        rows.append(["*" if r["_id"] == active else "", r["_id"], r.get("status"), lists, failed])
-    click.echo(_table(["", "version", "status", "lists", "failed checks"], rows))
+        failed = ", ".join((r.get("gate") or {}).get("failures") or [])
+        held = r.get("held") if r.get("status") == "staged" else None
+        note = f"failed: {failed}" if failed else f"held: {held}" if held else "-"
+        serving = "*" if r["_id"] == active else ""
+        rows.append([serving, r["_id"], r.get("rec_date"), r.get("status"), lists, note])
+    click.echo(_table(["", "version", "rec_date", "status", "lists", "note"], rows))
+
+
+@publish.command("activate")
+@click.argument("version")
+@click.option("--force", is_flag=True, help="Serve it even though its day is older than the serving one's.")
+def publish_activate(version: str, force: bool) -> None:
+    """Serve VERSION now, e.g. a held one. A day older than the serving one's needs --force; a version
+    that failed its gate never serves."""
+    from podrec.serving.publish import OlderThanActive, PublishError, activate
+    from resources import build_resources
+
+    db = build_resources(settings())["mongo"].db()
+    try:
+        replaced = activate(db, version, older=force)
+    except OlderThanActive as exc:
+        raise click.ClickException(f"{exc}; add --force to serve it anyway (going back is explicit)") from exc
+    except PublishError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"serving {version} (was {replaced})")
 
 
 @publish.command("rollback")
 @click.argument("version", required=False)
 def publish_rollback(version: str | None) -> None:
-    """Serve VERSION again (default: the newest passed version before the active one)."""
+    """Serve VERSION again (default: the one before the active one, by day and then publish time)."""
     from podrec.serving.publish import PublishError, rollback
     from resources import build_resources
 

@@ -47,11 +47,13 @@ def explain(exc: BaseException, command: str) -> str:
     from confluent_kafka import KafkaException
     from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
+    from podrec.ingest.kafka_to_bronze import ReplayRefused
     from podrec.ingest.producer import BrokerUnreachable
+    from podrec.privacy import ForgetError
     from podrec.settings import SettingsError
 
     chain = _chain(exc)
-    if isinstance(exc, BrokerUnreachable | SettingsError):
+    if isinstance(exc, BrokerUnreachable | SettingsError | ReplayRefused | ForgetError):
         what = str(exc)
     elif isinstance(exc, ConnectionFailure):
         what = (

@@ -68,7 +68,7 @@ def waiting_on_topic(kafka: KafkaResource) -> int:
         consumer.close()
 
 
-def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> IngestReport:
+def ingest_pending(settings: PodrecSettings, replay: date | None = None, force: bool = False) -> IngestReport:
     """Consume what waits on the topic into bronze (or rebuild ``replay``'s event_date).
 
     The broker must answer within ``kafka.timeout_s``, and Spark starts only when there is work:
@@ -78,6 +78,7 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
     from podrec.ingest import kafka_to_bronze
     from podrec.lake.paths import table_uri
     from podrec.lake.spark import spark_conf
+    from podrec.privacy import Suppression
     from resources import build_resources
 
     kafka = build_resources(settings)["kafka"]
@@ -89,6 +90,7 @@ def ingest_pending(settings: PodrecSettings, replay: date | None = None) -> Inge
         spark, kafka, table_uri(settings.lake.root, "bronze", "user_events"),
         table_uri(settings.lake.root, "bronze", "user_events_rejected"), replay,
         kind=kafka_to_bronze.event_kind(settings.ingest.limits),
+        suppression=Suppression(settings.lake.root), force_replay=force,
     )  # fmt: skip
 
 

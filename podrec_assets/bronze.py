@@ -32,6 +32,7 @@ from podrec.ingest.producer import produce_events
 from podrec.ingest.simulator import event_type_counts, simulate
 from podrec.lake.delta import replace_partitions
 from podrec.lake.schemas import BRONZE_EPISODES
+from podrec.privacy import Suppression
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
@@ -109,9 +110,11 @@ def events_topic(settings: PodrecSettings) -> AssetSpec:
 
 
 class UserEventsConfig(Config):
-    """Leave empty to consume what is new; set ``replay_day`` to rebuild that event_date from Kafka."""
+    """Leave empty to consume what is new; set ``replay_day`` to rebuild that event_date from Kafka —
+    refused when the topic no longer holds all of the day, unless ``force_replay``."""
 
     replay_day: str | None = None
+    force_replay: bool = False
 
 
 def ingestion_results(
@@ -188,7 +191,8 @@ def user_events(settings: PodrecSettings) -> AssetsDefinition:
             spark.spark_session, kafka, lake.table("bronze", "user_events"),
             lake.table("bronze", "user_events_rejected"),
             date.fromisoformat(config.replay_day) if config.replay_day else None,
-            kind=event_kind(settings.ingest.limits),
+            kind=event_kind(settings.ingest.limits), suppression=Suppression(lake.root),
+            force_replay=config.force_replay,
         )  # fmt: skip
         context.log.info(
             f"consumed {report.consumed}: accepted {report.accepted}, rejected {report.rejected}, "
@@ -257,7 +261,8 @@ def impressions(settings: PodrecSettings) -> AssetsDefinition:
             spark.spark_session, kafka, kafka.impressions_topic, lake.table("bronze", "impressions"),
             lake.table("bronze", "impressions_rejected"),
             date.fromisoformat(config.replay_day) if config.replay_day else None,
-            kind=impression_tables.impression_kind(settings),
+            kind=impression_tables.impression_kind(settings), suppression=Suppression(lake.root),
+            force_replay=config.force_replay,
         )  # fmt: skip
         context.log.info(
             f"consumed {report.consumed} impressions: accepted {report.accepted}, "

@@ -15,6 +15,7 @@ from dagster import (
 DAILY_ASSETS = (
     ["silver", "user_events"],
     ["silver", "daily_engagement"],
+    ["silver", "flagged_listeners"],
     ["silver", "impressions"],
     ["gold", "als_factors"],
     ["gold", "recommendations"],
@@ -34,7 +35,8 @@ def definitions(running: bool = False) -> Definitions:
         selection=daily_selection(),
         description=(
             "A day from clean events to the published lists: silver events, engagement and impressions, "
-            "the day's ALS model, every listener's list, the gated MongoDB publish, and the A/B analysis. "
+            "the listeners of coordinated plays held out of the model, the day's ALS model, every "
+            "listener's list, the gated MongoDB publish, and the A/B analysis. "
             "Every table's checks run in the same run; a failed blocking check stops what is downstream "
             "of it, so a bad day never reaches MongoDB. The schedule runs it for yesterday; a backfill "
             "re-runs past days."

@@ -12,11 +12,21 @@ that spans them. Checks live in ``checks/``, sensors in ``sensors/``, resources 
 
 from dagster import Definitions, definitions, in_process_executor
 
+from checks.burst_checks import burst_checks
 from checks.drift_checks import drift_checks
 from checks.expectation_checks import table_checks
 from podrec.lake.object_store import use_object_store
 from podrec.settings import PodrecSettings, load_settings
-from podrec_assets import bronze, daily, gold_content, gold_recommender, monitoring, serving, silver
+from podrec_assets import (
+    bronze,
+    daily,
+    gold_content,
+    gold_recommender,
+    monitoring,
+    serving,
+    silver,
+    silver_bursts,
+)
 from podrec_assets.calendar import Calendar
 from resources import build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor
@@ -33,13 +43,18 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
     return Definitions.merge(
         bronze.definitions(settings, calendar),
         silver.definitions(settings, calendar),
+        silver_bursts.definitions(settings, calendar),
         gold_content.definitions(),
         gold_recommender.definitions(settings, calendar),
         serving.definitions(settings, calendar),
         monitoring.definitions(settings, calendar),
         daily.definitions(running=automated),
         Definitions(
-            asset_checks=[*table_checks(settings, calendar.daily), *drift_checks(settings, calendar.daily)],
+            asset_checks=[
+                *table_checks(settings, calendar.daily),
+                *drift_checks(settings, calendar.daily),
+                *burst_checks(settings, calendar.daily),
+            ],
             sensors=[build_kafka_lag_sensor(settings.kafka, running=automated), build_new_episodes_sensor()],
             resources=build_resources(settings),
             # One process per run: Spark parallelises inside it; a process per step would start a JVM each.

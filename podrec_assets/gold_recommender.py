@@ -35,7 +35,10 @@ from pyspark.sql import functions as F
 from podrec.ids import POPULAR_USER_PREFIX
 from podrec.lake.delta import exists, read, read_required, replace_partitions
 from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS, GOLD_TUNING
+from podrec.privacy import Suppression, forget_late_in_model
 from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, pool_variants, window_ratings
+from podrec.recsys.bursts import TABLE as FLAGGED
+from podrec.recsys.bursts import held_out_in_lake, without_held_out
 from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
 from podrec.recsys.evaluation import (
     DEFAULT_PROTOCOLS,
@@ -109,6 +112,7 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         partitions_def=calendar.daily,
         deps=[
             AssetDep(ENGAGEMENT, partition_mapping=calendar.model_window),
+            AssetDep(list(FLAGGED), partition_mapping=calendar.model_window),
             ["silver", "episodes"],
             AssetDep(TUNING, partition_mapping=TUNING_LOOKBACK),
         ],
@@ -118,7 +122,8 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
             "User and episode factors of Spark ML ALS (implicitPrefs; alpha, regParam and rank from the "
             "newest accepted gold/tuning setting, else the settings) fitted on the trailing window of daily "
             "engagement ending on the partition's date, language variants pooled: the item side is one row "
-            "per canonical episode. The fitted pipeline (id indexers + ALS) is saved beside it under "
+            "per canonical episode; listeners flagged in silver/flagged_listeners on a day of the window "
+            "are left out. The fitted pipeline (id indexers + ALS) is saved beside it under "
             "als_models/<date>, one version per date."
         ),
     )
@@ -131,11 +136,18 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         als = tuned.updated(**config.overrides())
         if config.overrides():
             why = f"run config {config.overrides()} over: {why}"
-        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
+        guard = Suppression(lake.root).guard()
+        engagement = guard.keep(
+            read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
+        )
         canonical = None
         if als.pool_variants and exists(session, lake.table("silver", "episodes")):
             canonical = read(session, lake.table("silver", "episodes"))
-        ratings = pool_variants(window_ratings(engagement, day, als.window_days), canonical).persist()
+        # Coordinated plays stay in the lake but out of the fit (podrec/recsys/bursts.py).
+        held = held_out_in_lake(session, lake.table(*FLAGGED), day, als.window_days)
+        ratings = pool_variants(
+            without_held_out(window_ratings(engagement, day, als.window_days), held), canonical
+        ).persist()
         n_ratings = ratings.count()
         if n_ratings == 0:
             raise ValueError(f"no engagement in the {als.window_days} days ending {day}: nothing to fit")
@@ -145,6 +157,8 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         fitted.save(model_uri)
         rows = factor_rows(fitted, ratings, version, day)
         result = replace_partitions(rows, lake.table("gold", "als_factors"), "model_date", [day.isoformat()])
+        if guard.sweep(session, lake.table("gold", "als_factors"), column="id", side=True):
+            forget_late_in_model(model_uri, guard)
         fitted.release()
         ratings.unpersist()
         written = read(session, lake.table("gold", "als_factors")).where(F.col("model_date") == F.lit(day))
@@ -162,6 +176,7 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
                 "setting": f"alpha {als.alpha:g}, regParam {als.reg_param:g}, rank {als.rank}",
                 "setting_why": why,
                 "pooled_variants": als.pool_variants,
+                "held_out_listeners": held.count() if held is not None else 0,
             }
         )
 
@@ -230,6 +245,7 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         deps=[
             ["gold", "als_factors"],
             AssetDep(ENGAGEMENT, partition_mapping=calendar.model_window),
+            AssetDep(list(FLAGGED), partition_mapping=calendar.model_window),
             ["silver", "episodes"],
             ["gold", "episode_similarity"],
             AssetDep(TUNING, partition_mapping=TUNING_LOOKBACK),
@@ -248,8 +264,10 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             "(hybrid: ALS and content candidates and the next episode of shows they follow, scores "
             "normalised per user and blended, new episodes on warm-started factors, re-ranked for "
             "diversity; als_only: ALS alone), one variant per canonical episode in their language, at most "
-            "a few per show, nothing they finished, and the reason for each row. "
-            f"Rows with user_id {POPULAR_USER_PREFIX}<language> are the fallback lists for new listeners."
+            "a few per show, nothing they finished, and the reason for each row. Popularity and the "
+            "cold-start weights leave out listeners flagged in silver/flagged_listeners (who still get a "
+            f"list). Rows with user_id {POPULAR_USER_PREFIX}<language> are the fallback lists for new "
+            "listeners."
         ),
     )
     def gold_recommendations(
@@ -266,7 +284,10 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         version = first[0]["model_version"]
         engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
         interactions = window_interactions(engagement, day, settings.als.window_days).persist()
-        index = build_episode_index(episode_stats(interactions), *content_inputs(session, lake))
+        # Popularity and the cold-start weights count listeners: coordinated ones are not counted.
+        held = held_out_in_lake(session, lake.table(*FLAGGED), day, settings.als.window_days)
+        stats = episode_stats(without_held_out(interactions, held))
+        index = build_episode_index(stats, *content_inputs(session, lake))
         als, tuned, setting_why = setting_for(settings, session, lake, day)
         strategy, why = strategy_from_evaluation(tuned.cold_start, recent_evaluations(session, lake, day))
         context.log.info(f"cold start: {strategy} ({why}); setting: {setting_why}")
@@ -287,7 +308,11 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             .withColumn("rec_date", F.lit(day))
             .select(*GOLD_RECOMMENDATIONS.fieldNames())
         )
-        result = replace_partitions(out, lake.table("gold", "recommendations"), "rec_date", [day.isoformat()])
+        guard = Suppression(lake.root).guard()
+        result = replace_partitions(
+            guard.keep(out), lake.table("gold", "recommendations"), "rec_date", [day.isoformat()]
+        )
+        guard.sweep(session, lake.table("gold", "recommendations"))
         interactions.unpersist()
         written = read(session, lake.table("gold", "recommendations")).where(F.col("rec_date") == F.lit(day))
         by_policy = {r["policy"]: r["count"] for r in written.groupBy("policy").count().collect()}

@@ -32,7 +32,7 @@ from podrec.lake.delta import replace_partitions_arrow
 from podrec.lake.duck import open_lake
 from podrec.lake.maintenance import Upkeep, upkeep
 from podrec.lake.tables import CONTRACT_TABLES
-from podrec.privacy import EVENT_TABLES, delete_events_before, retention_cutoff
+from podrec.privacy import EVENT_DATE, LISTENER_TABLES, delete_listener_rows_before, retention_cutoff
 from podrec.recsys.ab import assign
 from podrec.recsys.ab_analysis import COLUMNS, analyse, listener_day
 from podrec.recsys.ab_readout import experiment_days, readout, readout_rows
@@ -120,28 +120,35 @@ def retention(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
         kinds={"python", "delta"},
         owners=["team:podrec"],
         partitions_def=calendar.daily,
-        deps=[list(table) for table in EVENT_TABLES],
+        deps=[list(table) for table in LISTENER_TABLES],
         description=(
-            f"What the event retention deleted on a day: per event table, the rows dated before the day's "
-            f"cutoff ({settings.retention.event_days} days, PODREC_RETENTION_EVENT_DAYS, the day included). "
+            "What the retention deleted on a day: per table that holds listeners, the rows dated before "
+            f"the day's cutoff — events and impressions after {settings.retention.event_days} days "
+            f"(PODREC_RETENTION_EVENT_DAYS), lists, factors and saved models after "
+            f"{settings.retention.derived_days} (PODREC_RETENTION_DERIVED_DAYS), the day included. "
             "Deleted rows stay in the tables' older Delta versions until the weekly "
             "monitoring/lake_maintenance vacuums them."
         ),
     )
     def monitoring_retention(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
         day = date.fromisoformat(context.partition_key)
-        cutoff = retention_cutoff(day, settings.retention.event_days)
-        removed = delete_events_before(lake.root, cutoff)
-        context.log.info(f"retention {day}: kept events from {cutoff}; removed {removed}")
+        events = retention_cutoff(day, settings.retention.event_days)
+        derived = retention_cutoff(day, settings.retention.derived_days)
+        removed = delete_listener_rows_before(lake.root, events, derived)
+        context.log.info(f"retention {day}: kept events from {events}, lists and models from {derived}")
+        cutoffs = [
+            events if LISTENER_TABLES.get(tuple(t.split("."))) == EVENT_DATE else derived for t in removed
+        ]
         table = pd.DataFrame(
-            {"day": [day] * len(removed), "table": list(removed), "cutoff": [cutoff] * len(removed),
+            {"day": [day] * len(removed), "table": list(removed), "cutoff": cutoffs,
              "rows_removed": pd.Series(list(removed.values()), dtype="int64")}
         )  # fmt: skip
         result = replace_partitions_arrow(table, lake.table(*RETENTION), "day", [day.isoformat()])
         return MaterializeResult(
             metadata={
                 **delta_write_metadata(result),
-                "cutoff": cutoff.isoformat(),
+                "cutoff": events.isoformat(),
+                "derived_cutoff": derived.isoformat(),
                 "rows_removed": MetadataValue.json(removed),
             }
         )
@@ -259,7 +266,7 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
     retention_job = define_asset_job(
         "retention",
         selection=AssetSelection.assets(RETENTION),
-        description="Delete events older than the retention from the event tables (a day's cutoff).",
+        description="Delete what podrec holds about listeners past the retention (a day's cutoffs).",
     )
     maintenance_job = define_asset_job(
         "lake_maintenance",

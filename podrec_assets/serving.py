@@ -18,6 +18,7 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import functions as F
 
 from podrec.lake.delta import in_chunks, read_required
+from podrec.privacy import Suppression, forget_in_store
 from podrec.recsys.window import in_window
 from podrec.serving.documents import episode_docs, recommendation_docs, similar_docs, variants_by_canonical
 from podrec.serving.publish import publish
@@ -51,7 +52,9 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             "The date's lists, similar episodes and episode metadata (with language variants) written to "
             "MongoDB as a new version, indexed, checked, and only then made the one serving reads — in one "
             "atomic pointer switch. A failed gate leaves the previous version serving; older versions are "
-            "kept for `podrec publish rollback` up to the retention."
+            "kept for `podrec publish rollback` up to the retention. Serving only moves forward: a date "
+            "older than the serving version's (a backfill) is staged, gated and kept, but held: only "
+            "`podrec publish rollback` or `podrec publish activate --force` serves it."
         ),
     )
     def mongo_serving_version(
@@ -64,11 +67,12 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
         session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
         knobs = settings.publish.updated(**{k: v for k, v in config.model_dump().items() if v is not None})
-        recs = (
-            read_required(session, lake.table("gold", "recommendations"), "materialize gold/recommendations")
-            .where(F.col("rec_date") == F.lit(day))
-            .persist()
-        )
+        guard = Suppression(lake.root).guard()
+        recs = guard.keep(
+            read_required(
+                session, lake.table("gold", "recommendations"), "materialize gold/recommendations"
+            ).where(F.col("rec_date") == F.lit(day))
+        ).persist()
         episodes = read_required(
             session, lake.table("silver", "episodes"), "materialize silver/episodes"
         ).toPandas()
@@ -102,6 +106,7 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
             "active": outcome["active"] or "none",
             "previous": outcome["previous"] or "none",
             "counts": MetadataValue.json(outcome["counts"]),
+            "held": outcome["held"] or "no",
             "pruned": ", ".join(outcome["pruned"]) or "none",
             "seconds": MetadataValue.json({k: round(v, 3) for k, v in outcome["seconds"].items()}),
             "lists_per_s": round(outcome["counts"]["recommendations"] / outcome["seconds"]["total"], 1),
@@ -114,8 +119,17 @@ def serving_version(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
                 f"{outcome['active']} keeps serving",
                 metadata=metadata,
             )
+        # A listener forgotten while this version was staged: their list goes from every version.
+        for user_id in guard.late_listeners(recs):
+            forget_in_store(mongo.db(), user_id)
         recs.unpersist()
-        context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
+        if outcome["held"]:
+            context.log.warning(
+                f"{outcome['version']} is staged and kept but not served: {outcome['held']}, which keeps "
+                f"serving; `podrec publish activate {outcome['version']} --force` serves it"
+            )
+        else:
+            context.log.info(f"serving {outcome['version']} (was {outcome['previous']})")
         return MaterializeResult(metadata=metadata)
 
     return mongo_serving_version

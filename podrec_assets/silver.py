@@ -23,6 +23,7 @@ from podrec.content.transcripts import transcribe, transcribe_in_batches, transc
 from podrec.ingest.impression_tables import served_items
 from podrec.lake.delta import append, delete_where, exists, overwrite, read, read_required, replace_partitions
 from podrec.lake.schemas import SILVER_IMPRESSIONS, SILVER_TRANSCRIPTS
+from podrec.privacy import Suppression
 from podrec.recsys.engagement import clean_events, engagement_by_day, engagement_stats
 from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
@@ -161,10 +162,13 @@ def user_events(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
         bronze = read_required(
             spark.spark_session, lake.table("bronze", "user_events"), "ingest events first"
         )
+        guard = Suppression(lake.root).guard()
         cleaned = clean_events(
-            bronze.where(F.col("event_date").isin(days)), settings.engagement.bot_max_events_per_day
+            guard.keep(bronze.where(F.col("event_date").isin(days))),
+            settings.engagement.bot_max_events_per_day,
         )
         result = replace_partitions(cleaned.kept, lake.table("silver", "user_events"), "event_date", days)
+        guard.sweep(spark.spark_session, lake.table("silver", "user_events"))
         cleaned.release()
         context.log.info(
             f"silver.user_events: kept {result.rows_written} for {len(days)} day(s), "
@@ -206,10 +210,12 @@ def daily_engagement(settings: PodrecSettings, calendar: Calendar) -> AssetsDefi
         events = read_required(
             spark.spark_session, lake.table("silver", "user_events"), "materialize silver/user_events"
         )
+        guard = Suppression(lake.root).guard()
         engagement = engagement_by_day(
-            events.where(F.col("event_date").isin(days)), settings.engagement
+            guard.keep(events.where(F.col("event_date").isin(days))), settings.engagement
         ).persist()
         result = replace_partitions(engagement, lake.table("silver", "daily_engagement"), "event_date", days)
+        guard.sweep(spark.spark_session, lake.table("silver", "daily_engagement"))
         stats = engagement_stats(engagement)
         preview = engagement.orderBy(F.desc("engagement")).limit(5).toPandas()
         engagement.unpersist()
@@ -244,13 +250,15 @@ def impressions(calendar: Calendar) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = list(context.partition_keys)
         session, uri = spark.spark_session, lake.table("bronze", "impressions")
+        guard = Suppression(lake.root).guard()
         # No API has served yet (the topic was never written): the days hold no impressions, not an error.
-        items = (
+        items = guard.keep(
             served_items(read(session, uri).where(F.col("event_date").isin(days)))
             if exists(session, uri)
             else session.createDataFrame([], SILVER_IMPRESSIONS)
         ).persist()
         result = replace_partitions(items, lake.table("silver", "impressions"), "event_date", days)
+        guard.sweep(session, lake.table("silver", "impressions"))
         lists = items.select("impression_id").distinct().count()
         items.unpersist()
         context.log.info(f"silver.impressions: {lists} lists, {result.rows_written} items for {days}")

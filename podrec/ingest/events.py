@@ -97,6 +97,17 @@ def parse_json(raw: bytes | None, limits: RecordLimits) -> tuple[Any, str | None
         return None, f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
 
 
+def is_text(value: str) -> bool:
+    """Can ``value`` be stored as UTF-8? Python's parser reads ``"\\ud800"`` into a lone surrogate,
+    which no UTF-8 writer (Arrow, Delta) takes: an event holding one was accepted, then stopped the
+    write of its whole batch."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def number_error(name: str, value: Any) -> str | None:
     """None for a finite JSON number (a double, or an integer a double can hold), else the reason."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -141,6 +152,8 @@ def validate(raw: bytes | None, received_at: datetime, limits: RecordLimits = DE
             return _reject(f"wrong type: {name} must be a string, got {type(value).__name__}")
         if value is not None and len(value) > MAX_ID_LENGTH:
             return _reject(f"wrong type: {name} longer than {MAX_ID_LENGTH} characters")
+        if value is not None and not is_text(value):
+            return _reject(f"bad text: {name} holds a lone surrogate, which no UTF-8 text can")
     for name in OPTIONAL_NUMBERS:
         value = obj.get(name)
         if value is None:

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from podrec.ids import id_error
+from podrec.privacy import FORGOTTEN, user_hash
 
 ALIASES = {
     "user": ("user_id", "user", "userid", "customer_id", "listener_id"),
@@ -163,10 +164,14 @@ def _timestamps(values: pd.Series) -> pd.Series:
 
 
 def check_log(
-    df: pd.DataFrame, raw: list[str] | None = None, malformed: dict[int, str] | None = None
+    df: pd.DataFrame,
+    raw: list[str] | None = None,
+    malformed: dict[int, str] | None = None,
+    forgotten: frozenset[str] = frozenset(),
 ) -> CheckedLog:
     """Split a log into rows that are events as written and rows rejected with a reason (``raw`` and
-    ``malformed`` as ``read_log`` gives them)."""
+    ``malformed`` as ``read_log`` gives them). Rows of a listener whose hash is in ``forgotten`` (the
+    suppression list) are rejected as such, and their text is not kept."""
     user_col, item_col, ts_col = _column(df, "user"), _column(df, "item"), _column(df, "timestamp")
     type_col, rating_col = _column(df, "event_type", required=False), _column(df, "rating", required=False)
     if type_col is None and rating_col is None:
@@ -179,7 +184,9 @@ def check_log(
     rating_cells = df[rating_col].map(_text) if type_col is None and rating_col is not None else None
     ratings = None if rating_cells is None else pd.to_numeric(rating_cells, errors="coerce").astype(float)
     # Each row's first problem, in this order; a row with none is an event as written.
+    suppressed = users.map(lambda u: u is not None and user_hash(u) in forgotten).to_numpy(dtype=bool)
     problems = [
+        (suppressed, lambda i: FORGOTTEN),
         (pd.Series(range(len(df))).isin(list(malformed)).to_numpy(), lambda i: malformed[i]),
         (users.isna().to_numpy(), lambda i: "missing user id"),
         (items.isna().to_numpy(), lambda i: "missing item id"),
@@ -203,7 +210,8 @@ def check_log(
     rejected: list[RejectedRow] = []
     for mask, reason in problems:
         for i in (mask & ~bad).nonzero()[0]:
-            rejected.append(RejectedRow(int(i) + 1, raw[i] if raw is not None else _raw(df, i), reason(i)))
+            text = "" if suppressed[i] else raw[i] if raw is not None else _raw(df, i)
+            rejected.append(RejectedRow(int(i) + 1, text, reason(i)))
         bad = bad | mask
     keep = ~bad
     rows = pd.DataFrame(

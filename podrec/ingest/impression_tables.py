@@ -25,23 +25,26 @@ from podrec.ingest.kafka_to_bronze import (
 from podrec.ingest.kafka_to_bronze import run as run_ingestion
 from podrec.lake.delta import append, exists
 from podrec.lake.schemas import BRONZE_IMPRESSIONS_COLUMNS, SILVER_IMPRESSIONS, VALIDATED_IMPRESSION
-from podrec.settings import PodrecSettings
+from podrec.privacy import Suppression
+from podrec.settings import PodrecSettings, impressions_signing_key
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 
 def impression_kind(settings: PodrecSettings) -> RecordKind:
-    """The impressions topic's kind, its records held to ``settings.ingest``'s limits. Until the API
-    first serves, its topic does not exist: nothing served yet, not an error."""
-    validate = partial(impressions.validate, limits=settings.ingest.limits)
+    """The impressions topic's kind, its records held to ``settings.ingest``'s limits and to
+    ``ImpressionRules``: signed with the key the API signs with, in the arm of ``settings.ab``, no
+    propensity under ``settings.impressions.min_propensity``. Until the API first serves, its topic
+    does not exist: nothing served yet, not an error."""
+    rules = impressions.ImpressionRules(
+        impressions_signing_key(settings), settings.ab, settings.impressions.min_propensity
+    )
+    validate = partial(impressions.validate, limits=settings.ingest.limits, rules=rules)
     return python_kind(
         validate, VALIDATED_IMPRESSION, "impression_id", "served_at", BRONZE_IMPRESSIONS_COLUMNS,
         topic_may_be_missing=True,
     )  # fmt: skip
-
-
-IMPRESSIONS = impression_kind(PodrecSettings())
 
 
 def run(
@@ -51,13 +54,19 @@ def run(
     impressions_uri: str,
     rejected_uri: str,
     replay: date | None = None,
-    kind: RecordKind = IMPRESSIONS,
+    *,
+    kind: RecordKind,
+    suppression: Suppression | None = None,
+    force_replay: bool = False,
 ) -> IngestReport:
     """Land what is new on the impressions ``topic`` (or replay one event_date) in the two bronze tables.
 
     Both tables exist after the first run, empty until something serves: the API may start after the
     pipeline, and the tables' readers and checks never meet a missing path."""
-    report = run_ingestion(spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=kind)
+    report = run_ingestion(
+        spark, kafka, impressions_uri, rejected_uri, replay, topic=topic, kind=kind, suppression=suppression,
+        force_replay=force_replay,
+    )  # fmt: skip
     none = spark.createDataFrame([], VALIDATED_IMPRESSION)
     empty = (accepted_rows(none, kind), rejected_rows(none, kind))
     for rows, uri in zip(empty, (impressions_uri, rejected_uri), strict=True):

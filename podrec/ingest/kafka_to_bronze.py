@@ -17,6 +17,9 @@ How "exactly once" holds across crashes, re-runs and ingestions running at the s
    on what others accept: once a plan's accepted rows are in, its rejections (invalid, or a
    duplicate of an accepted event) stay true whoever commits next.
 5. Only then are the offsets committed to Kafka (never moving a partition back).
+Between 3 and 4, the records of listeners on the suppression list (``podrec.privacy``) are rejected
+as "forgotten listener" and their bytes dropped: a forgotten listener does not come back through a
+late event, a re-sent one or a replay, and what they sent is not kept either.
 A crash before step 5 re-reads the range next time; between the two appends, step 2 drops the
 accepted rows already written and the rejected ones are written then.
 
@@ -53,8 +56,9 @@ from podrec.ingest.spark_validation import (
     validation_session,
     word,
 )
-from podrec.lake.delta import WriterMark, append_once, read, replace_partitions, writer_mark
+from podrec.lake.delta import WriterMark, append_once, exists, read, replace_partitions, writer_mark
 from podrec.lake.schemas import BRONZE_REJECTED_COLUMNS, BRONZE_USER_EVENTS_COLUMNS
+from podrec.privacy import FORGOTTEN, Suppression, hashed
 
 # Plans made stale by other ingestions before giving up (each stale plan means another
 # ingestion wrote; giving up loses nothing, the next run carries on).
@@ -123,6 +127,11 @@ def python_kind(
 
 class IngestContended(RuntimeError):
     """Other ingestions of the same topic and group kept committing first; nothing was lost."""
+
+
+class ReplayRefused(RuntimeError):
+    """A replay that would delete rows it cannot re-read (the topic no longer holds them); nothing
+    was changed. The message names them; ``force`` replays anyway."""
 
 
 @dataclass
@@ -223,6 +232,24 @@ def judge_duplicates(
     return judged, cached
 
 
+def mark_forgotten(judged: DataFrame, hashes: frozenset[str]) -> DataFrame:
+    """``judged`` with the records of suppressed listeners rejected as ``FORGOTTEN`` and their bytes
+    dropped — a rejected record too, when its raw text names a suppressed ``user_id``."""
+    if not hashes:
+        return judged
+    forgotten = judged.sparkSession.createDataFrame([(h,) for h in sorted(hashes)], "_forgotten string")
+    who = F.coalesce(F.col("user_id"), F.get_json_object(F.col("raw").cast("string"), "$.user_id"))
+    hit = F.col("_forgotten").isNotNull()
+    return (
+        judged.join(F.broadcast(forgotten), hashed(who) == F.col("_forgotten"), "left")
+        .withColumn(
+            "error", F.when(hit & F.col("error").isNull(), F.lit(FORGOTTEN)).otherwise(F.col("error"))
+        )
+        .withColumn("raw", F.when(hit, F.lit(None).cast("binary")).otherwise(F.col("raw")))
+        .drop("_forgotten")
+    )
+
+
 def accepted_rows(judged: DataFrame, kind: RecordKind = EVENTS) -> DataFrame:
     return judged.where(F.col("error").isNull()).select(*kind.columns)
 
@@ -286,6 +313,7 @@ def _write_plan(
     writer: str,
     report: IngestReport,
     kind: RecordKind,
+    suppression: Suppression | None,
 ) -> bool:
     """Plan ``ranges`` on the tables as they stand now and write it; False if the plan went stale."""
     marks: dict[str, WriterMark] = {uri: writer_mark(uri, writer) for uri in (events_uri, rejected_uri)}
@@ -304,6 +332,8 @@ def _write_plan(
             existing = events.where(F.col("event_date").isin(tally.accepted_dates))
         judged, repeats = judge_duplicates(validated, existing, kind.key)
         cached += repeats
+        forgotten = suppression.hashes() if suppression else frozenset()
+        judged = mark_forgotten(judged, forgotten)
         if judged is not validated:
             tally = _tally(judged)
         # An empty append still creates a table that does not exist yet, so readers of either
@@ -337,8 +367,10 @@ def ingest(
     events_uri: str,
     rejected_uri: str,
     kind: RecordKind = EVENTS,
+    suppression: Suppression | None = None,
 ) -> IngestReport:
-    """Consume everything new on ``topic`` for ``group`` (``consumer``'s) into the two bronze tables."""
+    """Consume everything new on ``topic`` for ``group`` (``consumer``'s) into the two bronze tables,
+    leaving out the listeners ``suppression`` holds."""
     writer = f"podrec-ingest/{group}/{topic}"
     report = IngestReport()
     for _ in range(MAX_PLANS):
@@ -348,7 +380,9 @@ def ingest(
         if not ranges:
             return report
         report.read(ranges)
-        written = _write_plan(spark, source, topic, ranges, events_uri, rejected_uri, writer, report, kind)
+        written = _write_plan(
+            spark, source, topic, ranges, events_uri, rejected_uri, writer, report, kind, suppression
+        )
         report.already_ingested = report.consumed - report.accepted - report.rejected
         if written:
             commit(consumer, topic, {p: e for p, (_, e) in ranges.items()})
@@ -369,14 +403,27 @@ def replay_day(
     rejected_uri: str,
     day: date,
     kind: RecordKind = EVENTS,
+    suppression: Suppression | None = None,
+    force: bool = False,
 ) -> IngestReport:
     """Rebuild one ``event_date`` of both tables from what the topic still holds.
 
     Reads from the first offset that can hold the day's events up to the group's committed
     offsets (never past what regular ingestion has seen), and replaces the day's partition
-    in each table in one commit each.
+    in each table in one commit each. Refused (``ReplayRefused``) when the day holds rows the topic
+    no longer has — deleted by its retention, or rejected rows of an import, which never were on it —
+    since replacing the day would delete them; ``force`` replays anyway. Suppressed listeners stay out.
     """
     offsets = group_offsets(consumer, topic, missing_topic_ok=kind.topic_may_be_missing)
+    lost = unreadable_rows(spark, (events_uri, rejected_uri), day, {p.partition: p.low for p in offsets})
+    if lost and not force:
+        raise ReplayRefused(
+            f"replaying {day} would delete {sum(n for n, _, _ in lost.values())} row(s) the topic {topic} no "
+            "longer holds (" + "; ".join(
+                f"partition {p}: {n} at offsets {lo}-{hi}" if p >= 0 else f"{n} rejected at import"
+                for p, (n, lo, hi) in sorted(lost.items())
+            ) + "); nothing was changed — replay with force to rebuild the day from what is left"
+        )  # fmt: skip
     positions = [p for p in offsets if p.committed is not None]
     since = datetime.combine(day, time(), tzinfo=UTC) - FUTURE_TOLERANCE
     lookups = consumer.offsets_for_times(
@@ -398,6 +445,7 @@ def replay_day(
         validated = _validated(decided, kind)[0].where(F.col("event_date") == F.lit(day))
         judged, repeats = judge_duplicates(validated, None, kind.key)
         cached += repeats
+        judged = mark_forgotten(judged, suppression.hashes() if suppression else frozenset())
         tally = _tally(judged)
         report.accepted, report.rejected, report.reasons = tally.accepted, tally.rejected, tally.reasons
         report.consumed = tally.accepted + tally.rejected
@@ -409,6 +457,35 @@ def replay_day(
     return report
 
 
+def unreadable_rows(
+    spark: SparkSession, uris: tuple[str, ...], day: date, low: dict[int, int]
+) -> dict[int, tuple[int, int, int]]:
+    """Rows of ``day`` in the tables at ``uris`` that no read of the topic can bring back, per Kafka
+    partition: (rows, first offset, last offset). ``low`` is each partition's oldest offset still on the
+    topic; a partition it lacks, and the import's rows (a negative partition), are gone whole."""
+    counts: dict[int, tuple[int, int, int]] = {}
+    for uri in uris:
+        if not exists(spark, uri):
+            continue
+        rows = read(spark, uri).where(F.col("event_date") == F.lit(day))
+        starts = F.try_element_at(
+            F.create_map(*[F.lit(x) for pair in low.items() for x in pair]), F.col("kafka_partition")
+        )
+        gone = rows.where(F.coalesce(F.col("kafka_offset") < starts, F.lit(True))) if low else rows
+        for r in (
+            gone.groupBy("kafka_partition")
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.min("kafka_offset").alias("lo"),
+                F.max("kafka_offset").alias("hi"),
+            )
+            .collect()
+        ):
+            n, lo, hi = counts.get(r["kafka_partition"], (0, r["lo"], r["hi"]))
+            counts[r["kafka_partition"]] = (n + r["n"], min(lo, r["lo"]), max(hi, r["hi"]))
+    return counts
+
+
 def run(
     spark: SparkSession,
     kafka: KafkaEndpoint,
@@ -417,16 +494,30 @@ def run(
     replay: date | None = None,
     topic: str | None = None,
     kind: RecordKind = EVENTS,
+    suppression: Suppression | None = None,
+    force_replay: bool = False,
 ) -> IngestReport:
     """Ingest what is new on ``topic`` (default the events topic), or replay one event_date, with a
-    consumer opened and closed here."""
+    consumer opened and closed here; ``suppression``'s listeners are left out either way."""
     spark = validation_session(spark)
     consumer = kafka.consumer()
     topic = topic or kafka.events_topic
     try:
         source = kafka.spark_source_options()
         if replay:
-            return replay_day(spark, consumer, source, topic, events_uri, rejected_uri, replay, kind)
-        return ingest(spark, consumer, source, topic, kafka.consumer_group, events_uri, rejected_uri, kind)
+            return replay_day(
+                spark,
+                consumer,
+                source,
+                topic,
+                events_uri,
+                rejected_uri,
+                replay,
+                kind,
+                suppression,
+                force_replay,
+            )
+        group = kafka.consumer_group
+        return ingest(spark, consumer, source, topic, group, events_uri, rejected_uri, kind, suppression)
     finally:
         consumer.close()

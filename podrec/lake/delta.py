@@ -16,6 +16,11 @@ Writes are one Delta commit each, so a failed write leaves the previous version 
   predicate through delta-rs, for the command line's small writes (an import's rejected rows, forgetting
   a listener, retention), which need no JVM.
 Reads: ``read`` (optionally a version), ``read_required`` (fails saying what to run first), ``exists``.
+
+Every write runs whole inside its table's commit lock (``podrec.lake.commit_lock.committing``): on an
+object store, one writer at a time commits to a table, whichever process or engine it is; on the local
+filesystem the lock costs nothing. So what a write reads and checks before committing still holds when
+it commits, and the version it reports is its own commit.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from podrec.lake.commit_lock import committing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,15 +60,16 @@ def _result(spark: SparkSession, uri: str) -> WriteResult:
 def replace_partitions(df: DataFrame, uri: str, partition_column: str, values: list[str]) -> WriteResult:
     """Write ``df`` as exactly the given values of ``partition_column`` (new columns are added)."""
     quoted = ", ".join(f"'{v}'" for v in values)
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"{partition_column} IN ({quoted})")
-        .option("mergeSchema", "true")
-        .partitionBy(partition_column)
-        .save(uri)
-    )
-    return _result(df.sparkSession, uri)
+    with committing(uri):
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"{partition_column} IN ({quoted})")
+            .option("mergeSchema", "true")
+            .partitionBy(partition_column)
+            .save(uri)
+        )
+        return _result(df.sparkSession, uri)
 
 
 def append(df: DataFrame, uri: str, partition_column: str | None = None) -> WriteResult:
@@ -70,8 +78,9 @@ def append(df: DataFrame, uri: str, partition_column: str | None = None) -> Writ
     writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
     if partition_column:
         writer = writer.partitionBy(partition_column)
-    writer.save(uri)
-    return _result(df.sparkSession, uri)
+    with committing(uri):
+        writer.save(uri)
+        return _result(df.sparkSession, uri)
 
 
 @dataclass(frozen=True)
@@ -108,9 +117,8 @@ def append_once(
     holds when it commits. None: another commit of ``app_id`` got there first; read again, plan
     again. Which case happened is read from the table's history, where the commit carries a tag.
 
-    Delta serialises commits through its log store; on S3 that takes a log store with mutual
-    exclusion (``S3DynamoDBLogStore``) when more than one Spark driver writes, as for any
-    concurrent Delta writers.
+    The fence is only as good as the commit is atomic: on an object store the table's commit lock,
+    held from the write to the history read, makes it so for every podrec writer (podrec.lake.commit_lock).
     """
     from deltalake import DeltaTable
 
@@ -126,17 +134,18 @@ def append_once(
         .partitionBy(partition_column)
     )
     lost_race = _concurrent_commit_errors()  # imported before the write: the import maps Delta's errors
-    try:
-        writer.save(uri)
-    except lost_race:
+    with committing(uri):
+        try:
+            writer.save(uri)
+        except lost_race:
+            return None
+        table = DeltaTable(delta_rs_uri(uri))
+        since = -1 if mark.version is None else mark.version
+        for commit in table.history(table.version() - since):
+            if commit.get("userMetadata") == tag:
+                rows = (commit.get("operationMetrics") or {}).get("numOutputRows", 0)
+                return WriteResult(uri=uri, version=int(commit["version"]), rows_written=int(rows))
         return None
-    table = DeltaTable(delta_rs_uri(uri))
-    since = -1 if mark.version is None else mark.version
-    for commit in table.history(table.version() - since):
-        if commit.get("userMetadata") == tag:
-            rows = (commit.get("operationMetrics") or {}).get("numOutputRows", 0)
-            return WriteResult(uri=uri, version=int(commit["version"]), rows_written=int(rows))
-    return None
 
 
 def upsert(df: DataFrame, uri: str, keys: list[str]) -> WriteResult:
@@ -144,19 +153,20 @@ def upsert(df: DataFrame, uri: str, keys: list[str]) -> WriteResult:
     from delta.tables import DeltaTable
 
     spark = df.sparkSession
-    if not DeltaTable.isDeltaTable(spark, uri):
-        df.write.format("delta").save(uri)
-    else:
-        on = " AND ".join(f"t.{k} = u.{k}" for k in keys)
-        (
-            DeltaTable.forPath(spark, uri)
-            .alias("t")
-            .merge(df.alias("u"), on)
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-    return _result(spark, uri)
+    with committing(uri):
+        if not DeltaTable.isDeltaTable(spark, uri):
+            df.write.format("delta").save(uri)
+        else:
+            on = " AND ".join(f"t.{k} = u.{k}" for k in keys)
+            (
+                DeltaTable.forPath(spark, uri)
+                .alias("t")
+                .merge(df.alias("u"), on)
+                .whenMatchedUpdateAll()
+                .whenNotMatchedInsertAll()
+                .execute()
+            )
+        return _result(spark, uri)
 
 
 def _concurrent_commit_errors() -> tuple[type[Exception], ...]:
@@ -179,15 +189,17 @@ def _concurrent_commit_errors() -> tuple[type[Exception], ...]:
 
 def overwrite(df: DataFrame, uri: str) -> WriteResult:
     """The whole table replaced in one commit: readers see the old rows or the new, never a mix."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
-    return _result(df.sparkSession, uri)
+    with committing(uri):
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+        return _result(df.sparkSession, uri)
 
 
 def delete_where(spark: SparkSession, uri: str, condition: Column) -> None:
     from delta.tables import DeltaTable
 
-    if DeltaTable.isDeltaTable(spark, uri):
-        DeltaTable.forPath(spark, uri).delete(condition)
+    with committing(uri):
+        if DeltaTable.isDeltaTable(spark, uri):
+            DeltaTable.forPath(spark, uri).delete(condition)
 
 
 def replace_partitions_arrow(
@@ -212,8 +224,9 @@ def replace_partitions_arrow(
     target = delta_rs_uri(uri)
     # The frame's index is never a column, whatever it is (a slice's index would otherwise be kept).
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_deltalake(target, table, mode="overwrite", partition_by=[partition_column], predicate=predicate)
-    return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
+    with committing(uri):
+        write_deltalake(target, table, mode="overwrite", partition_by=[partition_column], predicate=predicate)
+        return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
 
 
 def in_chunks(df: DataFrame, key: str, rows_per_chunk: int) -> Iterator[pd.DataFrame]:
@@ -273,35 +286,39 @@ def append_arrow(frame: pd.DataFrame, uri: str, partition_column: str | None = N
 
     table = _arrow_table(frame)
     partition_by = [partition_column] if partition_column else None
-    write_deltalake(delta_rs_uri(uri), table, mode="append", partition_by=partition_by)
-    return WriteResult(uri=uri, version=DeltaTable(delta_rs_uri(uri)).version(), rows_written=table.num_rows)
+    target = delta_rs_uri(uri)
+    with committing(uri):
+        write_deltalake(target, table, mode="append", partition_by=partition_by)
+        return WriteResult(uri=uri, version=DeltaTable(target).version(), rows_written=table.num_rows)
 
 
 def insert_new_arrow(frame: pd.DataFrame, uri: str, keys: list[str], partition_column: str) -> WriteResult:
     """Insert the rows of ``frame`` whose ``keys`` are not in the table yet, in one commit: writing the
     same rows twice adds them once."""
-    existing = _delta_rs(uri)
-    if existing is None:
-        return append_arrow(frame, uri, partition_column)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    metrics = (
-        existing.merge(_arrow_table(frame), on, source_alias="s", target_alias="t")
-        .when_not_matched_insert_all()
-        .execute()
-    )
-    return WriteResult(
-        uri=uri, version=existing.version(), rows_written=int(metrics["num_target_rows_inserted"])
-    )
+    with committing(uri):
+        existing = _delta_rs(uri)
+        if existing is None:
+            return append_arrow(frame, uri, partition_column)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        metrics = (
+            existing.merge(_arrow_table(frame), on, source_alias="s", target_alias="t")
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return WriteResult(
+            uri=uri, version=existing.version(), rows_written=int(metrics["num_target_rows_inserted"])
+        )
 
 
 def delete_rows(uri: str, predicate: str) -> int:
     """Delete the rows matching a SQL ``predicate`` in one commit; how many went (0 without a table).
 
     The rows stay in the table's older versions (time travel) until ``VACUUM`` removes those files."""
-    table = _delta_rs(uri)
-    if table is None:
-        return 0
-    return int(table.delete(predicate)["num_deleted_rows"])
+    with committing(uri):
+        table = _delta_rs(uri)
+        if table is None:
+            return 0
+        return int(table.delete(predicate)["num_deleted_rows"])
 
 
 def columns(uri: str) -> list[str] | None:

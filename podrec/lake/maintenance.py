@@ -12,7 +12,8 @@ listener's forget request stay in those old files. Once a week, per table:
   from the transaction log rather than by listing the storage (a listing would grow with history).
 
 Both are single Delta commits: a run that fails, or that loses a race with a daily write (Delta's
-optimistic concurrency), leaves the table as it was.
+optimistic concurrency), leaves the table as it was. Each holds the table's commit lock
+(podrec.lake.commit_lock) like any other write, so on an object store no writer commits beside it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from podrec.lake.commit_lock import committing
 from podrec.lake.paths import table_uri
 
 if TYPE_CHECKING:
@@ -44,12 +46,13 @@ def compact(spark: SparkSession, uri: str, since: date | None) -> tuple[int, int
     (files removed, files added)."""
     from delta.tables import DeltaTable
 
-    table = DeltaTable.forPath(spark, uri)
-    partitioned = table.detail().select("partitionColumns").first()[0]
-    builder = table.optimize()
-    if partitioned and since is not None:
-        builder = builder.where(f"`{partitioned[0]}` >= '{since.isoformat()}'")
-    (metrics,) = builder.executeCompaction().select("metrics").first()
+    with committing(uri):
+        table = DeltaTable.forPath(spark, uri)
+        partitioned = table.detail().select("partitionColumns").first()[0]
+        builder = table.optimize()
+        if partitioned and since is not None:
+            builder = builder.where(f"`{partitioned[0]}` >= '{since.isoformat()}'")
+        (metrics,) = builder.executeCompaction().select("metrics").first()
     return int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])
 
 
@@ -58,8 +61,9 @@ def vacuum(spark: SparkSession, uri: str, retain_hours: int) -> int:
     many were deleted (from the VACUUM END commit's metrics)."""
     from delta.tables import DeltaTable
 
-    spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS LITE")
-    history = DeltaTable.forPath(spark, uri).history(1).select("operation", "operationMetrics").first()
+    with committing(uri):
+        spark.sql(f"VACUUM delta.`{uri}` RETAIN {retain_hours} HOURS LITE")
+        history = DeltaTable.forPath(spark, uri).history(1).select("operation", "operationMetrics").first()
     if history is None or history["operation"] != "VACUUM END":
         return 0  # nothing was old enough: Delta commits no VACUUM END then
     return int((history["operationMetrics"] or {}).get("numDeletedFiles", 0))

@@ -4,12 +4,16 @@ One setting, ``PODREC_LAKE_S3_ENDPOINT``, feeds both paths to the lake: Spark's 
 (``s3a_conf``) and delta-rs / Arrow, which read the standard ``AWS_*`` variables
 (``object_store_environment``). The key pair is never a podrec setting: it stays in
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, which both read themselves.
+
+``use_object_store`` readies a process for its lake: those variables, and the commit lock that lets
+one writer at a time commit to a table there (``podrec.lake.commit_lock``).
 """
 
 from __future__ import annotations
 
 import os
 
+from podrec.lake import commit_lock
 from podrec.settings import LakeSettings
 
 DEFAULT_REGION = "us-east-1"  # S3-API stores accept any region; AWS's SDKs insist on one
@@ -29,9 +33,10 @@ def s3a_conf(lake: LakeSettings) -> dict[str, str]:
 
 
 def object_store_environment(lake: LakeSettings) -> dict[str, str]:
-    """The ``AWS_*`` variables delta-rs and Arrow need for the endpoint. Only one process writes a
-    table through delta-rs at a time (the command line's small writes), so its rename-based commit
-    needs no lock service, as with Spark's default S3 log store."""
+    """The ``AWS_*`` variables delta-rs and Arrow need for the endpoint. delta-rs commits there by
+    put-then-rename, which S3 cannot make atomic: it is allowed (``AWS_S3_ALLOW_UNSAFE_RENAME``) because
+    podrec's commit lock already lets one writer at a time commit to a table, as it does for Spark's
+    single-driver S3 log store."""
     if not (lake.on_object_store and lake.s3_endpoint):
         return {}
     env = {
@@ -45,7 +50,8 @@ def object_store_environment(lake: LakeSettings) -> dict[str, str]:
 
 
 def use_object_store(lake: LakeSettings) -> None:
-    """Put those variables into this process's environment (and its children's); values already
-    set win, so an operator's own choice is kept."""
+    """Ready this process for ``lake``: those variables into its environment (and its children's; values
+    already set win, so an operator's own choice is kept), and its commit lock configured."""
     for name, value in object_store_environment(lake).items():
         os.environ.setdefault(name, value)
+    commit_lock.configure(lake)

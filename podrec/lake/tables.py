@@ -26,6 +26,7 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "silver/user_events",
     "silver/daily_engagement",
     "silver/impressions",
+    "silver/flagged_listeners",
     "gold/episode_embeddings",
     "gold/episode_similarity",
     "gold/als_factors",
@@ -36,6 +37,7 @@ CONTRACT_TABLES: tuple[str, ...] = (
     "monitoring/drift_scores",
     "monitoring/retention",
     "monitoring/forget_audit",
+    "monitoring/suppressed_listeners",
     "monitoring/lake_maintenance",
 )
 

@@ -1,4 +1,5 @@
-"""Versioned MongoDB publishing (DESIGN.md, Publish): stage, gate, switch atomically, keep, roll back.
+"""Versioned MongoDB publishing (README, Publishing to MongoDB): stage, gate, switch atomically and
+only forward, keep, roll back.
 
 A version is a set of collections suffixed with its name (``recommendations__v…``,
 ``similar__v…``, ``episodes__v…``) plus a document in ``publishes``. Serving reads the active
@@ -6,6 +7,12 @@ version from one pointer document (``serving``, ``_id: "active"``); switching is
 update — atomic on MongoDB and on FerretDB alike, with no multi-document transaction — made only
 after the staged collections are complete and their gate checks pass. Readers therefore see the
 old version or the new one, never a half-written one, and the previous version stays for rollback.
+
+Serving only moves forward by itself: a version whose ``rec_date`` is older than the active one's (a
+backfill of a past day) is staged, gated and kept, but *held* — its record says so — and only an
+operator's explicit rollback or forced activation serves it. The switch is a compare-and-set on the
+version it replaces, so a backfill's publish racing the daily one cannot slip in between the date check
+and the write. A re-run of the active day (same ``rec_date``) still switches.
 
 Staging is a bulk load: unordered batches, ``parallel_batches`` in flight at once (FerretDB converts
 each connection's documents in parallel; only its SQLite writes take turns), and the secondary
@@ -29,6 +36,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, InsertOne
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from podrec.settings import PublishSettings
 
@@ -42,6 +50,14 @@ _VERSION = re.compile(r"^v\d{8}T\d{6}Z?[-\w]*$")
 
 class PublishError(RuntimeError):
     """A publish or rollback that cannot go ahead; the active version is unchanged."""
+
+
+class OlderThanActive(PublishError):
+    """Serving ``version`` would move listeners back to an older day, which only an operator may choose."""
+
+    def __init__(self, version: str, rec_date: str, active: str, active_rec_date: str) -> None:
+        self.reason = f"older than the active version {active} ({active_rec_date})"
+        super().__init__(f"version {version} is for {rec_date}, {self.reason}")
 
 
 @dataclass
@@ -185,16 +201,41 @@ def active_version(db: Database) -> str | None:
     return pointer["version"] if pointer else None
 
 
-def activate(db: Database, version: str) -> str | None:
-    """Point serving at ``version`` in one single-document write; returns the version it replaced."""
+def _rec_date(db: Database, version: str) -> str:
+    return (db[PUBLISHES].find_one({"_id": version}, {"rec_date": 1}) or {}).get("rec_date", "")
+
+
+def _swap(db: Database, expected: str | None, switch: dict[str, Any]) -> bool:
+    """Compare-and-set of the pointer: False when another switch got there first (look again)."""
+    if expected is None:
+        try:
+            db[POINTER].insert_one({"_id": "active", **switch})
+        except DuplicateKeyError:
+            return False
+        return True
+    return db[POINTER].update_one({"_id": "active", "version": expected}, {"$set": switch}).matched_count == 1
+
+
+def activate(db: Database, version: str, older: bool = False) -> str | None:
+    """Point serving at ``version`` in one single-document write; returns the version it replaced.
+
+    A version whose ``rec_date`` is older than the active one's raises ``OlderThanActive`` unless
+    ``older`` (an operator going back on purpose); one that failed its gate never serves."""
     record = db[PUBLISHES].find_one({"_id": version})
-    if record is None or not record.get("gate", {}).get("passed"):
+    if record is None or record.get("status") == "pruned":
+        raise PublishError(f"version {version} does not exist or was pruned")
+    if not record.get("gate", {}).get("passed"):
         raise PublishError(f"version {version} has not passed its gate checks; it cannot serve")
-    previous = active_version(db)
-    now = datetime.now(UTC)
-    db[POINTER].update_one(
-        {"_id": "active"}, {"$set": {"version": version, "since": now, "previous": previous}}, upsert=True
-    )
+    rec_date = record.get("rec_date", "")
+    while True:
+        previous = active_version(db)
+        if previous is not None and not older:
+            current = _rec_date(db, previous)
+            if rec_date < current:
+                raise OlderThanActive(version, rec_date, previous, current)
+        now = datetime.now(UTC)
+        if _swap(db, previous, {"version": version, "since": now, "previous": previous}):
+            break
     db[PUBLISHES].update_one({"_id": version}, {"$set": {"status": "active", "activated_at": now}})
     if previous and previous != version:
         db[PUBLISHES].update_one({"_id": previous}, {"$set": {"status": "standby"}})
@@ -214,10 +255,12 @@ def publish(
     batch_size: int | None = None,
     parallel_batches: int | None = None,
 ) -> dict[str, Any]:
-    """Stage, gate, and — only if the gate passes — activate a new version; then prune.
+    """Stage, gate, and — only if the gate passes and its day is not older than the active one's —
+    activate a new version; then prune.
 
     A failed gate leaves the version's record (``status: rejected``, with the failing checks)
-    and the previously active version serving. Knobs left out take their ``settings.publish`` defaults.
+    and the previously active version serving. An older day (a backfill) stays ``staged`` with a
+    ``held`` reason, kept for rollback. Knobs left out take their ``settings.publish`` defaults.
     """
     given = {"min_share_of_previous": min_share_of_previous, "retention": retention,
              "batch_size": batch_size, "parallel_batches": parallel_batches}  # fmt: skip
@@ -243,46 +286,51 @@ def publish(
                   "status": "staged" if result.passed else "rejected", "staged_at": datetime.now(UTC)}},
     )  # fmt: skip
     previous = active_version(db)
+    held = None
     if result.passed:
-        previous = activate(db, version)
+        try:
+            previous = activate(db, version)
+        except OlderThanActive as older:
+            held = older.reason
+            db[PUBLISHES].update_one({"_id": version}, {"$set": {"held": held}})
     pruned = prune(db, knobs.retention)
     seconds["total"] = time.perf_counter() - clock
     return {
         "version": version, "active": active_version(db), "previous": previous, "passed": result.passed,
-        "failures": result.failures, "counts": counts, "pruned": pruned, "seconds": seconds,
+        "held": held, "failures": result.failures, "counts": counts, "pruned": pruned, "seconds": seconds,
     }  # fmt: skip
 
 
+def rollback_target(db: Database) -> str | None:
+    """The kept, passed version just before the active one in serving order — by ``rec_date``, then by
+    publish time — so going back from today lands on yesterday, not on a backfill published since."""
+    current = active_version(db)
+    top = (_rec_date(db, current), current) if current else ("~", "~")
+    live = db[PUBLISHES].find({"gate.passed": True, "status": {"$ne": "pruned"}}, {"rec_date": 1})
+    below = [key for key in ((r.get("rec_date", ""), r["_id"]) for r in live) if key < top]
+    return max(below)[1] if below else None
+
+
 def rollback(db: Database, version: str | None = None) -> tuple[str, str | None]:
-    """Re-activate ``version``, or the newest passed version older than the active one.
+    """Re-activate ``version``, or the ``rollback_target``; going back on purpose, so an older day may serve.
 
     Returns (now active, replaced)."""
     if version is not None and not _VERSION.match(version):
         raise PublishError(f"not a version name: {version!r}")
-    current = active_version(db)
     if version is None:
-        candidates = (
-            db[PUBLISHES]
-            .find({"gate.passed": True, "_id": {"$lt": current or "~"}, "status": {"$ne": "pruned"}})
-            .sort("_id", -1)
-            .limit(1)
-        )
-        found = next(iter(candidates), None)
-        if found is None:
-            raise PublishError(f"no earlier passed version to roll back to (active: {current})")
-        version = found["_id"]
-    record = db[PUBLISHES].find_one({"_id": version})
-    if record is None or record.get("status") == "pruned":
-        raise PublishError(f"version {version} does not exist or was pruned")
-    return version, activate(db, version)
+        version = rollback_target(db)
+        if version is None:
+            raise PublishError(f"no earlier passed version to roll back to (active: {active_version(db)})")
+    return version, activate(db, version, older=True)
 
 
 def prune(db: Database, retention: int) -> list[str]:
-    """Drop the collections of all but the newest ``retention`` passed versions; never the active
-    one nor the one it replaced (the rollback target). Rejected versions are dropped at once."""
+    """Drop the collections of all but the newest ``retention`` passed versions (held ones included);
+    never the active one, the one it replaced, nor the rollback target. Rejected versions are dropped at
+    once."""
     active = active_version(db)
     pointer = db[POINTER].find_one({"_id": "active"}) or {}
-    keep = {active, pointer.get("previous")}
+    keep = {active, pointer.get("previous"), rollback_target(db)}
     passed = [
         r["_id"]
         for r in db[PUBLISHES].find({"gate.passed": True, "status": {"$ne": "pruned"}}).sort("_id", -1)

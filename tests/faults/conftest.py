@@ -1,20 +1,28 @@
 """The fault suite's own Kafka broker and FerretDB (free ports, own state), so killing them on purpose
-never touches the services the rest of the suite shares."""
+never touches the services the rest of the suite shares; and, for the tests that need it, the whole
+cluster profile on free ports (``cluster_profile``)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import secrets
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from podrec.settings import PodrecSettings
+from podrec.ingest.kafka_security import client_config
+from podrec.lake.object_store import object_store_environment
+from podrec.settings import PodrecSettings, load_settings
 from podrec_app import localinfra
 from tests.conftest import make_settings
 
@@ -77,3 +85,108 @@ def settings_for(settings: PodrecSettings, root: Path, tag: str) -> PodrecSettin
         kafka={"events_topic": f"events-{tag}", "consumer_group": f"bronze-{tag}"},
         lake={"uri": str(root / "lake")},
     )
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports below the ephemeral range (a KRaft quorum's
+    controllers, a standalone master and its workers)."""
+    while True:
+        base = port_below_ephemeral()
+        if all(localinfra.port_free("127.0.0.1", base + i) for i in range(count)):
+            return base
+
+
+def port_with_grpc() -> int:
+    """A free port whose SeaweedFS gRPC twin (+ 10000) is free too."""
+    while True:
+        port = port_below_ephemeral()
+        if port < 55535 and localinfra.port_free("127.0.0.1", port + 10000):
+            return port
+
+
+def await_group_coordinator(settings: PodrecSettings, within_s: float = 180.0) -> None:
+    """A fresh cluster creates its offsets topic on the first group request, and answers NOT_COORDINATOR
+    until that topic's leaders are elected: wait for a group's offsets to be served."""
+    consumer = Consumer({**client_config(settings.kafka), "group.id": "podrec-faults-ready"})
+    deadline = time.monotonic() + within_s
+    try:
+        while True:
+            try:
+                consumer.committed([TopicPartition("podrec-faults-ready", 0)], timeout=10)
+                return
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        consumer.close()
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    """The cluster profile as ``podrec infra up --profile cluster`` starts it, on free ports: its
+    settings, and the environment that makes a child process (``podrec …``, a Dagster run) use it."""
+
+    settings: PodrecSettings
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def cluster_profile() -> Iterator[ClusterProfile]:
+    """Every service of the profile but the Dagster daemon (its schedule and lag sensor would start runs
+    of their own), once per session: a Spark standalone master with two workers, three SASL Kafka nodes,
+    SeaweedFS, PostgreSQL (FerretDB's store, and the lake's commit lock) and FerretDB. Credentials are
+    the profile's own, minted into its data folder; only the serving store's, whose address is part of
+    the minted URI, is minted here first, on a free port."""
+    # PostgreSQL runs as the postgres user, who cannot enter pytest's owner-only temporary folders.
+    root = Path(tempfile.mkdtemp(prefix="podrec-cluster-", dir="/tmp"))
+    root.chmod(0o755)
+    minted = root / "data" / "secrets"
+    minted.mkdir(parents=True, mode=0o700)
+    login = minted / "PODREC_MONGO_URI"
+    login.touch(mode=0o600)
+    login.write_text(
+        f"mongodb://podrec:{secrets.token_urlsafe(24)}@127.0.0.1:{port_below_ephemeral()}/?authMechanism=PLAIN"
+    )
+    spark_master = consecutive_free_ports(3)  # workers on the next two
+    own = {
+        "PODREC_PROFILE": "cluster",
+        "PODREC_DATA_DIR": str(root / "data"),
+        "PODREC_SPARK_MASTER": f"spark://127.0.0.1:{spark_master}",
+        "PODREC_SPARK_UI_PORT": str(port_below_ephemeral()),
+        "PODREC_KAFKA_BOOTSTRAP": ",".join(f"127.0.0.1:{port_below_ephemeral()}" for _ in range(3)),
+        "PODREC_KAFKA_CONTROLLER_PORT": str(consecutive_free_ports(3)),
+        "PODREC_LAKE_S3_ENDPOINT": f"http://127.0.0.1:{port_with_grpc()}",
+        "PODREC_OBJECT_STORE_MASTER_PORT": str(port_with_grpc()),
+        "PODREC_OBJECT_STORE_VOLUME_PORT": str(port_with_grpc()),
+        "PODREC_OBJECT_STORE_FILER_PORT": str(port_with_grpc()),
+        "PODREC_POSTGRES_PORT": str(port_below_ephemeral()),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in own.items():
+            patch.setenv(name, value)
+        for name in (
+            "PODREC_SECRETS_DIR",
+            "PODREC_MONGO_URI",
+            "PODREC_LAKE_COMMIT_LOCK",
+            "PODREC_CONFIG_FILE",
+        ):
+            patch.delenv(name, raising=False)
+        settings = load_settings()
+    # The object store's key pair (minted by the profile) for SeaweedFS and for this process's reads
+    # through delta-rs; the rest of the profile's environment is for its child processes.
+    profile_env = localinfra.cluster_environment(settings)
+    keys = {name: profile_env[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    children = {k: v for k, v in os.environ.items() if not k.startswith(("PODREC_", "DAGSTER_", "AWS_"))}
+    services = [s.name for s in localinfra.services(settings) if s.name != "dagster-daemon"]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**keys, **object_store_environment(settings.lake)}.items():
+            patch.setenv(name, value)
+        try:
+            started = localinfra.up(settings, only=services, timeout_s=240)
+            assert all(s.healthy for s in started), [s.describe() for s in started]
+            await_group_coordinator(settings)
+            yield ClusterProfile(settings, {**children, **own, **keys})
+        finally:
+            localinfra.down(settings)
+            shutil.rmtree(root, ignore_errors=True)

@@ -157,8 +157,10 @@ def test_retention_deletes_only_days_before_the_cutoff(served) -> None:
         return DeltaTable(f"{root}/{table}").to_pandas()["event_date"].value_counts().to_dict()
 
     before = {t: per_day(t) for t in tables}
-    keep = 3  # END and the two days before it
-    (retention,) = assets(own.with_(retention={"event_days": keep}), "monitoring/retention")
+    models_before = sorted(p.name for p in Path(root, "gold", "als_models").iterdir())
+    keep = 3  # END and the two days before it; lists, factors and models: END alone
+    rules = {"event_days": keep, "derived_days": 1}
+    (retention,) = assets(own.with_(retention=rules), "monitoring/retention")
     result = materialize([retention], partition_key=END.isoformat(), resources=resources)
     assert result.success
     cutoff = END - timedelta(days=keep - 1)
@@ -171,3 +173,9 @@ def test_retention_deletes_only_days_before_the_cutoff(served) -> None:
         n for d, n in before["bronze/user_events"].items() if d < cutoff
     )
     assert report["bronze.user_events"] > 0 and min(DAYS) < cutoff
+    # Every table keyed by listener is trimmed: the lists, factors and saved models of END - 1 go.
+    assert models_before == [f"model_date={END - timedelta(days=1)}", f"model_date={END}"]
+    assert sorted(p.name for p in Path(root, "gold", "als_models").iterdir()) == [f"model_date={END}"]
+    factors = DeltaTable(f"{root}/gold/als_factors").to_pandas()
+    assert set(factors["model_date"]) == {END} and report["gold.als_factors"] > 0
+    assert report["gold.als_models"] == 1

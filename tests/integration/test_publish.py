@@ -1,19 +1,24 @@
-"""Versioned publishing on the real FerretDB: the gate, the atomic switch, rollback, pruning."""
+"""Versioned publishing on the real FerretDB: the gate, the atomic switch, only forward by itself, rollback,
+pruning, and the `podrec publish` commands."""
 
 import threading
 import uuid
 
 import pytest
+from click.testing import CliRunner, Result
 
 from podrec.serving.publish import (
     POINTER,
     PUBLISHES,
+    OlderThanActive,
     PublishError,
+    activate,
     active_version,
     collection,
     publish,
     rollback,
 )
+from podrec_app.cli import main
 from resources import build_resources
 
 pytestmark = pytest.mark.integration
@@ -123,3 +128,67 @@ def test_lists_are_read_by_id_from_an_index(db) -> None:
     plan = recs.find({"_id": "u7"}).explain()
     assert any("USING INDEX" in step for step in plan["queryPlanner"]["Plan"]), plan
     assert recs.find_one({"_id": "u7"})["user_id"] == "u7"
+
+
+NEW, OLD, RERUN = "v20261122T000000Z-new", "v20261122T000001Z-old", "v20261122T000002Z-rerun"
+
+
+def test_an_older_day_is_staged_and_held_while_the_newer_keeps_serving(db) -> None:
+    """A backfill publishes last week after today serves: staged, gated and kept, never switched to."""
+    publish(db, "2026-11-20", lists(50, "m0"), similar(), episodes(), k=10, version="v20261121T000000Z-0")
+    publish(db, "2026-11-21", lists(50, "m1"), similar(), episodes(), k=10, version=NEW)
+    older = publish(db, "2026-11-14", lists(50, "m2"), similar(), episodes(), k=10, retention=1, version=OLD)
+    assert older["passed"] and older["active"] == NEW and active_version(db) == NEW
+    assert older["held"] == f"older than the active version {NEW} (2026-11-21)"
+    record = db[PUBLISHES].find_one({"_id": OLD})
+    assert (record["status"], record["held"]) == ("staged", older["held"])
+    # retention 1 keeps the newest publish (the held one), the serving one and its rollback target
+    live = {r["_id"] for r in db[PUBLISHES].find({"status": {"$ne": "pruned"}})}
+    assert live == {OLD, NEW, "v20261121T000000Z-0"}
+    assert collection("recommendations", OLD) in db.list_collection_names()
+
+    rerun = publish(db, "2026-11-21", lists(50, "m3"), similar(), episodes(), k=10, version=RERUN)
+    assert rerun["held"] is None and active_version(db) == RERUN  # re-running the serving day still switches
+    # Going back lands on the version before in serving order (date, then publish time), not on the
+    # newest publish before it, which is the held older day.
+    assert rollback(db) == (NEW, RERUN)
+    with pytest.raises(OlderThanActive, match=r"2026-11-14, older than the active version .*2026-11-21"):
+        activate(db, OLD)
+    assert active_version(db) == NEW
+    assert activate(db, OLD, older=True) == NEW and active_version(db) == OLD
+    assert activate(db, NEW) == OLD  # forward again needs nothing
+
+
+def test_a_version_that_failed_its_gate_never_serves_even_when_forced(db) -> None:
+    publish(db, "2026-11-20", lists(50, "m1"), similar(), episodes(), k=10, version="v20261120T000000Z-1")
+    bad = publish(db, "2026-11-21", lists(50, "m2", broken=True), similar(), episodes(), k=10,
+                  version="v20261121T000000Z-2")  # fmt: skip
+    assert not bad["passed"] and bad["held"] is None
+    with pytest.raises(PublishError, match="has not passed its gate"):
+        activate(db, "v20261121T000000Z-2", older=True)
+    assert active_version(db) == "v20261120T000000Z-1"
+
+
+def test_publish_commands_show_held_versions_and_go_back_only_when_told(db, settings) -> None:
+    publish(db, "2026-11-21", lists(50, "m1"), similar(), episodes(), k=10, version=NEW)
+    publish(db, "2026-11-14", lists(50, "m2"), similar(), episodes(), k=10, version=OLD)
+    env = {"PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(), "PODREC_MONGO_DATABASE": db.name}
+
+    def podrec(*args: str) -> Result:
+        return CliRunner().invoke(main, ["publish", *args], env=env)
+
+    status = podrec("status").stdout
+    (held,) = [line for line in status.splitlines() if OLD in line]
+    assert "2026-11-14" in held and "staged" in held and f"held: older than the active version {NEW}" in held
+    refused = podrec("activate", OLD)
+    assert refused.exit_code == 1 and active_version(db) == NEW
+    assert refused.stderr.strip().splitlines() == [
+        f"Error: version {OLD} is for 2026-11-14, older than the active version {NEW} (2026-11-21); "
+        "add --force to serve it anyway (going back is explicit)"
+    ]
+    forced = podrec("activate", OLD, "--force")
+    assert forced.exit_code == 0 and forced.stdout.strip() == f"serving {OLD} (was {NEW})"
+    missing = podrec("activate", "v20991231T000000Z-9")
+    assert missing.exit_code == 1 and missing.stderr.strip().splitlines() == [
+        "Error: version v20991231T000000Z-9 does not exist or was pruned"
+    ]

@@ -5,11 +5,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from podrec.ingest.events import encode, validate
 from podrec.ingest.spark_validation import TO_PYTHON, decide, decide_rest_in_python, word
 from tests.integration.test_ingest import bad_records, simulated
+from tests.unit.test_validation_total import records
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +61,10 @@ def cases() -> list[tuple[bytes | None, str]]:
         (rec(position_s=float("inf")), PYTHON),
         (rec(episode_duration_s=float("-inf")), PYTHON),
         (rec(extra=float("nan")), PYTHON),
-        (text(rec(position_s=None)[:-1].decode() + ', "position_s": 1e400}'), JVM),
+        # beyond a double: Python tells an integer from a float that overflowed, so it decides
+        (text(rec(position_s=None)[:-1].decode() + ', "position_s": 1e400}'), PYTHON),
+        (text(rec(position_s=None)[:-1].decode() + ', "position_s": 1' + "0" * 400 + "}"), PYTHON),
+        (text(rec(position_s=None)[:-1].decode() + ', "position_s": -1' + "0" * 400 + "}"), PYTHON),
         (text(rec(position_s=None)[:-1].decode() + ', "position_s": 123456789012345678901234567890}'), JVM),
         (rec(position_s=0), JVM),
         (rec(position_s=1.5e3), JVM),
@@ -90,6 +96,28 @@ def cases() -> list[tuple[bytes | None, str]]:
         (rec(user_id="😀" * 201), JVM),
         (rec(device="d" * 201), JVM),
         (rec(event_id="e" * 201, user_id=5), JVM),
+        # the id rule, and podrec's own prefixes
+        (rec(user_id="__popular__/en"), JVM),
+        (rec(user_id="__forgotten__/3"), JVM),
+        (rec(user_id="../../etc"), JVM),
+        (rec(user_id="$where"), JVM),
+        (rec(user_id="u 1"), JVM),
+        (rec(user_id="u1\n"), JVM),
+        (rec(user_id="x" * 128), JVM),
+        (rec(user_id="x" * 129), JVM),
+        (rec(user_id="-u"), JVM),
+        (rec(user_id="u1@x.org", episode_id="ml:123", event_id="a.b_c-d"), JVM),
+        (rec(episode_id="ep/1"), JVM),
+        (rec(impression_id=""), JVM),
+        (rec(impression_id="6f1d5f7e-2c1a-4c36-9a57-0d6b3f0f2a11"), JVM),
+        (rec(event_id="__popular__/x", user_id="$"), JVM),
+        # the size and nesting limits, and text no UTF-8 writer takes
+        (rec(extra="x" * 70_000), JVM),
+        (b"[" * 30 + b"]" * 30, PYTHON),
+        (rec(extra=json.loads("[" * 17 + "]" * 17)), PYTHON),
+        (rec(extra=json.loads("[" * 15 + "]" * 15)), JVM),
+        (rec(device="[[[[[[[[[[[[[[[[[[[[{{{{{"), PYTHON),
+        (text(rec(device=None)[:-1].decode() + ', "device": "\\ud800"}'), PYTHON),
         # empty values and missing fields
         (rec(user_id=""), JVM),
         (rec(event_id="", episode_id=None, occurred_at=""), JVM),
@@ -139,6 +167,10 @@ def cases() -> list[tuple[bytes | None, str]]:
         (rec(occurred_at="2026-11-23T09:10:00.123001Z"), JVM),
         (rec(occurred_at="2027-01-01T00:00:00+01:00"), JVM),
         (rec(occurred_at="1999-12-31T23:59:59.999999Z"), JVM),
+        (rec(occurred_at="9999-12-31T23:00:00-05:00"), PYTHON),
+        (rec(occurred_at="9999-12-31 23:00:00-05:00"), PYTHON),
+        (rec(occurred_at="1969-12-31T23:59:59Z"), PYTHON),
+        (rec(occurred_at="1970-01-01T00:00:00Z"), JVM),
         # JSON the two parsers read differently, and what is not an object
         (rec()[:-1] + b"} trailing", PYTHON),
         (rec() + b"]", PYTHON),
@@ -221,3 +253,22 @@ def test_spark_and_validate_decide_every_record_alike(spark) -> None:
         else:
             assert row.event_date == RECEIVED.date().isoformat()
             assert (None if row.raw is None else bytes(row.raw)) == raw
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(st.one_of(st.none(), records), min_size=150, max_size=150))
+def test_spark_and_validate_agree_on_any_batch(spark, batch: list[bytes | None]) -> None:
+    """Property: for generated records of any shape, Spark's decision and wording are validate's."""
+    df = spark.createDataFrame(
+        [(raw, 0, i, RECEIVED) for i, raw in enumerate(batch)],
+        "value binary, partition int, offset long, timestamp timestamp",
+    )
+    decided = decide(df).cache()
+    rows = {r.kafka_offset: r for r in word(decide_rest_in_python(decided)).collect()}
+    decided.unpersist()
+    assert len(rows) == len(batch)
+    for i, raw in enumerate(batch):
+        expected = validate(raw, RECEIVED)
+        assert rows[i].error == expected.error, (raw[:200] if raw else raw, rows[i].error, expected.error)
+        if expected.event is not None:
+            assert rows[i].user_id == expected.event["user_id"]

@@ -76,3 +76,40 @@ def test_a_fitted_pipeline_keeps_every_other_listeners_index(tmp_path: Path) -> 
     assert episodes == [{"labelsArray": [["a", "b", "c"]]}]  # the episode indexer is left alone
     assert factors(model / "stages" / "2_ALS_x" / "userFactors") == [0, 2]
     assert factors(model / "stages" / "2_ALS_x" / "itemFactors") == [0, 1, 2]
+
+
+def test_every_table_that_holds_listeners_is_trimmed_by_the_retention() -> None:
+    """LISTENER_TABLES is every contract table with a listener column, each by its date partition."""
+    from podrec.lake import schemas
+    from podrec.lake.tables import CONTRACT_TABLES
+    from podrec.privacy import LISTENER_TABLES
+
+    by_table = {
+        "bronze/user_events": schemas.VALIDATED_RECORD,
+        "bronze/impressions": schemas.VALIDATED_IMPRESSION,
+        "silver/impressions": schemas.SILVER_IMPRESSIONS,
+        "silver/daily_engagement": schemas.SILVER_DAILY_ENGAGEMENT,
+        "gold/als_factors": schemas.GOLD_ALS_FACTORS,
+        "gold/recommendations": schemas.GOLD_RECOMMENDATIONS,
+    }
+    for table, schema in by_table.items():
+        assert table in CONTRACT_TABLES
+        names = set(schema.fieldNames())
+        assert {"user_id"} <= names or {"side", "id"} <= names, table
+        assert LISTENER_TABLES[tuple(table.split("/"))] in names, table
+    # Rejected records carry listeners in their raw text; silver events are bronze's, cleaned.
+    for table in ("bronze/user_events_rejected", "bronze/impressions_rejected", "silver/user_events"):
+        assert LISTENER_TABLES[tuple(table.split("/"))] == "event_date"
+
+
+def test_a_preview_for_metadata_holds_no_listener_id_and_no_reason() -> None:
+    import pandas as pd
+
+    from podrec.privacy import masked_listeners
+
+    preview = pd.DataFrame(
+        {"user_id": ["u1", "__popular__/en"], "rank": [1, 1], "reason": ["similar to “X” you listened to", ""]}
+    )
+    out = masked_listeners(preview)
+    assert list(out.columns) == ["user_id", "rank"]
+    assert out["user_id"].tolist() == [f"sha256:{user_hash('u1')[:12]}", "__popular__/en"]

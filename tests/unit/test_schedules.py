@@ -27,8 +27,9 @@ def test_daily_schedule_runs_yesterday_through_to_the_publish() -> None:
     assert request.partition_key == "2026-11-24"
     job = defs.resolve_job_def("daily")
     keys = {key.to_user_string() for key in job.asset_layer.executable_asset_keys}
-    assert keys == {"silver/user_events", "silver/daily_engagement", "silver/impressions", "gold/als_factors",
-                    "gold/recommendations", "mongo/serving_version", "monitoring/ab_analysis"}  # fmt: skip
+    assert keys == {"silver/user_events", "silver/daily_engagement", "silver/flagged_listeners",
+                    "silver/impressions", "gold/als_factors", "gold/recommendations", "mongo/serving_version",
+                    "monitoring/ab_analysis"}  # fmt: skip
 
 
 def test_weekly_evaluation_takes_the_day_before_its_tick_with_a_stable_run_key() -> None:
@@ -52,6 +53,7 @@ def test_the_daily_job_runs_every_check_and_the_serving_gates_block() -> None:
     assert checked == {
         "silver/user_events",
         "silver/daily_engagement",
+        "silver/flagged_listeners",
         "silver/impressions",
         "gold/als_factors",
         "gold/recommendations",

@@ -2,7 +2,13 @@ from pathlib import Path
 
 import pytest
 
-from podrec.settings import SettingsError, load_settings, redact_uri, without_credentials
+from podrec.settings import (
+    SettingsError,
+    impressions_signing_key,
+    load_settings,
+    redact_uri,
+    without_credentials,
+)
 
 
 def test_defaults_run_locally(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -164,3 +170,48 @@ def test_unknown_profile_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PODREC_PROFILE", "prod")
     with pytest.raises(SettingsError, match="PODREC_PROFILE"):
         load_settings()
+
+
+def test_the_impressions_signing_key_is_minted_once_per_data_folder_unless_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for var in ("PODREC_SECRETS_DIR", "PODREC_IMPRESSIONS_SIGNING_KEY", "PODREC_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PODREC_DATA_DIR", str(tmp_path / "data"))
+    local = load_settings()
+    assert local.impressions.signing_key is None  # nothing minted by reading settings
+    assert not (tmp_path / "data").exists()
+    key = impressions_signing_key(local)
+    assert len(key) >= 32 and impressions_signing_key(load_settings()) == key  # the API's is ingestion's
+    minted = tmp_path / "data" / "secrets" / "PODREC_IMPRESSIONS_SIGNING_KEY"
+    assert [p.name for p in minted.parent.iterdir()] == [minted.name]  # no draft left behind
+    assert minted.stat().st_mode & 0o777 == 0o600
+    other = load_settings(data={"dir": str(tmp_path / "elsewhere")})
+    assert impressions_signing_key(other) != key
+    # The cluster profile mints it with its other credentials, into the same file of its data folder.
+    monkeypatch.setenv("PODREC_DATA_DIR", str(tmp_path / "cluster"))
+    cluster = load_settings(profile="cluster")
+    assert cluster.impressions.signing_key is not None
+    assert impressions_signing_key(cluster) == impressions_signing_key(load_settings(profile="cluster"))
+    assert cluster.impressions.signing_key.get_secret_value() not in str(cluster.public_view())
+    # An operator's own key wins, and one too short is refused without being shown.
+    monkeypatch.setenv("PODREC_IMPRESSIONS_SIGNING_KEY", "an-operator-key-of-at-least-32-chars")
+    assert impressions_signing_key(load_settings()) == b"an-operator-key-of-at-least-32-chars"
+    monkeypatch.setenv("PODREC_IMPRESSIONS_SIGNING_KEY", "short-key")
+    with pytest.raises(SettingsError, match="at least 32 characters") as raised:
+        load_settings()
+    assert "short-key" not in str(raised.value)
+
+
+def test_the_impressions_signing_key_is_refused_in_the_settings_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "podrec.toml"
+    config.write_text(
+        '[impressions]\nsigning_key = "a-key-in-a-file-that-anyone-may-read"\nmin_propensity = 0.01\n'
+    )
+    monkeypatch.setenv("PODREC_CONFIG_FILE", str(config))
+    with pytest.raises(SettingsError, match="PODREC_IMPRESSIONS_SIGNING_KEY in the environment"):
+        load_settings()
+    config.write_text("[impressions]\nmin_propensity = 0.01\n")
+    assert load_settings().impressions.min_propensity == 0.01

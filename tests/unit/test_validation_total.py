@@ -3,6 +3,8 @@
 Property tests over random bytes, JSON of random shape and depth, and event- and impression-shaped
 records whose fields take hostile values: timestamps at the edges of the calendar and of every
 offset, numbers beyond a double, NaN, NUL, lone surrogates, invalid UTF-8, reserved and odd ids.
+Impressions come unsigned (as anyone who can write the topic sends them) and signed with the key
+ingestion checks, in their listener's arm, so that every rule after the signature meets them too.
 Each property counts what it ran and what raised; ``test_every_property_ran_and_none_raised`` prints
 the tally (pytest -s) and holds it to zero raised.
 """
@@ -13,25 +15,29 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from podrec.ids import is_id
 from podrec.ingest import events, impressions
-from podrec.ingest.events import EARLIEST, RecordLimits, Validated
+from podrec.ingest.events import EARLIEST, RecordLimits, Validated, is_text
 from podrec.ingest.importer import check_log
 from podrec.ingest.spark_validation import guarded
+from podrec.recsys.ab import assign, bucket
+from podrec.settings import AbSettings
 
 RECEIVED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LIMITS = RecordLimits(max_bytes=4096, max_depth=8)
 EXAMPLES = 400
 TALLY: Counter[str] = Counter()
+RULES = impressions.ImpressionRules(b"a-signing-key-of-32-characters!!", AbSettings(experiment_id="x"), 0.001)
 VALIDATORS: dict[str, Callable[..., Validated]] = {
     "events": events.validate,
-    "impressions": impressions.validate,
+    "impressions": partial(impressions.validate, rules=RULES),
 }
 
 # --- strategies -------------------------------------------------------------------------------
@@ -128,6 +134,44 @@ def impression_like() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+def impression_nearly_valid() -> st.SearchStrategy[dict[str, Any]]:
+    """Impressions well formed but for a hostile value here and there (propensities at and under the
+    floor among them): the side of the properties where records are accepted."""
+    item = st.fixed_dictionaries(
+        {"episode_id": st.sampled_from(["e1", "e2", "e3"]), "rank": st.integers(0, 6)},
+        optional={
+            "propensity": st.one_of(st.floats(0, 1), st.sampled_from([1e-300, 0.00099, 0.001]), wild_numbers),
+            "explored": st.one_of(st.booleans(), scalars),
+        },
+    )
+    return st.fixed_dictionaries(
+        {
+            "impression_id": st.uuids().map(str),
+            "user_id": st.sampled_from(["u1", "u2", "listener-7", "u3", "__popular__/en", "u 1", "\ud800"]),
+            "served_version": st.sampled_from(["v1", "v2", "v3", "", "\ud800"]),
+            "experiment_id": st.sampled_from(["x", "x-old"]),
+            "bucket": st.integers(0, 99),
+            "policy": st.sampled_from(["hybrid", "als_only"]),
+            "served_at": st.one_of(st.just("2026-11-23T08:00:00Z"), timestamps),
+            "items": st.lists(item, min_size=1, max_size=4, unique_by=lambda i: i["rank"]),
+        },
+        optional={"locale": st.one_of(st.just("it-IT"), hostile_text), "source": st.just("personal")},
+    )
+
+
+def armed(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` in its listener's arm of the configured experiment, where it has a listener id."""
+    if not is_id(record.get("user_id")):
+        return record
+    bucket, policy = assign(record["user_id"], RULES.ab)
+    return {**record, "experiment_id": RULES.ab.experiment_id, "bucket": bucket, "policy": policy}
+
+
+def signed(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` signed with the key ingestion checks: what the API (or a leak of its key) writes."""
+    return {**record, "signature": impressions.sign(record, RULES.key)}
+
+
 def corrupted(raw: bytes) -> st.SearchStrategy[bytes]:
     """``raw`` cut short, with bytes flipped, or with invalid UTF-8 / NUL / brackets inserted."""
     at = st.integers(0, len(raw))
@@ -144,7 +188,9 @@ records = st.one_of(
     json_values.map(dumps),
     event_like().map(dumps),
     impression_like().map(dumps),
+    impression_like().map(armed).map(signed).map(dumps),
     event_like().map(dumps).flatmap(corrupted),
+    impression_like().map(armed).map(signed).map(dumps).flatmap(corrupted),
     st.integers(1, 100_000).map(lambda n: b"[" * n + b"]" * n),
     st.integers(1, 20_000).map(lambda n: b'{"event_id":' + b'{"a":' * n + b"1" + b"}" * n + b"}"),
     st.integers(4000, 6000).map(lambda n: b'{"position_s": 1' + b"0" * n + b"}"),
@@ -183,19 +229,50 @@ def test_an_accepted_event_keeps_every_rule(record: dict[str, Any]) -> None:
         assert event["impression_id"] is None or is_id(event["impression_id"])
         assert EARLIEST <= event["occurred_at"] <= RECEIVED + events.FUTURE_TOLERANCE
         assert event["occurred_at"].tzinfo == UTC
+        assert all(is_text(v) for v in event.values() if isinstance(v, str))  # a UTF-8 writer takes it
         for name in events.OPTIONAL_NUMBERS:
             assert event[name] is None or 0 <= event[name] < float("inf")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
-@given(record=impression_like())
-def test_an_accepted_impression_keeps_every_rule(record: dict[str, Any]) -> None:
-    result = answers("impressions", dumps(record))
+@given(
+    record=st.one_of(impression_like(), impression_nearly_valid()),
+    arm_it=st.sampled_from([True, False]),
+    sign_it=st.sampled_from([True, False]),
+)
+def test_an_accepted_impression_keeps_every_rule(record: dict[str, Any], arm_it: bool, sign_it: bool) -> None:
+    record = armed(record) if arm_it else record
+    result = answers("impressions", dumps(signed(record) if sign_it else record))
     if result.event is not None:
-        assert is_id(result.event["user_id"]) and is_id(result.event["impression_id"])
-        ranks = [item["rank"] for item in result.event["items"]]
+        TALLY["impressions accepted"] += 1
+        event = result.event
+        assert sign_it, "an unsigned impression was accepted"
+        assert is_id(event["user_id"]) and is_id(event["impression_id"])
+        if event["experiment_id"] == RULES.ab.experiment_id:
+            assert (event["bucket"], event["policy"]) == assign(event["user_id"], RULES.ab)
+        else:
+            assert event["bucket"] == bucket(event["user_id"], event["experiment_id"])
+        ranks = [item["rank"] for item in event["items"]]
         assert ranks == sorted(set(ranks)) and all(1 <= r <= impressions.MAX_ITEMS for r in ranks)
-        assert all(i["propensity"] is None or 0 < i["propensity"] <= 1 for i in result.event["items"])
+        assert all(
+            i["propensity"] is None or RULES.min_propensity <= i["propensity"] <= 1 for i in event["items"]
+        )
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    record=st.one_of(impression_like(), impression_nearly_valid()).map(armed),
+    name=st.sampled_from([*impressions.REQUIRED_STRINGS, "bucket", "items", "locale", "signature"]),
+    value=json_values,
+)
+def test_an_altered_impression_is_never_accepted(record: dict[str, Any], name: str, value: Any) -> None:
+    genuine = signed(record)
+    altered = {**genuine, name: value}
+    if name == "signature":
+        assume(value != genuine["signature"])
+    else:
+        assume(impressions.canonical(altered) != impressions.canonical(genuine))
+    assert answers("impressions", dumps(altered)).event is None
 
 
 @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=list(HealthCheck))
@@ -234,7 +311,9 @@ def test_the_timestamp_that_stopped_ingestion_is_rejected() -> None:
     impression = {"impression_id": "i1", "user_id": "u1", "served_version": "v", "experiment_id": "x",
                   "bucket": 1, "policy": "hybrid", "served_at": "0001-01-01T00:00:00+23:59",
                   "items": [{"episode_id": "e1", "rank": 1}]}  # fmt: skip
-    assert answers("impressions", dumps(impression)).error.startswith("bad served_at: timestamp is outside")
+    assert answers("impressions", dumps(signed(armed(impression)))).error.startswith(
+        "bad served_at: timestamp is outside"
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,15 +321,17 @@ def test_the_timestamp_that_stopped_ingestion_is_rejected() -> None:
     [
         (b"[" * 100_000 + b"]" * 100_000, "too large"),
         (b"[" * 2000 + b"]" * 2000, "too deeply nested: more than 8 levels"),
-        (b'{"a":"' + b"[" * 50 + b'"}', "missing field(s)"),  # brackets inside a string do not nest
+        # Brackets inside a string do not nest (an impression is refused first for having no signature).
+        (b'{"a":"' + b"[" * 50 + b'"}', {"events": "missing field(s)", "impressions": "bad signature"}),
         (b'{"position_s": 1' + b"0" * 4400 + b"}", "too large"),
         (b"\xed\xa0\x80", "not UTF-8"),
     ],
 )  # fmt: skip
-def test_records_that_used_to_raise_are_rejected(raw: bytes, reason: str) -> None:
+def test_records_that_used_to_raise_are_rejected(raw: bytes, reason: str | dict[str, str]) -> None:
     for name in VALIDATORS:
         error = answers(name, raw).error
-        assert error is not None and error.startswith(reason), (name, error)
+        expected = reason if isinstance(reason, str) else reason[name]
+        assert error is not None and error.startswith(expected), (name, error)
 
 
 def test_a_number_of_more_digits_than_python_reads_is_rejected_not_raised() -> None:
@@ -280,7 +361,7 @@ def test_odd_and_reserved_listener_ids_are_refused(user_id: str, reason: str) ->
     impression = {"impression_id": "i1", "user_id": user_id, "served_version": "v", "experiment_id": "x",
                   "bucket": 1, "policy": "hybrid", "served_at": "2026-11-23T08:00:00Z",
                   "items": [{"episode_id": "e1", "rank": 1}]}  # fmt: skip
-    assert answers("impressions", dumps(impression)).error.startswith(reason)
+    assert answers("impressions", dumps(signed(impression))).error.startswith(reason)
 
 
 def test_a_validator_that_raises_rejects_the_record_with_the_errors_type() -> None:
@@ -296,3 +377,4 @@ def test_every_property_ran_and_none_raised() -> None:
     ran = {k: v for k, v in TALLY.items() if k.endswith(" ran")}
     assert ran and all(v > 0 for v in ran.values())
     assert sum(v for k, v in TALLY.items() if k.endswith(" raised")) == 0
+    assert TALLY["impressions accepted"] > 0, "no impression was accepted: the rules were never tested"

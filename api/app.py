@@ -11,9 +11,15 @@ thread hop costs more than the whole answer from memory.
 Every list served is an impression: its id is in the answer (events that follow it may carry it), and
 it is queued for Kafka (podrec.serving.impression_log) without waiting for the broker, signed with the
 key ingestion checks, through a producer with every Kafka client's security settings; what a full
-buffer drops, and what the broker never took and why, is counted at ``/metrics``. With exploration on
-(``PODREC_EXPLORATION_SHARE``), a share of lists carries new episodes in its last places, and every item
-its propensity (podrec.serving.exploration).
+buffer drops, and what the broker never took and why, is counted (``/metrics``, and this worker's at
+``/metrics/impressions``). With exploration on (``PODREC_EXPLORATION_SHARE``), a share of lists
+carries new episodes in its last places, and every item its propensity (podrec.serving.exploration).
+
+Nobody is served without a bearer token (api.gate, api.auth): a listener's reads their own list, a
+service's any; a refused request is answered before the route runs, so it logs no impression. Rates
+and request sizes are bounded (api.limits); every request is timed into Prometheus metrics and one
+JSON access-log line (api.telemetry); the operations routes, and who may call them, are in
+api.operations.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the Annotated parameters of the route
@@ -29,17 +35,21 @@ from typing import Annotated, Any, TypeVar
 
 import fastapi_offline
 from confluent_kafka import Producer
-from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Principal, Verifier
+from api.gate import Gate, forbidden
+from api.limits import RateLimits, RequestSizeLimit
 from api.lists import LOCALE_PATTERN, localise, request_language
-from api.schemas import Health, Metrics, Problem, Ready, RecommendationList, SimilarList
+from api.operations import REFUSED, UNAVAILABLE, operations_router
+from api.schemas import Problem, RecommendationList, SimilarList
 from api.store import NoActiveVersion, NotInMemory, ServingStore
+from api.telemetry import Observed, Telemetry
 from podrec.ids import API_ID_PATTERN as ID_PATTERN
 from podrec.ingest.impressions import Impression
 from podrec.ingest.kafka_security import client_config
@@ -52,7 +62,7 @@ from podrec.settings import PodrecSettings, impressions_signing_key, load_settin
 SWAGGER_FILES = FilePath(fastapi_offline.__file__).parent / "static"
 # Listener and episode ids follow podrec's one id rule (ID_PATTERN): anything else — notably a JSON object
 # such as {"$gt": ""} — is refused before it can reach a MongoDB query.
-UNAVAILABLE = {503: {"model": Problem, "description": "MongoDB unreachable or nothing published yet."}}
+
 Answer = TypeVar("Answer")
 # Impression ids from a client's request id: a retried request is the same impression (ingestion keeps one).
 REQUEST_NAMESPACE = uuid.UUID("6f1d5f7e-2c1a-4c36-9a57-0d6b3f0f2a11")
@@ -70,9 +80,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def without_private(answer: RecommendationList) -> RecommendationList:
+    """The list as a caller who is neither its listener nor a service sees it (only with authentication
+    off): no reasons (each quotes an episode the listener heard), nothing that tells whether the
+    listener has a list of their own (``known``, ``source``, ``note``)."""
+    items = [item.model_copy(update={"reason": None}) for item in answer.items]
+    return answer.model_copy(update={"items": items, "known": None, "source": None, "note": None})
+
+
 def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     """The API over ``settings``; ``clock`` stamps impressions (a simulation serves its own days)."""
     settings = settings or load_settings()
+    telemetry = Telemetry(metrics=settings.api.metrics, access_log=settings.api.access_log)
+    gate = Gate(Verifier.from_settings(settings), RateLimits(settings.api))
     timeout = settings.api.mongo_timeout_ms
     client: MongoClient = MongoClient(
         settings.mongo.uri.get_secret_value(),
@@ -85,12 +105,14 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
         client[settings.mongo.database],
         settings.api.version_cache_s,
         cache_bytes=settings.api.cache_mb * 2**20,
+        miss_bytes=settings.api.miss_cache_mb * 2**20,
+        observe=telemetry.cache_lookup,
     )
     ab = settings.ab
     exploration = settings.exploration
     fallback_language = settings.hybrid.fallback_language
     max_k = settings.hybrid.k
-    kafka = client_config(settings.kafka)  # every podrec client's address and security settings
+    kafka = client_config(settings.kafka, role="api")  # the address, security settings and the API's own user
     impressions = ImpressionLog(
         lambda config: Producer({**kafka, **config}),
         settings.kafka.impressions_topic,
@@ -105,8 +127,10 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
         # full collections went from ~90 ms each to a third of that in the middle of requests.
         gc.collect()
         gc.freeze()
+        telemetry.start(impressions)
         yield
         impressions.close()
+        telemetry.stop()
         client.close()
 
     app = FastAPI(
@@ -114,25 +138,31 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
         version="1",
         summary="Which podcast episodes next: hybrid ALS + transcript-similarity lists, served from MongoDB.",
         lifespan=lifespan,
-        docs_url=None,  # served below from local files: FastAPI's default page loads Swagger UI from a CDN
+        docs_url=None,  # api.operations serves it from local files: FastAPI's loads Swagger UI from a CDN
         redoc_url=None,
     )
+    api = settings.api
+    # Added innermost first: the size limit runs before anything reads the request, and Observed
+    # outside it times and logs every answer, its refusals included.
+    app.add_middleware(
+        RequestSizeLimit,
+        max_url_bytes=api.max_url_bytes,
+        max_header_bytes=api.max_header_bytes,
+        max_body_bytes=api.max_body_bytes,
+    )
+    if api.metrics or api.access_log:
+        app.add_middleware(Observed, telemetry=telemetry)
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_FILES), name="swagger")
     app.state.impressions = impressions
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="podrec API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon.png",
-        )
+    openapi_url = app.openapi_url or "/openapi.json"
+    app.include_router(operations_router(store, impressions, telemetry, gate, openapi_url))
+    telemetry.name_routes(app.routes)
+    Caller = Annotated[Principal, Depends(gate.caller)]
 
     @app.exception_handler(PyMongoError)
     async def mongo_unreachable(request: Request, exc: PyMongoError) -> JSONResponse:
         # The client reconnects on its own; the next request after MongoDB is back succeeds.
+        telemetry.store_error(type(exc).__name__)
         return JSONResponse(
             status_code=503,
             content={"detail": "the serving store (MongoDB) is unreachable; retry shortly",
@@ -142,37 +172,17 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
 
     @app.exception_handler(NoActiveVersion)
     async def nothing_published(request: Request, exc: NoActiveVersion) -> JSONResponse:
+        telemetry.store_error("NoActiveVersion")
         return JSONResponse(status_code=503, content={"detail": str(exc), "error": "NoActiveVersion"})
-
-    @app.get("/health", response_model=Health, tags=["operations"])
-    def health() -> Health:
-        """Liveness: the process answers. It does not touch MongoDB."""
-        return Health(status="ok")
-
-    @app.get("/metrics", response_model=Metrics, tags=["operations"])
-    def metrics() -> Metrics:
-        """Impressions of this worker: logged, delivered to Kafka, dropped (buffer full), undelivered
-        (the broker never took them; by reason), still waiting, and what keeps the broker from taking
-        them now (refused credentials). It does not touch MongoDB or Kafka."""
-        return Metrics(
-            impressions=impressions.metrics(),
-            impressions_undelivered=impressions.undelivered(),
-            impressions_problem=impressions.problem(),
-        )
-
-    @app.get("/ready", response_model=Ready, responses=UNAVAILABLE, tags=["operations"])
-    def ready() -> Ready:
-        """Readiness: MongoDB answers and a version is active."""
-        store.ping()
-        return Ready(status="ready", serving_version=store.active_version())
 
     @app.get(
         "/users/{user_id}/recommendations",
         response_model=RecommendationList,
-        responses=UNAVAILABLE,
+        responses={**REFUSED, **UNAVAILABLE},
         tags=["recommendations"],
     )
     async def recommendations(
+        caller: Caller,
         user_id: Annotated[str, Path(pattern=ID_PATTERN, description="Listener id.")],
         locale: Annotated[
             str | None,
@@ -186,14 +196,18 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
     ) -> RecommendationList:
         """The listener's next episodes, one language variant per episode, in their A/B arm.
 
-        A listener without a list of their own gets the popular list of their locale's language. The
-        answer's ``impression_id`` identifies this list; events that follow it may carry it."""
+        A listener's token reads their own list only (403 otherwise); a service's reads any. A listener
+        without a list of their own gets the popular list of their locale's language. The answer's
+        ``impression_id`` identifies this list; events that follow it may carry it."""
+        if not caller.may_read_list_of(user_id):
+            raise forbidden("a listener's token reads only that listener's own list")
         impression_id = str(
             uuid.uuid5(REQUEST_NAMESPACE, f"{user_id}/{x_request_id}") if x_request_id else uuid.uuid4()
         )
-        return await memory_first(
+        answer = await memory_first(
             lambda memory_only: user_recommendations(user_id, locale, k, impression_id, memory_only)
         )
+        return answer if caller.sees_private(user_id) else without_private(answer)
 
     def user_recommendations(
         user_id: str, locale: str | None, k: int, impression_id: str, memory_only: bool
@@ -244,10 +258,11 @@ def create_app(settings: PodrecSettings | None = None, clock: Callable[[], datet
     @app.get(
         "/episodes/{episode_id}/similar",
         response_model=SimilarList,
-        responses={404: {"model": Problem}, **UNAVAILABLE},
+        responses={404: {"model": Problem}, **REFUSED, **UNAVAILABLE},
         tags=["episodes"],
     )
     async def similar(
+        _: Caller,
         episode_id: Annotated[str, Path(pattern=ID_PATTERN, description="Episode id (any variant).")],
         locale: Annotated[
             str | None, Query(pattern=LOCALE_PATTERN, description="Default: the episode's language.")

@@ -14,7 +14,10 @@ class Item(BaseModel):
     language: str | None = None
     title: str | None = None
     score: float | None = Field(None, description="Blended score the list was ranked by.")
-    reason: str | None = Field(None, description="Why it is on the list, in words a listener reads.")
+    reason: str | None = Field(
+        None,
+        description="Why it is on the list, in words a listener reads (it may quote an episode they heard).",
+    )
     propensity: float | None = Field(
         None, description="With exploration on: the probability this item was shown at this place."
     )
@@ -23,8 +26,13 @@ class Item(BaseModel):
 
 class RecommendationList(BaseModel):
     user_id: str
-    known: bool = Field(description="Whether the listener has a list of their own in this version.")
-    source: Literal["personal", "popular"]
+    known: bool | None = Field(
+        description=(
+            "Whether the listener has a list of their own in this version; null to anyone but the listener "
+            "and services (only with authentication off), as are source, note and every reason."
+        )
+    )
+    source: Literal["personal", "popular"] | None
     policy: str = Field(description="The A/B arm the listener is in: hybrid or als_only.")
     bucket: int = Field(ge=0, le=99)
     experiment_id: str

@@ -19,6 +19,15 @@ topic creation, its JIT — is not billed to the API's first pass). Then the bro
 stopped and the open loop at ``--rate`` runs again (``api_open_loop_kafka_down``): impressions are
 dropped and counted, and the ratio of its p99 to the broker-up one says whether requests noticed.
 
+The runs above are the API as ``podrec serve`` runs it by default: bearer tokens (the load carries a
+service's, as a backend would), rate limits, the JSON access log (to a file) and Prometheus metrics in
+multi-process mode. A second server on the same store and broker runs with all four off
+(``PODREC_API_AUTH=off``, rates 0, ``PODREC_API_ACCESS_LOG``/``_METRICS`` false), and the cold pass,
+the open loop at ``--rate``, the closed loops and both wrk runs are repeated against it, each right
+after its twin, into ``off`` — with the on/off ratios (``ratio_*_on_over_off``). A Prometheus scrape
+before and after the cold pass (``prometheus_cold_pass``) shows its request count matching the
+generator's.
+
     .venv/bin/python bench/api.py [--users 20000 --rate 500 --seconds 20 --workers 1]
 """
 
@@ -124,10 +133,45 @@ def warm_broker(bootstrap: str, topic: str, n: int = WARM_RECORDS) -> None:
         raise RuntimeError(f"the broker at {bootstrap} did not take the warm-up records")
 
 
-def impressions(api: str) -> dict[str, int]:
-    """The API worker's impression counts (``/metrics``): logged, delivered, dropped, undelivered…"""
-    with urllib.request.urlopen(f"{api}/metrics", timeout=5) as response:
-        return json.load(response)["impressions"]
+def get(url: str, headers: dict[str, str]) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+        return response.read()
+
+
+def impressions(api: str, headers: dict[str, str]) -> dict[str, int]:
+    """The API worker's impression counts (``/metrics/impressions``): logged, delivered, dropped…"""
+    return json.loads(get(f"{api}/metrics/impressions", headers))["impressions"]
+
+
+LIST_ROUTE = "/users/{user_id}/recommendations"
+
+
+def scraped_counts(api: str, headers: dict[str, str]) -> dict[str, float]:
+    """From a Prometheus scrape of every worker: requests of the list route, and impressions logged."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts = {"list_requests": 0.0, "impressions_logged": 0.0}
+    for family in text_string_to_metric_families(get(f"{api}/metrics", headers).decode()):
+        for sample in family.samples:
+            if (
+                sample.name == "podrec_api_request_duration_seconds_count"
+                and sample.labels["route"] == LIST_ROUTE
+            ):
+                counts["list_requests"] += sample.value
+            elif sample.name == "podrec_api_impressions_total" and sample.labels["outcome"] == "logged":
+                counts["impressions_logged"] += sample.value
+    return counts
+
+
+def scrape_excerpt(api: str, headers: dict[str, str]) -> list[str]:
+    """The scrape's lines of the list route's answers and of the impressions, as the README quotes them."""
+    text = get(f"{api}/metrics", headers).decode()
+    wanted = (
+        f'route="{LIST_ROUTE}",status="200"',
+        "podrec_api_impressions",
+        "podrec_api_cache_lookups_total",
+    )
+    return [line for line in text.splitlines() if any(w in line for w in wanted) and not line.startswith("#")]
 
 
 def since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -136,15 +180,23 @@ def since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
             for k, v in after.items()}  # fmt: skip
 
 
+def service_token(env: dict[str, str]) -> dict[str, str]:
+    """A backend's token, minted as a developer mints one (``podrec token bench --service``), with the
+    key the server of ``env`` checks it with."""
+    command = [sys.executable, "-m", "podrec_app.cli", "token", "bench", "--service"]
+    minted = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return {"Authorization": f"Bearer {minted}"}
+
+
 def build_loadgen(into: Path) -> Path:
     binary = into / "podrec-loadgen"
     subprocess.run(["go", "build", "-o", str(binary), "."], cwd=BENCH / "loadgen", check=True)
     return binary
 
 
-def loadgen(binary: Path, urls: Path, *args: str) -> dict:
-    out = subprocess.run([str(binary), "-urls", str(urls), *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+def loadgen(binary: Path, urls: Path, *args: str, header: str = "") -> dict:
+    command = [str(binary), "-urls", str(urls), "-header", header, *args]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
 # wrk runs one Lua state per thread; each walks the URL list from its own offset. With a pause, each
@@ -162,15 +214,17 @@ if pause > 0 then function delay() return pause end end
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(urls: Path, api: str, seconds: int, rate: float | None = None) -> dict:
+def wrk(urls: Path, api: str, seconds: int, rate: float | None = None, header: str = "") -> dict:
     """``wrk -t2 -c16 -d{seconds}s --latency`` over the URL list, flat out or, with ``rate``, each
-    connection pausing 16/rate s between requests; a note instead where wrk is missing."""
+    connection pausing 16/rate s between requests (wrk2 is not packaged here: the pause in the Lua script
+    is the pacing); ``header`` (a bearer token) on every request; a note instead where wrk is missing."""
     binary = shutil.which("wrk")
     if binary is None:
         return {"skipped": "wrk is not installed (apt-get install wrk; infra/setup.sh installs it)"}
     script = urls.with_suffix(".lua")
     script.write_text(WRK_SCRIPT)
     command = [binary, "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), api]
+    command += ["-H", header] if header else []
     pause_ms = 16_000 / rate if rate else 0
     env = {**os.environ, "PODREC_BENCH_URLS": str(urls), "PODREC_BENCH_PAUSE_MS": f"{pause_ms:.0f}"}
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
@@ -194,6 +248,24 @@ def wrk(urls: Path, api: str, seconds: int, rate: float | None = None) -> dict:
         "errors": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else None,
     }  # fmt: skip
+
+
+# The second server: authentication, rate limits, access log and metrics all off.
+OFF = {
+    "PODREC_API_AUTH": "off", "PODREC_API_RATE_LISTENER_PER_S": "0", "PODREC_API_RATE_SERVICE_PER_S": "0",
+    "PODREC_API_RATE_ADDRESS_PER_S": "0", "PODREC_API_ACCESS_LOG": "false", "PODREC_API_METRICS": "false",
+}  # fmt: skip
+
+
+def on_over_off(on: dict[str, dict], off: dict[str, dict]) -> dict[str, float | None]:
+    """Each run with the features on over its twin with them off: p50 and p99 latency, and rate."""
+    ratios: dict[str, float | None] = {}
+    for name, run in on.items():
+        twin = off[name]
+        for key in ("p50_ms", "p99_ms", "achieved_rate"):
+            label = f"ratio_{key.removesuffix('_ms').replace('achieved_', '')}_{name}_on_over_off"
+            ratios[label] = run[key] / twin[key] if key in run and twin.get(key) else None
+    return ratios
 
 
 def main() -> None:
@@ -234,58 +306,74 @@ def main() -> None:
             base_parallel = floor(coll, known, 5_000, threads=args.concurrency)
 
             warm_broker(settings.kafka.bootstrap, settings.kafka.impressions_topic)
-            port = free_port()
-            api = f"http://127.0.0.1:{port}"
-            urls = Path(tmp) / "urls.txt"
-            lines = []
+            port, port_off = free_port(), free_port()
+            api, api_off = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port_off}"
+            paths = []
             for i, user in enumerate(known[:10_000]):
                 who = user if i % 10 else f"new-listener-{i}"  # one request in ten: an unknown listener
                 locale = ("", "?locale=it-IT", "?locale=de-DE&k=5")[i % 3]
-                lines.append(f"{api}/users/{who}/recommendations{locale}")
-            urls.write_text("\n".join(lines))
+                paths.append(f"/users/{who}/recommendations{locale}")
+            urls, urls_off = Path(tmp) / "urls.txt", Path(tmp) / "urls-off.txt"
+            urls.write_text("\n".join(api + path for path in paths))
+            urls_off.write_text("\n".join(api_off + path for path in paths))
             env = {**os.environ, "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
                    "PODREC_MONGO_DATABASE": "bench", "PODREC_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
-                   "PODREC_KAFKA_IMPRESSIONS_TOPIC": settings.kafka.impressions_topic}  # fmt: skip
-            serve = [
-                sys.executable,
-                "-m",
-                "podrec_app.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ]
+                   "PODREC_KAFKA_IMPRESSIONS_TOPIC": settings.kafka.impressions_topic,
+                   "PODREC_DATA_DIR": tmp}  # fmt: skip
+            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            env_off = {**env, **OFF}
+            token = service_token(env)
+            header = f"Authorization: {token['Authorization']}"
+
+            def serve(at: int) -> list[str]:
+                command = [sys.executable, "-m", "podrec_app.cli", "serve"]
+                return [*command, "--port", str(at), "--workers", str(workers)]
+
             generator = build_loadgen(Path(tmp))
-            with running(serve, f"{api}/ready", env=env):
-                pass_s = f"{len(lines) / args.rate:.1f}s"  # every URL once, each worker's cache empty
-                cold = loadgen(generator, urls, "-rate", str(args.rate), "-duration", pass_s, "-warmup", "0s")
-                open_loop = loadgen(generator, urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s")
-                half_rate = loadgen(
-                    generator, urls, "-rate", str(args.rate / 2), "-duration", f"{args.seconds}s"
+            off: dict = {}
+
+            def load(on: bool, *options: str) -> dict:
+                return loadgen(generator, urls if on else urls_off, *options, header=header if on else "")
+
+            def twice(name: str, *options: str) -> dict:
+                """A run against the server with everything on, then at once its twin against the one off."""
+                result = load(True, *options)
+                off[name] = load(False, *options)
+                return result
+
+            rate, seconds = str(args.rate), f"{args.seconds}s"
+            short = f"{max(args.seconds // 2, 5)}s"
+            every_url_once = f"{len(paths) / args.rate:.1f}s"  # each worker's cache empty
+            with (
+                running(serve(port), f"{api}/ready", env=env),
+                running(serve(port_off), f"{api_off}/ready", env=env_off),
+            ):
+                before_cold = scraped_counts(api, token)
+                cold = load(True, "-rate", rate, "-duration", every_url_once, "-warmup", "0s")
+                time.sleep(1.5)  # each worker copies its impression counts into Prometheus every second
+                after_cold = scraped_counts(api, token)
+                off["api_open_loop_cold_cache"] = load(
+                    False, "-rate", rate, "-duration", every_url_once, "-warmup", "0s"
                 )
-                short = f"{max(args.seconds // 2, 5)}s"
-                one_by_one = loadgen(generator, urls, "-rate", "0", "-concurrency", "1", "-duration", short)
-                closed_loop = loadgen(
-                    generator, urls, "-rate", "0", "-concurrency", str(args.concurrency), "-duration", short
+                open_loop = twice("api_open_loop", "-rate", rate, "-duration", seconds)
+                half_rate = load(True, "-rate", str(args.rate / 2), "-duration", seconds)
+                one_by_one = twice("api_one_by_one", "-rate", "0", "-concurrency", "1", "-duration", short)
+                concurrency = str(args.concurrency)
+                closed_loop = twice(
+                    "api_closed_loop", "-rate", "0", "-concurrency", concurrency, "-duration", short
                 )
-                at_max = loadgen(
-                    generator,
-                    urls,
-                    "-rate",
-                    f"{closed_loop['achieved_rate']:.0f}",
-                    "-duration",
-                    f"{args.seconds}s",
-                )
-                with_wrk = wrk(urls, api, args.wrk_seconds)
-                wrk_at_rate = wrk(urls, api, args.wrk_seconds, rate=args.rate)
-                kafka_up = impressions(api)
+                at_max = load(True, "-rate", f"{closed_loop['achieved_rate']:.0f}", "-duration", seconds)
+                with_wrk = wrk(urls, api, args.wrk_seconds, header=header)
+                off["wrk"] = wrk(urls, api_off, args.wrk_seconds)
+                wrk_at_rate = wrk(urls, api, args.wrk_seconds, rate=args.rate, header=header)
+                off["wrk_at_rate"] = wrk(urls, api_off, args.wrk_seconds, rate=args.rate)
+                time.sleep(1.5)
+                excerpt = scrape_excerpt(api, token)
+                kafka_up = impressions(api, token)
                 localinfra.down(settings, only=["kafka"])
-                before_down = impressions(api)
-                kafka_down = loadgen(
-                    generator, urls, "-rate", str(args.rate), "-duration", f"{args.seconds}s"
-                )
-                after_down = impressions(api)
+                before_down = impressions(api, token)
+                kafka_down = load(True, "-rate", rate, "-duration", seconds)
+                after_down = impressions(api, token)
         finally:
             localinfra.down(settings, only=["ferretdb", "kafka"])
 
@@ -308,6 +396,26 @@ def main() -> None:
         "ratio_p99_kafka_down_over_up": kafka_down["p99_ms"] / open_loop["p99_ms"],
         "ratio_p50_kafka_down_over_up": kafka_down["p50_ms"] / open_loop["p50_ms"],
         "impressions_kafka_up": kafka_up, "impressions_kafka_down": since(before_down, after_down),
+        "api_features": {
+            "on": "the defaults of `podrec serve`: HS256 bearer tokens (a service's, cached after its first "
+                  "check), rate limits, JSON access log to a file, Prometheus metrics in multi-process mode",
+            "off": ", ".join(f"{k}={v}" for k, v in OFF.items()),
+        },
+        "off": off,
+        "target_met_off": off["api_open_loop"]["p99_ms"] < 10
+        and off["api_open_loop"]["achieved_rate"] >= 0.98 * args.rate and off["api_open_loop"]["errors"] == 0
+        and off["api_closed_loop"]["achieved_rate"] >= 1_000,
+        **on_over_off(
+            {"api_open_loop": open_loop, "api_one_by_one": one_by_one, "api_closed_loop": closed_loop,
+             "wrk": with_wrk, "wrk_at_rate": wrk_at_rate}, off,
+        ),
+        "prometheus_cold_pass": {
+            "loadgen_requests": cold["requests"],
+            "scraped_list_requests": after_cold["list_requests"] - before_cold["list_requests"],
+            "scraped_impressions_logged": after_cold["impressions_logged"]
+            - before_cold["impressions_logged"],
+        },
+        "prometheus_excerpt_after_runs": excerpt,
         "workers": workers, "cache_mb": settings.api.cache_mb,
         "version_cache_s": settings.api.version_cache_s,
         "store": f"FerretDB {server} (SQLite backend, as `podrec infra up` runs it), loopback",
@@ -319,17 +427,19 @@ def main() -> None:
     names = ("floor", "floor_parallel", "api_open_loop_cold_cache", "api_one_by_one", "api_closed_loop",
              "api_open_loop", "api_open_loop_half_rate", "api_open_loop_at_max", "wrk",
              "wrk_at_rate", "api_open_loop_kafka_down")  # fmt: skip
-    for name in names:
-        r = result[name]
+    rows = [(name, result[name]) for name in names] + [(f"off.{name}", r) for name, r in off.items()]
+    for name, r in rows:
         if "skipped" in r:
-            print(f"{name:24s} skipped: {r['skipped']}")
+            print(f"{name:28s} skipped: {r['skipped']}")
             continue
         print(
-            f"{name:24s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
+            f"{name:28s} {r['achieved_rate']:8.1f} req/s  p50 {r['p50_ms']:6.2f} ms  "
             f"p99 {r['p99_ms']:7.2f} ms  max {r['max_ms']:7.2f} ms  errors {r.get('errors', 0)}"
         )
     print("impressions with Kafka up:", kafka_up, "| while it was down:", result["impressions_kafka_down"])
-    print(json.dumps({k: v for k, v in result.items() if k.startswith(("ratio", "target"))}))
+    print(
+        json.dumps({k: v for k, v in result.items() if k.startswith(("ratio", "target", "prometheus_cold"))})
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ PREFIX = "PODREC_"
 COLD_START_STRATEGIES = ("factor", "literal", "reserved", "fixed")
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+# Who a Kafka client is: the event producer (simulate, import-events, the simulation asset, kcat), the API
+# (impressions), ingestion (both topics and its consumer group, and the lag sensor that watches it).
+KafkaRole = Literal["producer", "api", "ingest"]
+KAFKA_ROLES: tuple[KafkaRole, ...] = ("producer", "api", "ingest")
 
 
 class Section(BaseModel):
@@ -116,6 +120,14 @@ class SparkSettings(Section):
     ui_port: int = Field(
         8080, ge=1, le=65535, description="Web UI and /json/ status port of that standalone master."
     )
+    auth_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "The shared secret of spark.authenticate: a standalone master accepts only workers and drivers "
+            "that hold it. Set, every driver podrec starts presents it, and `podrec infra up` starts its "
+            "master and workers requiring it; a secret (environment or PODREC_SECRETS_DIR)."
+        ),
+    )
 
 
 class KafkaSettings(Section):
@@ -147,23 +159,70 @@ class KafkaSettings(Section):
     sasl_mechanism: KafkaSaslMechanism | None = Field(
         None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
     )
-    sasl_username: str | None = Field(None, min_length=1, description="SASL user; required with SASL_*.")
+    sasl_username: str | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "SASL user; required with SASL_*. Every client whose role has no user of its own logs in as it; "
+            "on a broker `podrec infra up` starts, it is the brokers' own user and the only super user."
+        ),
+    )
     sasl_password: SecretStr | None = Field(
         None, description="SASL password; a secret (environment or PODREC_SECRETS_DIR only)."
+    )
+    # One user per role (KafkaRole), each with the ACLs of its role alone; unset, the role logs in as
+    # sasl_username. Each pair is set together.
+    producer_sasl_username: str | None = Field(
+        None,
+        min_length=1,
+        description="The event producer's user (simulate, import-events, kcat): writes the events topic.",
+    )
+    producer_sasl_password: SecretStr | None = Field(
+        None, description="Its password; a secret (environment or PODREC_SECRETS_DIR only)."
+    )
+    api_sasl_username: str | None = Field(
+        None, min_length=1, description="The API's user: writes the impressions topic only."
+    )
+    api_sasl_password: SecretStr | None = Field(
+        None, description="Its password; a secret (environment or PODREC_SECRETS_DIR only)."
+    )
+    ingest_sasl_username: str | None = Field(
+        None,
+        min_length=1,
+        description="Ingestion's user (and the lag sensor's): reads both topics, commits consumer_group.",
+    )
+    ingest_sasl_password: SecretStr | None = Field(
+        None, description="Its password; a secret (environment or PODREC_SECRETS_DIR only)."
     )
 
     @property
     def sasl(self) -> bool:
         return self.security_protocol.startswith("SASL_")
 
+    def credential(self, role: KafkaRole | None = None) -> tuple[str, SecretStr]:
+        """The SASL user and password a client of ``role`` logs in with: the role's own pair when it has
+        one, else ``sasl_username`` / ``sasl_password`` (also what ``role=None`` asks for)."""
+        user, password = self.sasl_username, self.sasl_password
+        if role is not None and getattr(self, f"{role}_sasl_username") is not None:
+            user, password = getattr(self, f"{role}_sasl_username"), getattr(self, f"{role}_sasl_password")
+        if user is None or password is None:  # refused by _sasl_complete; this narrows the types
+            raise ValueError("SASL needs PODREC_KAFKA_SASL_USERNAME and PODREC_KAFKA_SASL_PASSWORD")
+        return user, password
+
     @model_validator(mode="after")
     def _sasl_complete(self) -> Self:
         """SASL without its user, password or mechanism cannot connect; SASL settings without a SASL
-        protocol would be ignored silently, so both are refused here, before any client is made."""
+        protocol would be ignored silently, so both are refused here, before any client is made. A role's
+        user without its password (or the reverse) is refused too, rather than mixed with the default's."""
         given = {
             "PODREC_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
             "PODREC_KAFKA_SASL_USERNAME": self.sasl_username,
             "PODREC_KAFKA_SASL_PASSWORD": self.sasl_password,
+        }
+        roles = {
+            secret_variable("kafka", f"{role}_sasl_{part}"): getattr(self, f"{role}_sasl_{part}")
+            for role in KAFKA_ROLES
+            for part in ("username", "password")
         }
         if self.sasl:
             missing = [name for name, value in given.items() if value is None]
@@ -171,7 +230,16 @@ class KafkaSettings(Section):
                 raise ValueError(
                     f"PODREC_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs {', '.join(missing)}"
                 )
+            for role in KAFKA_ROLES:
+                user, password = (
+                    secret_variable("kafka", f"{role}_sasl_username"),
+                    secret_variable("kafka", f"{role}_sasl_password"),
+                )
+                if (roles[user] is None) != (roles[password] is None):
+                    alone, other = (user, password) if roles[password] is None else (password, user)
+                    raise ValueError(f"{alone} set without {other}: set both, or neither")
         else:
+            given |= roles
             stray = [name for name, value in given.items() if value is not None]
             if stray:
                 raise ValueError(
@@ -667,6 +735,89 @@ class ApiSettings(Section):
             "once from MongoDB after a switch. One answers ~2,000-4,000 cached req/s on one core."
         ),
     )
+    miss_cache_mb: int = Field(
+        16,
+        ge=0,
+        le=4_096,
+        description=(
+            "Memory per API worker for ids found missing from the serving version (~256 bytes each), kept "
+            "apart from cache_mb so that requests for random ids cannot evict real lists. 0: not kept."
+        ),
+    )
+    auth: Literal["hs256", "jwks", "off"] = Field(
+        "hs256",
+        description=(
+            "How callers prove who they are (api/auth.py): hs256, bearer JWTs signed with auth_key; jwks, "
+            "RS256 JWTs checked against the keys an identity provider publishes at auth_jwks_url; off, "
+            "nobody is asked (a benchmark, a private network): any list is served, without reasons."
+        ),
+    )
+    auth_key: SecretStr | None = Field(
+        None,
+        description=(
+            "HMAC key of hs256 tokens, at least 32 characters; a secret (environment or PODREC_SECRETS_DIR "
+            "only). Unset: one is minted once into <PODREC_DATA_DIR>/secrets/PODREC_API_AUTH_KEY, which "
+            "`podrec serve` and `podrec token` on the same data folder share."
+        ),
+    )
+    auth_jwks_url: str | None = Field(
+        None, description="jwks: the identity provider's JSON Web Key Set (https://…/.well-known/jwks.json)."
+    )
+    auth_issuer: str | None = Field(None, description="When set, a token's `iss` must be this.")
+    auth_audience: str | None = Field(None, description="When set, a token's `aud` must hold this.")
+    rate_listener_per_s: float = Field(
+        10.0,
+        ge=0,
+        description="Requests per second a listener token's subject may make to one worker; 0: no limit.",
+    )
+    rate_service_per_s: float = Field(
+        10_000.0,
+        ge=0,
+        description=(
+            "Requests per second a service token's subject may make to one worker (a backend asks for many "
+            "listeners, so it is exempt from the per-address limit); 0: no limit."
+        ),
+    )
+    rate_address_per_s: float = Field(
+        50.0,
+        ge=0,
+        description=(
+            "Requests per second one client address may make to one worker with no token or a listener's "
+            "(behind a proxy, the address uvicorn's --forwarded-allow-ips trusts); 0: no limit."
+        ),
+    )
+    rate_burst_s: float = Field(
+        2.0, gt=0, le=3_600, description="A quiet caller may burst this many seconds' worth of its rate."
+    )
+    max_url_bytes: int = Field(2_048, ge=256, description="A longer path and query is refused (414).")
+    max_header_bytes: int = Field(
+        8_192, ge=1_024, description="Larger request headers, names and values together, are refused (431)."
+    )
+    max_body_bytes: int = Field(
+        1_024, ge=0, description="A larger request body (or one of unannounced length) is refused (413)."
+    )
+    access_log: bool = Field(
+        True,
+        description=(
+            "One JSON line per request on stdout: time, request id, route template, status, latency, a hash "
+            "of the token's subject — never a raw listener id or a reason."
+        ),
+    )
+    metrics: bool = Field(
+        True, description="Prometheus metrics at /metrics, summed over every worker of `podrec serve`."
+    )
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> Self:
+        """jwks without its URL cannot verify anything, and a URL with another mode would be ignored
+        silently: both refused here. The key's length is checked here so a refusal never echoes it."""
+        if self.auth == "jwks" and not self.auth_jwks_url:
+            raise ValueError("PODREC_API_AUTH=jwks needs PODREC_API_AUTH_JWKS_URL")
+        if self.auth != "jwks" and self.auth_jwks_url:
+            raise ValueError(f"PODREC_API_AUTH_JWKS_URL set, but PODREC_API_AUTH={self.auth}: set it to jwks")
+        if self.auth_key is not None and len(self.auth_key.get_secret_value()) < 32:
+            raise ValueError("PODREC_API_AUTH_KEY must be at least 32 characters")
+        return self
 
 
 # Secrets, as (section, field): never read from the settings file, never shown.
@@ -675,8 +826,13 @@ SECRETS = (
     ("podcastindex", "api_key"),
     ("podcastindex", "api_secret"),
     ("kafka", "sasl_password"),
+    ("kafka", "producer_sasl_password"),
+    ("kafka", "api_sasl_password"),
+    ("kafka", "ingest_sasl_password"),
+    ("spark", "auth_secret"),
     ("lake", "commit_lock"),
     ("impressions", "signing_key"),
+    ("api", "auth_key"),
 )
 # Variables renamed by the settings tree: refused with the new name rather than silently ignored.
 RENAMED = {
@@ -734,7 +890,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "controller_port": 19095,
             "security_protocol": "SASL_PLAINTEXT",
             "sasl_mechanism": "SCRAM-SHA-512",
+            # The brokers' own user and super user; every podrec client logs in as its role's user.
             "sasl_username": "podrec",
+            "producer_sasl_username": "podrec-producer",
+            "api_sasl_username": "podrec-api",
+            "ingest_sasl_username": "podrec-ingest",
         },
         "mongo": {"local_backend": "postgresql"},
     },
@@ -753,18 +913,24 @@ def minted_cluster_secrets(folder: Path) -> dict[str, Any]:
         "AWS_ACCESS_KEY_ID": lambda: "podrec",
         "AWS_SECRET_ACCESS_KEY": lambda: secrets.token_urlsafe(24),
         "PODREC_KAFKA_SASL_PASSWORD": lambda: secrets.token_urlsafe(24),
+        **{
+            secret_variable("kafka", f"{role}_sasl_password"): lambda: secrets.token_urlsafe(24)
+            for role in KAFKA_ROLES
+        },
+        "PODREC_SPARK_AUTH_SECRET": lambda: secrets.token_urlsafe(32),
         # PLAIN: FerretDB hands the user and password to PostgreSQL, which checks them (SCRAM there).
         "PODREC_MONGO_URI": lambda: (
             f"mongodb://podrec:{secrets.token_urlsafe(24)}@127.0.0.1:27018/?authMechanism=PLAIN"
         ),
         "PODREC_IMPRESSIONS_SIGNING_KEY": lambda: secrets.token_urlsafe(32),
     }
-    for name, mint in values.items():
-        mint_secret(folder / name, mint)
+    minted = {name: mint_secret(folder / name, mint) for name, mint in values.items()}
+    kafka = ["sasl_password", *(f"{role}_sasl_password" for role in KAFKA_ROLES)]
     return {
-        "kafka": {"sasl_password": (folder / "PODREC_KAFKA_SASL_PASSWORD").read_text().strip()},
-        "mongo": {"uri": (folder / "PODREC_MONGO_URI").read_text().strip()},
-        "impressions": {"signing_key": (folder / "PODREC_IMPRESSIONS_SIGNING_KEY").read_text().strip()},
+        "kafka": {name: minted[secret_variable("kafka", name)] for name in kafka},
+        "spark": {"auth_secret": minted["PODREC_SPARK_AUTH_SECRET"]},
+        "mongo": {"uri": minted["PODREC_MONGO_URI"]},
+        "impressions": {"signing_key": minted["PODREC_IMPRESSIONS_SIGNING_KEY"]},
     }
 
 

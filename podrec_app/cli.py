@@ -487,11 +487,12 @@ def publish_rollback(version: str | None) -> None:
 def forget(user_id: str) -> None:
     """Remove listener USER_ID from every table, saved ALS model and published version (audit in
     monitoring.forget_audit)."""
+    from podrec.ids import id_error
     from podrec.privacy import forget as forget_listener
     from resources import build_resources
 
-    if not user_id.strip() or len(user_id) > 200:
-        raise click.BadParameter("a listener id is 1 to 200 characters", param_hint="USER_ID")
+    if error := id_error("user_id", user_id):
+        raise click.BadParameter(f"{error}: no listener can have it", param_hint="USER_ID")
     config = settings()
     report = forget_listener(config.lake.root, build_resources(config)["mongo"].db(), user_id)
     click.echo(_table(["where", "removed"], sorted(report.removed.items())))
@@ -566,13 +567,45 @@ def ab_report(as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=PORT)
 @click.option("--workers", type=POSITIVE, help="uvicorn worker processes [default: PODREC_API_WORKERS].")
 def serve(host: str, port: int, workers: int | None) -> None:
-    """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves."""
+    """The recommendation API (OpenAPI docs at /docs) over the MongoDB version that serves.
+
+    Callers need a bearer token (`podrec token`); each request is one JSON line on stdout (api.telemetry,
+    in place of uvicorn's access log), and /metrics sums every worker's counts."""
     import uvicorn
 
+    own = settings()
+    if own.api.metrics:
+        # Every worker writes its metrics into one folder, emptied first: a previous run's counts would add
+        # to these. Set before anything imports prometheus_client, which reads it once, at import.
+        default = own.data.path / "api" / f"metrics-{port}"
+        folder = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(default))
+        from api.telemetry import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(folder)
     uvicorn.run(
-        "api.app:create_app", factory=True, host=host, port=port, workers=workers or settings().api.workers,
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers or own.api.workers,
         log_level="warning", access_log=False,
     )  # fmt: skip
+
+
+@main.command()
+@click.argument("subject")
+@click.option("--service", is_flag=True, help="A service's token (reads any list); SUBJECT names it.")
+@click.option(
+    "--expires-in", default=3600, show_default=True, type=click.IntRange(1, 366 * 86_400),
+    help="Seconds until the token expires.",
+)  # fmt: skip
+def token(subject: str, service: bool, expires_in: int) -> None:
+    """A development token for the API: listener SUBJECT's own (reads their list only), or a service's.
+
+    HS256 with PODREC_API_AUTH_KEY (minted into the data folder when unset, where `podrec serve` finds it);
+    printed alone on stdout: curl -H "Authorization: Bearer $(podrec token u1)" …"""
+    from api.auth import mint_token
+
+    try:
+        click.echo(mint_token(settings(), subject, "service" if service else "listener", expires_in))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -236,6 +236,7 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
     """Start the API and the dashboard for a moment: ask for two lists, photograph both UIs."""
     import requests
 
+    from api.auth import bearer
     from podrec_app.screenshots import api_and_dashboard, api_docs_page, capture, chromium, dashboard_page
 
     italian = (
@@ -247,11 +248,12 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
         )
         .fetchone()
     )
-    lines = ["API (`podrec serve`; OpenAPI docs at /docs):"]
+    lines = ["API (`podrec serve`; OpenAPI docs at /docs; a token from `podrec token`):"]
+    auth = bearer(settings, "podrec-demo", expires_in_s=600)  # a service's: it reads any listener's list
     with api_and_dashboard() as (api, board):
         for user, locale in ((italian[0] if italian else "someone", "it-IT"), ("a-new-listener", "pt-BR")):
             response = requests.get(f"{api}/users/{user}/recommendations", params={"locale": locale, "k": 3},
-                                    timeout=10)  # fmt: skip
+                                    headers=auth, timeout=10)  # fmt: skip
             if response.status_code != 200:
                 raise DemoFailed(f"the API answered {response.status_code}: {response.text}")
             body = response.json()

@@ -49,11 +49,12 @@ def explain(exc: BaseException, command: str) -> str:
 
     from podrec.ingest.kafka_to_bronze import ReplayRefused
     from podrec.ingest.producer import BrokerUnreachable
+    from podrec.lake.commit_lock import CommitLockError
     from podrec.privacy import ForgetError
     from podrec.settings import SettingsError
 
     chain = _chain(exc)
-    if isinstance(exc, BrokerUnreachable | SettingsError | ReplayRefused | ForgetError):
+    if isinstance(exc, BrokerUnreachable | SettingsError | ReplayRefused | ForgetError | CommitLockError):
         what = str(exc)
     elif isinstance(exc, ConnectionFailure):
         what = (

@@ -34,8 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from podrec.ingest.kafka_security import client_config, jaas_quote, spark_source_options
-from podrec.settings import PROFILES, KafkaSettings, PodrecSettings
+from podrec.ingest.kafka_security import (
+    LOGIN_MODULES,
+    client_config,
+    grants,
+    jaas_quote,
+    spark_source_options,
+)
+from podrec.settings import KAFKA_ROLES, PROFILES, KafkaSettings, PodrecSettings
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -79,6 +85,7 @@ class Service:
     extra_ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # defaults for its environment; the caller's own win
     stop_signal: int = signal.SIGTERM  # the signal that shuts it down cleanly
+    provision: Callable[[], None] | None = None  # idempotent set-up once it is healthy (Kafka's users, ACLs)
 
     @property
     def address(self) -> str:
@@ -155,42 +162,134 @@ def _kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-def kafka_listener(kafka: KafkaSettings) -> tuple[list[str], list[str]]:
-    """The client listener's server.properties lines and, for SCRAM, the storage format's
-    ``--add-scram`` arguments: the local broker speaks what the settings ask every client to speak.
+def kafka_users(kafka: KafkaSettings) -> dict[str, str]:
+    """Every SASL user of ``kafka`` and its password: the brokers' own (``sasl_username``) first, then
+    each role's. Two roles may share a user, not with two passwords."""
+    users: dict[str, str] = {}
+    for role in (None, *KAFKA_ROLES):
+        user, password = kafka.credential(role)
+        if users.setdefault(user, password.get_secret_value()) != password.get_secret_value():
+            raise InfraError(
+                f"Kafka user {user} is given two passwords: give each PODREC_KAFKA_*_SASL_USERNAME that "
+                "names it the same PODREC_KAFKA_*_SASL_PASSWORD"
+            )
+    return users
 
-    PLAIN users live in the listener's JAAS line; SCRAM users are created when the storage is
-    formatted (its first start). The broker uses the same user for its own inter-broker connection."""
+
+def kafka_listener(kafka: KafkaSettings) -> tuple[list[str], list[str]]:
+    """The security lines of a local node's server.properties and, for SCRAM, the storage format's
+    ``--add-scram`` arguments: the client listener speaks what the settings ask every client to speak.
+
+    PLAINTEXT stays open (the local profile: no login, no authorizer, nothing to pay). With SASL every
+    listener needs a login. The client listener takes the settings' mechanism: PLAIN users (the brokers'
+    own and the roles') live in its JAAS line; SCRAM users in the cluster's metadata, the brokers' own
+    created when the storage is formatted, the roles' by ``provision_kafka`` once the nodes answer. The
+    controller listener (the quorum's traffic between nodes) takes PLAIN with the brokers' own user
+    only, listed in its JAAS line: KRaft keeps SCRAM users in the metadata the quorum itself serves, so
+    the quorum cannot log in with them. StandardAuthorizer then checks every request against the ACLs
+    (``grants``), and the brokers' own user is the one super user."""
     protocol = kafka.security_protocol
     if protocol == "PLAINTEXT":
-        return ["inter.broker.listener.name=PLAINTEXT"], []
+        return ["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT"], []  # fmt: skip
     if protocol != "SASL_PLAINTEXT" or kafka.sasl_username is None or kafka.sasl_password is None:
         raise InfraError(
             f"the local Kafka broker speaks PLAINTEXT or SASL_PLAINTEXT, not {protocol} (it has no "
             "certificates): change PODREC_KAFKA_SECURITY_PROTOCOL or point PODREC_KAFKA_BOOTSTRAP at your "
             "cluster"
         )
-    mechanism, user, password = str(kafka.sasl_mechanism), kafka.sasl_username, kafka.sasl_password
+    mechanism, users = str(kafka.sasl_mechanism), kafka_users(kafka)
+    user, password = kafka.sasl_username, kafka.sasl_password.get_secret_value()
+    if ";" in user:  # super.users separates principals with it
+        raise InfraError("the local broker's own user (PODREC_KAFKA_SASL_USERNAME) cannot hold ';'")
     jaas = spark_source_options(kafka)["kafka.sasl.jaas.config"]
     if mechanism == "PLAIN":
-        jaas = jaas.removesuffix(";") + f' user_{user}="{jaas_quote(password.get_secret_value())}";'
-    jaas = jaas.replace("\\", "\\\\")  # a backslash in a .properties value escapes the next character
+        listed = "".join(f' user_{u}="{jaas_quote(p)}"' for u, p in users.items())
+        jaas = f"{jaas.removesuffix(';')}{listed};"
+    controller = (
+        f'{LOGIN_MODULES["PLAIN"]} required username="{jaas_quote(user)}" password="{jaas_quote(password)}" '
+        f'user_{user}="{jaas_quote(password)}";'
+    )
     lines = [
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=SASL_PLAINTEXT",
         f"sasl.enabled.mechanisms={mechanism}",
         f"sasl.mechanism.inter.broker.protocol={mechanism}",
-        f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={jaas}",
+        f"listener.name.sasl_plaintext.{mechanism.lower()}.sasl.jaas.config={_properties_value(jaas)}",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        f"listener.name.controller.plain.sasl.jaas.config={_properties_value(controller)}",
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{user}",
     ]
     scram = []
     if mechanism.startswith("SCRAM-"):
         # Kafka's storage tool splits the credential at commas and knows no escapes (quotes are stripped).
-        if any(c in value for value in (user, password.get_secret_value()) for c in ",[]"):
+        if any(c in value for value in (user, password) for c in ",[]"):
             raise InfraError(
                 "the local broker cannot create a SCRAM user whose name or password holds ',', '[' or ']': "
                 "change PODREC_KAFKA_SASL_USERNAME / _PASSWORD, or use PODREC_KAFKA_SASL_MECHANISM=PLAIN"
             )
-        scram = ["--add-scram", f'{mechanism}=[name="{user}",password="{password.get_secret_value()}"]']
+        scram = ["--add-scram", f'{mechanism}=[name="{user}",password="{password}"]']
     return lines, scram
+
+
+def _properties_value(value: str) -> str:
+    """``value`` as a .properties value: a backslash there escapes the next character, so it is doubled."""
+    return value.replace("\\", "\\\\")
+
+
+def provision_kafka(kafka: KafkaSettings, timeout_s: float = 60.0) -> None:
+    """Give each role of a SASL cluster podrec started its user and its ACLs (``grants``), as the brokers'
+    own user, then wait until each role's user logs in. Nothing to do for PLAINTEXT.
+
+    Idempotent (a SCRAM password is set again, an existing ACL is kept), so ``infra up`` runs it on
+    every start — a changed password or topic takes effect — and anything that adds topics of its own
+    (a test) runs it with those. ACLs name one topic or group each, never a prefix."""
+    if not kafka.sasl:
+        return
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    own = kafka.credential()[0]
+    roles = {user: password for user, password in kafka_users(kafka).items() if user != own}
+    admin = AdminClient({**client_config(kafka), "log_level": 0})
+    try:
+        if str(kafka.sasl_mechanism).startswith("SCRAM-") and roles:
+            info = ScramCredentialInfo(ScramMechanism[str(kafka.sasl_mechanism).replace("-", "_")], 4096)
+            upserts = [UserScramCredentialUpsertion(u, info, p.encode()) for u, p in roles.items()]
+            for future in admin.alter_user_scram_credentials(upserts, request_timeout=timeout_s).values():
+                future.result()
+        acls = [
+            AclBinding(ResourceType[g.resource.upper()], g.name, ResourcePatternType.LITERAL,
+                       f"User:{g.user}", "*", AclOperation[g.operation], AclPermissionType.ALLOW)
+            for g in grants(kafka) if g.user != own
+        ]  # fmt: skip
+        for future in (admin.create_acls(acls, request_timeout=timeout_s) if acls else {}).values():
+            future.result()
+    except KafkaException as exc:
+        raise InfraError(f"giving Kafka's roles their users and ACLs failed: {exc.args[0].str()}") from None
+    # A new user reaches every node with the metadata, a moment later: the roles log in before `up` returns.
+    deadline = time.monotonic() + timeout_s
+    for role in KAFKA_ROLES:
+        client = AdminClient({**client_config(kafka, role), "log_level": 0})
+        while True:
+            try:
+                client.list_topics(timeout=2)
+                break
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise InfraError(f"Kafka's {role} user cannot log in after {timeout_s:.0f}s") from None
 
 
 def _kafka_node_lines(nodes: int, node_id: int, host: str, controller_ports: list[int]) -> list[str]:
@@ -273,7 +372,6 @@ def _kafka_node(settings: PodrecSettings, addresses: list[tuple[str, int]], inde
                     f"advertised.listeners={protocol}://{host}:{port}",
                     "controller.listener.names=CONTROLLER",
                     *listener,
-                    f"listener.security.protocol.map={protocol}:{protocol},CONTROLLER:PLAINTEXT",
                     f"log.dirs={log_dirs}",
                     "num.partitions=4",
                     "group.initial.rebalance.delay.ms=0",
@@ -294,8 +392,8 @@ def _kafka_node(settings: PodrecSettings, addresses: list[tuple[str, int]], inde
             result = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 output = result.stdout + result.stderr
-                if settings.kafka.sasl_password is not None:
-                    output = output.replace(settings.kafka.sasl_password.get_secret_value(), "***")
+                for password in kafka_users(settings.kafka).values() if settings.kafka.sasl else ():
+                    output = output.replace(password, "***")
                 raise InfraError(f"formatting Kafka storage failed:\n{output}")
 
     def probe() -> bool:
@@ -319,6 +417,8 @@ def _kafka_node(settings: PodrecSettings, addresses: list[tuple[str, int]], inde
         prepare=prepare,
         probe=probe,
         state_dir=home,
+        # Once the last node answers, the quorum can record the roles' users and ACLs.
+        provision=(lambda: provision_kafka(settings.kafka)) if index == nodes - 1 else None,
     )
 
 
@@ -792,6 +892,8 @@ def _await(service: Service, pid: int, proc: subprocess.Popen | None, timeout_s:
         return proc.poll() is None if proc is not None else _alive(pid, service.process_marker)
 
     if _wait_healthy(service, alive, timeout_s):
+        if service.provision is not None:
+            service.provision()
         return ServiceStatus(service.name, pid, service.address, True)
     if proc is None:
         raise InfraError(f"{service.name} (pid {pid}) is running but not healthy; see {service.log_file}")

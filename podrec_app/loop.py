@@ -204,14 +204,16 @@ class Loop:
     ) -> tuple[dict[str, Served], int]:
         """Every listener who opens their list asks the API for it, at their own moment of the day;
         the lists, and how many of their places were exploring ones."""
+        from api.auth import bearer
+
         locales = {u.user_id: u.locale for u in self.users}
         served, explored = {}, 0
+        # A service's token, as a backend asking for its listeners would hold; one per day outlives the day.
+        headers = {"X-Request-Id": f"loop-{day.isoformat()}", **bearer(self.settings, "podrec-loop")}
         for user_id, at in sorted(list_openings(day, organic, self.state.seed).items(), key=lambda x: x[1]):
             clock.now = at
             response = client.get(
-                f"/users/{user_id}/recommendations",
-                params={"locale": locales[user_id]},
-                headers={"X-Request-Id": f"loop-{day.isoformat()}"},
+                f"/users/{user_id}/recommendations", params={"locale": locales[user_id]}, headers=headers
             )
             if response.status_code != 200:
                 raise LoopFailed(
@@ -260,7 +262,9 @@ def run_loop(
     loop = Loop(settings, state, say)
     reports = []
     clock = Clock()
-    with DagsterInstance.get() as instance, TestClient(create_app(settings, clock=clock)) as client:
+    # No access log from the API in process: its line per list would bury the loop's own report.
+    api = create_app(settings.with_(api={"access_log": False}), clock=clock)
+    with DagsterInstance.get() as instance, TestClient(api) as client:
         if not state.warmed_up:
             loop.warm_up(instance)
             state.warmed_up = True

@@ -73,7 +73,8 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
     uri = settings.mongo.uri.get_secret_value()
     return {
         "episode_source": episode_source(settings),
-        "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False)),
+        # The secret of spark.authenticate is no field either: SparkResource adds it as the session starts.
+        "spark": SparkResource(spark_config=spark_conf(settings, require_jars=False, with_secret=False)),
         "lake": LakeResource(root=settings.lake.root),
         "kafka": KafkaResource(
             bootstrap=settings.kafka.bootstrap,
@@ -86,6 +87,8 @@ def build_resources(settings: PodrecSettings) -> dict[str, Any]:
             security_protocol=settings.kafka.security_protocol,
             sasl_mechanism=settings.kafka.sasl_mechanism,
             sasl_username=settings.kafka.sasl_username,
+            producer_sasl_username=settings.kafka.producer_sasl_username,
+            ingest_sasl_username=settings.kafka.ingest_sasl_username,
         ),
         "vosk": VoskResource(model_dir=settings.vosk.model_dir),
         "audio": AudioCacheResource(directory=str(settings.data.audio_path), **settings.audio.model_dump()),

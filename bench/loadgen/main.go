@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,15 +41,34 @@ func main() {
 	concurrency := flag.Int("concurrency", 64, "connections (open loop: the most in flight)")
 	duration := flag.Duration("duration", 20*time.Second, "how long to send")
 	warmup := flag.Duration("warmup", 2*time.Second, "sent first and not counted")
+	header := flag.String("header", "", "a header sent with every request, as 'Name: value' (a bearer token)")
 	flag.Parse()
+	headerName, headerValue, _ := strings.Cut(*header, ":")
+	headerValue = strings.TrimSpace(headerValue)
 
 	urls := readLines(*urlsFile)
 	client := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: *concurrency, MaxConnsPerHost: *concurrency},
 	}
-	run(client, urls, *rate, *concurrency, *warmup) // warm connections and caches
-	latencies, errors, elapsed := run(client, urls, *rate, *concurrency, *duration)
+	get := func(u string) bool {
+		req, err := http.NewRequest("GET", u, nil)
+		if err != nil {
+			return false
+		}
+		if headerName != "" {
+			req.Header.Set(headerName, headerValue)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	run(get, urls, *rate, *concurrency, *warmup) // warm connections and caches
+	latencies, errors, elapsed := run(get, urls, *rate, *concurrency, *duration)
 	sort.Float64s(latencies)
 	mode := "closed"
 	if *rate > 0 {
@@ -64,7 +84,7 @@ func main() {
 	json.NewEncoder(os.Stdout).Encode(out)
 }
 
-func run(client *http.Client, urls []string, rate float64, concurrency int, d time.Duration) ([]float64, int, time.Duration) {
+func run(get func(string) bool, urls []string, rate float64, concurrency int, d time.Duration) ([]float64, int, time.Duration) {
 	var mu sync.Mutex
 	var latencies []float64
 	errors := 0
@@ -77,15 +97,6 @@ func run(client *http.Client, urls []string, rate float64, concurrency int, d ti
 		} else {
 			errors++
 		}
-	}
-	get := func(u string) bool {
-		resp, err := client.Get(u)
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == 200
 	}
 	begin := time.Now()
 	var wg sync.WaitGroup

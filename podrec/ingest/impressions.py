@@ -37,6 +37,7 @@ from podrec.ingest.events import (
     MAX_ID_LENGTH,
     RecordLimits,
     Validated,
+    is_text,
     number_error,
     parse_json,
     parse_timestamp,
@@ -158,15 +159,6 @@ def _item_error(item: Any, index: int, min_propensity: float) -> str | None:
     return None
 
 
-def _unicode(text: str) -> bool:
-    """False for a string with a lone surrogate (JSON's ``"\\ud800"``): no UTF-8 column can hold it."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def validate(
     raw: bytes | None, received_at: datetime, limits: RecordLimits = DEFAULT_LIMITS, *, rules: ImpressionRules
 ) -> Validated:
@@ -186,8 +178,8 @@ def validate(
         value = obj.get(name)
         if value is not None and (not isinstance(value, str) or len(value) > MAX_ID_LENGTH):
             return _reject(f"wrong type: {name} must be a string of at most {MAX_ID_LENGTH} characters")
-        if value is not None and not _unicode(value):
-            return _reject(f"bad text: {name} holds a lone surrogate, which is not Unicode text")
+        if value is not None and not is_text(value):
+            return _reject(f"bad text: {name} holds a lone surrogate, which no UTF-8 text can")
     for name in ID_FIELDS:
         if error := id_error(name, obj[name]):
             return _reject(error)

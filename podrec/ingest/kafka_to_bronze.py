@@ -1,7 +1,8 @@
 """Kafka → ``bronze.user_events`` / ``bronze.user_events_rejected``, exactly once.
 
 How "exactly once" holds across crashes, re-runs and ingestions running at the same time
-(``podrec ingest`` twice, the CLI beside a Dagster run), with no lock:
+(``podrec ingest`` twice, the CLI beside a Dagster run), with no lock of its own (on an object
+store every Delta commit also takes its table's commit lock, ``podrec.lake.commit_lock``):
 1. A plan reads a fixed offset range (the consumer group's committed offsets to the high
    watermarks), then each table's mark for the writer ``podrec-ingest/<group>/<topic>``: the
    table version, and the number of that writer's last commit (``delta.writer_mark``).

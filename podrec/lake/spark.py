@@ -57,12 +57,15 @@ def s3a_classpath(settings: PodrecSettings, required: bool = True) -> str | None
 
 
 def spark_conf(
-    settings: PodrecSettings, app_name: str = "podrec", require_jars: bool = True
+    settings: PodrecSettings, app_name: str = "podrec", require_jars: bool = True, with_secret: bool = True
 ) -> dict[str, str]:
     """Every Spark setting podrec needs; ``PODREC_SPARK_CONF`` entries override these.
 
     ``require_jars=False`` builds the configuration without the jars set-up installs (a Dagster
-    resource checks them when the session starts, so commands without Spark never need them)."""
+    resource checks them when the session starts, so commands without Spark never need them).
+    ``with_secret=False`` leaves out the secret of ``spark.authenticate`` (``auth_secret_conf``), for a
+    configuration that is shown (a Dagster resource's), whose session adds it as it starts. The
+    returned dict may hold that secret: hand it to the session builder and nowhere else."""
     # Spark picks the first non-loopback address otherwise, which breaks on hosts whose
     # hostname does not resolve; local runs (and a standalone cluster on this machine, whose
     # executors reach the driver over loopback) never need to be reached from outside.
@@ -104,6 +107,20 @@ def spark_conf(
     if (classpath := s3a_classpath(settings, required=require_jars)) is not None:
         conf["spark.driver.extraClassPath"] = classpath
         conf["spark.executor.extraClassPath"] = classpath
+    if settings.spark.auth_secret is not None:
+        # A standalone master refuses a driver without the shared secret. The driver sends its executors
+        # none: each worker hands its own (the same) to the executors it starts, through their environment.
+        conf["spark.authenticate"] = "true"
+        if with_secret:
+            conf.update(auth_secret_conf(settings))
     conf.update(s3a_conf(settings.lake))
     conf.update(settings.spark.conf)
     return conf
+
+
+def auth_secret_conf(settings: PodrecSettings) -> dict[str, str]:
+    """``spark.authenticate.secret`` from ``PODREC_SPARK_AUTH_SECRET`` (empty when unset). Spark takes it
+    only from the driver's configuration on a standalone master (secret files are for Kubernetes), so it
+    goes into the session's configuration, set through py4j, never on a command line."""
+    secret = settings.spark.auth_secret
+    return {} if secret is None else {"spark.authenticate.secret": secret.get_secret_value()}

@@ -164,7 +164,7 @@ def detect(engagement: DataFrame, end: date, days: int, rules: BurstSettings) ->
     spark = engagement.sparkSession
     targets = spark.createDataFrame([(e,) for e in bursts["episode_id"]], "episode_id string")
     in_burst = (
-        recent.where("new")
+        recent.where(F.col("new"))
         .join(F.broadcast(targets), "episode_id")
         .groupBy("user_id")
         .agg(F.sort_array(F.collect_set("episode_id")).alias("burst_episodes"))

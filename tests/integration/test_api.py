@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import bearer
 from podrec.recsys.ab import assign, bucket
 from podrec.serving.publish import publish, rollback
 from podrec.settings import AbSettings
@@ -80,8 +81,9 @@ def client(local_infra, settings) -> Iterator[TestClient]:
     )  # fmt: skip
     db = build_resources(api_settings)["mongo"].db()
     publish_version(db, "m1", "v20261120T000000Z-1")
-    with TestClient(create_app(api_settings)) as c:
+    with TestClient(create_app(api_settings), headers=bearer(api_settings, "tests")) as c:
         c.db = db
+        c.settings = api_settings
         yield c
     db.client.drop_database(db.name)
 
@@ -174,7 +176,7 @@ def test_mongodb_down_is_503_and_the_api_recovers_by_itself(tmp_path) -> None:
     localinfra.up(own, only=["ferretdb"])
     try:
         publish_version(build_resources(own)["mongo"].db(), "m1", "v20261120T000000Z-1")
-        with TestClient(create_app(own)) as c:
+        with TestClient(create_app(own), headers=bearer(own, "tests")) as c:
             assert c.get("/users/u1/recommendations").status_code == 200
             assert localinfra.down(own, only=["ferretdb"]) == ["ferretdb"]
             down = c.get("/users/u1/recommendations")
@@ -190,6 +192,6 @@ def test_mongodb_down_is_503_and_the_api_recovers_by_itself(tmp_path) -> None:
 
 def test_nothing_published_is_503_with_a_hint(local_infra, settings) -> None:
     empty = settings.with_(mongo={"database": f"api_empty_{uuid.uuid4().hex[:8]}"})
-    with TestClient(create_app(empty)) as c:
+    with TestClient(create_app(empty), headers=bearer(empty, "tests")) as c:
         response = c.get("/users/u1/recommendations")
     assert response.status_code == 503 and "run the recommendations job" in response.json()["detail"]

@@ -6,6 +6,7 @@ Time is a hand-moved clock given to the store, so "within version_cache_s" is ch
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from api.app import create_app
-from api.store import ServingStore
+from api.auth import bearer
+from api.store import ENTRY_OVERHEAD, ServingStore
 from podrec.serving.publish import collection, publish, rollback
 from podrec.settings import PodrecSettings
 from podrec_app import localinfra
@@ -105,7 +107,7 @@ def test_a_publish_or_rollback_shows_within_version_cache_s(db: Database) -> Non
 
 def test_a_cached_list_is_answered_without_the_store_until_the_version_switches(db: Database) -> None:
     publish_tagged(db, V1)
-    store = ServingStore(db, version_cache_s=0.0, cache_bytes=2**20)
+    store = ServingStore(db, version_cache_s=0.0, cache_bytes=2**20, miss_bytes=2**16)
     assert store.user_list(store.active_version(), "u1")["model_version"] == V1
     assert store.user_list(store.active_version(), "nobody") is None
     # A served version never changes; here it is changed behind the API's back to prove the cache answers.
@@ -166,7 +168,7 @@ def test_the_cache_keeps_to_its_byte_budget(db: Database) -> None:
 def test_the_api_answers_from_memory_and_names_the_version_its_list_came_from(ferretdb, db) -> None:
     publish_tagged(db, V1)
     own = ferretdb.settings.with_(mongo={"database": db.name}, api={"version_cache_s": 3600.0, "cache_mb": 1})
-    with TestClient(create_app(own)) as client:
+    with TestClient(create_app(own), headers=bearer(own, "tests")) as client:
         first = client.get("/users/u1/recommendations").json()  # read from FerretDB, in a thread
         db[collection("recommendations", V1)].delete_many({"_id": "u1"})  # (never done to a served version)
         again = client.get("/users/u1/recommendations").json()  # from memory, on the event loop
@@ -177,3 +179,23 @@ def test_the_api_answers_from_memory_and_names_the_version_its_list_came_from(fe
         publish_tagged(db, V2)  # within version_cache_s the API may still serve V1, but only as V1
         stale = client.get("/users/u2/recommendations").json()
         assert (stale["serving_version"], stale["model_version"]) == (V1, V1)
+
+
+def test_made_up_ids_are_remembered_apart_and_never_evict_a_real_list(db: Database) -> None:
+    publish_tagged(db, V1)
+    lookups: Counter[str] = Counter()
+    store = ServingStore(
+        db, version_cache_s=60.0, cache_bytes=2**20, miss_bytes=50 * ENTRY_OVERHEAD,
+        observe=lambda kind, result: lookups.update([result]),
+    )  # fmt: skip
+    version = store.active_version()
+    for i in range(10):
+        assert store.user_list(version, f"u{i}")["user_id"] == f"u{i}"
+    for i in range(500):  # a caller cycling through made-up ids: each a miss, each read once
+        assert store.user_list(version, f"made-up-{i}") is None
+    assert (len(store.cache), len(store.misses)) == (10, 50)  # the misses keep to their own budget
+    db[collection("recommendations", V1)].delete_many({})  # (never done to a served version)
+    for i in range(10):  # every real list still answers from memory
+        assert store.user_list(version, f"u{i}", memory_only=True)["user_id"] == f"u{i}"
+    assert store.user_list(version, "made-up-499", memory_only=True) is None  # the newest misses stay
+    assert lookups == {"miss": 510, "hit": 10, "negative_hit": 1}

@@ -227,7 +227,8 @@ def test_dashboard_and_api_docs_render_in_headless_chromium(lake_root: str, tmp_
     assert dash.ready >= 6 and dash.failed == 0
     assert "Last hour" in dash.text and "Engagement rate per bucket" in dash.text
     assert "Sample ratio" in shots["dashboard-ab"].text and shots["dashboard-ab"].failed == 0
-    # health, metrics, ready, a listener's list, an episode's neighbours
-    assert docs.ready == 5 and "/users/{user_id}/recommendations" in docs.text and "/metrics" in docs.text
+    # health, ready, metrics, the impression counts, a listener's list, an episode's neighbours
+    assert docs.ready == 6 and "/users/{user_id}/recommendations" in docs.text and "/metrics" in docs.text
+    assert "Authorize" in docs.text  # the bearer scheme, so a developer can try a route with a token
     for shot in shots.values():
         assert shot.path.stat().st_size > 20_000  # a picture with content, not a blank page

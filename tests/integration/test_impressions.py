@@ -15,6 +15,7 @@ from dagster import DagsterInstance, materialize
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth import bearer
 from podrec.ingest import impression_tables
 from podrec.ingest.impression_tables import impression_kind
 from podrec.ingest.impressions import sign
@@ -70,12 +71,12 @@ def ingest(spark, own: PodrecSettings) -> impression_tables.IngestReport:
 def serve(own: PodrecSettings, lists: int) -> dict[str, dict[str, Any]]:
     """``lists`` lists served by the API over ``own`` (u0, u1, …), all delivered: the answers by id."""
     answers = {}
-    with TestClient(create_app(own, clock=lambda: SERVED_AT)) as client:
+    with TestClient(create_app(own, clock=lambda: SERVED_AT), headers=bearer(own, "tests")) as client:
         for i in range(lists):
             body = client.get(f"/users/u{i}/recommendations", params={"k": 2}).json()
             answers[body["impression_id"]] = body
         assert client.app.state.impressions.drain(60)
-        metrics = client.get("/metrics").json()
+        metrics = client.get("/metrics/impressions").json()
     assert metrics["impressions"]["delivered"] == lists, metrics
     assert (metrics["impressions_undelivered"], metrics["impressions_problem"]) == ({}, None)
     return answers
@@ -87,7 +88,7 @@ def test_served_lists_land_in_silver_impressions_with_their_items_and_ranks(
     own = served_settings(settings, tmp_path)
     publish_with_new_episodes(own)
     answers = {}
-    with TestClient(create_app(own, clock=lambda: SERVED_AT)) as client:
+    with TestClient(create_app(own, clock=lambda: SERVED_AT), headers=bearer(own, "tests")) as client:
         for i in range(20):
             locale = "it-IT" if i % 2 else "pt-BR"
             body = client.get(
@@ -102,7 +103,7 @@ def test_served_lists_land_in_silver_impressions_with_their_items_and_ranks(
         )
         assert retried.json()["impression_id"] in answers
         assert client.app.state.impressions.drain(60)
-        assert client.get("/metrics").json()["impressions"]["delivered"] == 21
+        assert client.get("/metrics/impressions").json()["impressions"]["delivered"] == 21
 
     resources = build_resources(own)
     lake = resources["lake"]
@@ -141,12 +142,12 @@ def test_the_api_answers_when_kafka_is_away_and_counts_what_it_dropped(
         api={"impressions_buffer": 4},
     )
     publish_with_new_episodes(own)
-    with TestClient(create_app(own, clock=lambda: SERVED_AT)) as client:
+    with TestClient(create_app(own, clock=lambda: SERVED_AT), headers=bearer(own, "tests")) as client:
         for i in range(30):
             response = client.get(f"/users/u{i % 20}/recommendations")
             assert response.status_code == 200 and response.json()["items"]
         assert client.get("/health").json() == {"status": "ok"}
-        counts = client.get("/metrics").json()["impressions"]
+        counts = client.get("/metrics/impressions").json()["impressions"]
     # Nothing delivered; at most 4 wait in the log's buffer and 4 in the producer's, the rest were dropped.
     assert counts["logged"] == 30 and counts["delivered"] == 0
     assert counts["dropped"] + counts["undelivered"] >= 30 - 2 * 4
@@ -256,13 +257,13 @@ def test_refused_credentials_are_reported_at_once_logged_once_and_counted_undeli
     publish_with_new_episodes(own)
     with (
         caplog.at_level(logging.WARNING, logger="podrec.serving.impression_log"),
-        TestClient(create_app(own, clock=lambda: SERVED_AT)) as client,
+        TestClient(create_app(own, clock=lambda: SERVED_AT), headers=bearer(own, "tests")) as client,
     ):
         for i in range(20):
             assert client.get(f"/users/u{i}/recommendations").status_code == 200
 
         def metrics() -> dict[str, Any]:
-            return client.get("/metrics").json()
+            return client.get("/metrics/impressions").json()
 
         deadline = time.monotonic() + 20
         while metrics()["impressions_problem"] is None and time.monotonic() < deadline:

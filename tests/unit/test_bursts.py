@@ -1,4 +1,5 @@
-"""The coordinated-plays rules of podrec/recsys/bursts.py on numbers small enough to check by hand."""
+"""The coordinated-plays rules of podrec/recsys/bursts.py on numbers small enough to check by hand, and
+their place in the daily job."""
 
 import math
 

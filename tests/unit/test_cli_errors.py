@@ -66,7 +66,7 @@ def test_every_command_the_readme_names_is_registered() -> None:
     listed = set(CliRunner().invoke(main, ["--help"]).output.split())
     commands = {
         "ab", "backfill", "dashboard", "demo", "evaluate", "forget", "import-events", "infra", "ingest",
-        "loop", "publish", "sample-audio", "screenshots", "serve", "simulate", "tables", "tune",
+        "loop", "publish", "sample-audio", "screenshots", "serve", "simulate", "tables", "token", "tune",
     }  # fmt: skip
     assert commands <= listed, commands - listed
     assert "report" in CliRunner().invoke(main, ["ab", "--help"]).output

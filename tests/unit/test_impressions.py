@@ -77,7 +77,7 @@ def test_a_bad_impression_is_rejected_with_its_reason() -> None:
     assert reason(served_at="2026-11-23T09:00:00").startswith("bad served_at")
     assert reason(served_at="2026-11-23T10:00:00Z").startswith("served_at in the future")
     assert check(b"{").error.startswith("bad JSON")
-    assert reason(policy="\ud800") == "bad text: policy holds a lone surrogate, which is not Unicode text"
+    assert reason(policy="\ud800") == "bad text: policy holds a lone surrogate, which no UTF-8 text can"
 
 
 def test_forged_impressions_are_rejected_with_their_reasons() -> None:

@@ -108,7 +108,11 @@ def test_a_preview_for_metadata_holds_no_listener_id_and_no_reason() -> None:
     from podrec.privacy import masked_listeners
 
     preview = pd.DataFrame(
-        {"user_id": ["u1", "__popular__/en"], "rank": [1, 1], "reason": ["similar to “X” you listened to", ""]}
+        {
+            "user_id": ["u1", "__popular__/en"],
+            "rank": [1, 1],
+            "reason": ["similar to “X” you listened to", ""],
+        }
     )
     out = masked_listeners(preview)
     assert list(out.columns) == ["user_id", "rank"]

@@ -29,6 +29,8 @@ command -v wrk >/dev/null || missing+=(wrk)
 ldconfig -p | grep -q 'libblas.so.3 ' || missing+=(libopenblas0-pthread)
 # PostgreSQL backs the cluster profile's FerretDB and Dagster instance (`infra up --profile cluster`)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
+# openssl makes the certificates of the cluster profile's object store (mutual TLS on SeaweedFS's gRPC ports)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ] && ! $python_only; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "system: installing ${missing[*]} (apt)"

@@ -73,6 +73,7 @@ LISTENER_TABLES: dict[tuple[str, str], str] = {
     ("silver", "impressions"): "event_date",
     ("gold", "als_factors"): "model_date",
     ("gold", "recommendations"): "rec_date",
+    ("silver", "flagged_listeners"): "flag_date",  # by the id's hash: podrec/recsys/bursts.py
 }
 # Kept for ``retention.event_days``; the other listener tables (derived: lists, factors, models) for
 # ``retention.derived_days``.
@@ -268,6 +269,8 @@ def forget_in_lake(lake_root: str, user_id: str) -> dict[str, int]:
             removed[f"{layer}.{name}"] = delete_rows(uri, f"user_id = {literal}")
         elif {"side", "id"} <= found:
             removed[f"{layer}.{name}"] = delete_rows(uri, f"side = 'user' AND id = {literal}")
+        elif "user_sha256" in found and (layer, name) != SUPPRESSED:
+            removed[f"{layer}.{name}"] = delete_rows(uri, f"user_sha256 = {sql_string(user_hash(user_id))}")
         elif "raw_text" in found:
             texts = _raw_texts_carrying(uri, user_id)
             where = " OR ".join(f"raw_text = {sql_string(t)}" for t in texts)

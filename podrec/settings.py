@@ -479,7 +479,7 @@ class BurstSettings(Section):
         gt=1,
         description=(
             "... and only if the share of new listeners who played it is at least this many times the share "
-            "of old listeners who did (one old listener added: none is judged as one)."
+            "of old listeners who did (counting one old listener more, so none stays comparable)."
         ),
     )
     rate_mads: float = Field(

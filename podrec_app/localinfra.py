@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -589,12 +590,31 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
     for a ``spark://`` master on loopback; none for ``local[*]`` or a remote master.
 
     Worker ``i`` listens on the master's port + 1 + i, so a probe can find it in the master's
-    status document: it is healthy once the master lists it ALIVE (registered, cores offered)."""
+    status document: it is healthy once the master lists it ALIVE (registered, cores offered).
+
+    With ``PODREC_SPARK_AUTH_SECRET`` the master and workers require it (``spark.authenticate``) of each
+    other and of every driver, so only who holds it runs code on them; it reaches them in an owner-only
+    properties file, never on a command line (``ps`` shows those to every user). Their web UIs cannot
+    kill applications then: the UI asks nobody for anything."""
     spark = settings.spark
     if not spark.master.startswith("spark://"):
         return []
     host, port = _host_port(spark.master.removeprefix("spark://"), 7077)
     home = settings.data.path / "spark"
+    auth = home / "spark-auth.properties"
+    properties = () if spark.auth_secret is None else ("--properties-file", str(auth))
+
+    def write_auth() -> None:
+        if spark.auth_secret is None:
+            return
+        home.mkdir(parents=True, exist_ok=True)
+        auth.touch(mode=0o600)
+        auth.chmod(0o600)
+        secret = _properties_value(spark.auth_secret.get_secret_value())
+        auth.write_text(
+            f"spark.authenticate=true\nspark.authenticate.secret={secret}\nspark.ui.killEnabled=false\n"
+        )
+
     spark_home = Path(importlib.util.find_spec("pyspark").origin).parent
     env = (
         ("SPARK_HOME", str(spark_home)),
@@ -617,8 +637,9 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
         command=launcher(
             "org.apache.spark.deploy.master.Master",
             *("--host", host, "--port", str(port), "--webui-port", str(spark.ui_port)),
+            *properties,
         ),
-        prepare=lambda: None,
+        prepare=write_auth,
         probe=lambda: (spark_master_status(host, spark.ui_port) or {}).get("status") == "ALIVE",
         state_dir=home,
         env=env,
@@ -626,6 +647,10 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
 
     def worker(i: int) -> Service:
         worker_port, work_dir = port + 1 + i, home / f"worker-{i + 1}"
+
+        def prepare() -> None:
+            write_auth()  # a worker started alone (after a kill) finds it too
+            work_dir.mkdir(parents=True, exist_ok=True)
 
         def probe() -> bool:
             status = spark_master_status(host, spark.ui_port) or {}
@@ -643,9 +668,11 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
                 "org.apache.spark.deploy.worker.Worker",
                 *("--host", host, "--port", str(worker_port), "--webui-port", "0"),
                 *("--cores", str(spark.worker_cores), "--memory", spark.worker_memory),
-                *("--work-dir", str(work_dir), f"spark://{host}:{port}"),
+                *("--work-dir", str(work_dir)),
+                *properties,
+                f"spark://{host}:{port}",
             ),
-            prepare=lambda: work_dir.mkdir(parents=True, exist_ok=True),
+            prepare=prepare,
             probe=probe,
             state_dir=home,
             env=env,
@@ -657,8 +684,9 @@ def spark_standalone_services(settings: PodrecSettings) -> list[Service]:
 def object_store_service(settings: PodrecSettings) -> list[Service]:
     """SeaweedFS (master, volume server, filer and S3 gateway in one ``weed server``) for an
     ``s3a://`` lake whose ``PODREC_LAKE_S3_ENDPOINT`` is on loopback; none otherwise. Its one S3
-    identity is the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` of the environment; it is
-    healthy once the lake's bucket answers (created on the first start)."""
+    identity is the ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` of the environment, and its inner
+    ports answer only its own parts (``seaweedfs_security``); it is healthy once the lake's bucket
+    answers (created on the first start)."""
     lake = settings.lake
     if not (lake.on_object_store and lake.s3_endpoint):
         return []
@@ -693,6 +721,7 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
         config = home / "s3.json"
         config.touch(mode=0o600)  # it holds the secret key: readable by its owner only
         config.write_text(json.dumps(identities))
+        seaweedfs_security(home)
 
     def grpc(http_port: int) -> int:
         """SeaweedFS's convention (+ 10000), made explicit on the command line and port-checked."""
@@ -704,7 +733,8 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
         # Every port is given, gRPC ones too, and the S3 gateway's Iceberg and Lance catalogs
         # (fixed ports 8181 and 9101 by default) are off, so two stores never collide.
         return [
-            str(binary), "server", f"-dir={home / 'data'}", f"-ip={host}", f"-ip.bind={host}",
+            str(binary), f"-config_dir={home}", "server", f"-dir={home / 'data'}", f"-ip={host}",
+            f"-ip.bind={host}",
             f"-master.port={store.master_port}", f"-master.port.grpc={grpc(store.master_port)}",
             "-master.volumeSizeLimitMB=1024",
             f"-volume.port={store.volume_port}", f"-volume.port.grpc={grpc(store.volume_port)}",
@@ -745,6 +775,60 @@ def object_store_service(settings: PodrecSettings) -> list[Service]:
             state_dir=home,
         )
     ]
+
+
+# The parts of `weed server` that serve gRPC, and its clients of them: one certificate for all (SeaweedFS
+# checks no host name).
+SEAWEEDFS_GRPC = ("master", "volume", "filer", "s3", "client")
+
+
+def seaweedfs_security(home: Path) -> None:
+    """SeaweedFS's own ``security.toml`` in ``home`` (owner-only; ``weed -config_dir`` reads it), new at
+    every start, so its internal ports are closed to anyone on the machine who lacks its files:
+
+    - the volume servers take a write (``[jwt.signing]``) or a read (``[jwt.signing.read]``) only with a
+      token the master signed for that one file, and the filer's HTTP API only with one the S3 gateway
+      signed (``[jwt.filer_signing]``, ``.read``), so the store's data is reached through the S3 API
+      and its credentials alone;
+    - every gRPC port (master, volume, filer, S3) requires mutual TLS (``[grpc]``) with a certificate
+      of a CA made here and forgotten at once: its key is deleted after signing the one certificate.
+
+    The keys live no longer than the process (a token expires in seconds), so nothing is kept between
+    starts. ``WEED_JWT_*`` variables set by an operator still win, as SeaweedFS documents."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise InfraError("the local object store needs openssl for its certificates; run `make setup` first.")
+    tls = home / "tls"
+    shutil.rmtree(tls, ignore_errors=True)
+    tls.mkdir(mode=0o700, parents=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    (tls / "node.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"
+    )
+    steps = [
+        ["req", "-x509", *ec, "-days", "3650", "-subj", "/CN=podrec-seaweedfs-ca",
+         "-keyout", "ca.key", "-out", "ca.crt"],
+        ["req", *ec, "-subj", "/CN=seaweedfs", "-keyout", "node.key", "-out", "node.csr"],
+        ["x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-days", "3650", "-extfile", "node.ext", "-out", "node.crt"],
+    ]  # fmt: skip
+    try:
+        for step in steps:
+            done = subprocess.run([openssl, *step], cwd=tls, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise InfraError(f"making the object store's certificates failed:\n{done.stderr[-2000:]}")
+    finally:
+        for name in ("ca.key", "ca.srl", "node.csr", "node.ext"):
+            (tls / name).unlink(missing_ok=True)
+    keys = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+    sections = [f"[{name}]\nkey = {json.dumps(secrets.token_urlsafe(32))}" for name in keys]
+    sections.append(f"[grpc]\nca = {json.dumps(str(tls / 'ca.crt'))}")
+    cert, key = json.dumps(str(tls / "node.crt")), json.dumps(str(tls / "node.key"))
+    sections += [f"[grpc.{part}]\ncert = {cert}\nkey = {key}" for part in SEAWEEDFS_GRPC]
+    config = home / "security.toml"
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    config.write_text("\n\n".join(sections) + "\n")
 
 
 def cluster_environment(settings: PodrecSettings) -> dict[str, str]:

@@ -69,6 +69,9 @@ _AS_VARIANTS = "struct<" + ", ".join(f"`{f}`: variant" for f in _CHECKED) + ">"
 _AS_TEXT = "struct<" + ", ".join(f"`{f}`: string" for f in STRING_FIELDS) + ">"
 # A whole number of 19+ digits: from an integer literal (int) or one with a fraction (float).
 _AMBIGUOUS_NUMBER = r"^DECIMAL\(([0-9]{3,}|19|[2-9][0-9]),0\)$"
+# An integer literal of more digits than a DECIMAL(38) holds is read as a DOUBLE, which Python calls a
+# float; a record with such a run of digits goes to Python when a DOUBLE decides its reason.
+_LONG_DIGITS = "[0-9]{39}"
 _TYPE_NAMES = {
     "STRING": "str", "BOOLEAN": "bool", "BIGINT": "int", "INT": "int", "SMALLINT": "int",
     "TINYINT": "int", "DOUBLE": "float", "FLOAT": "float", "VOID": "NoneType",
@@ -231,6 +234,12 @@ def _checked(fields: DataFrame) -> DataFrame:
     )
 
 
+def _ambiguous(variant_type: Column) -> Column:
+    """Is a number of this type one whose Python type the variant cannot tell (int or float)?"""
+    long_integer = (variant_type == "DOUBLE") & F.col("value").cast("string").rlike(_LONG_DIGITS)
+    return variant_type.rlike(_AMBIGUOUS_NUMBER) | long_integer
+
+
 def _rule(limits: RecordLimits) -> Column:
     """The first rule a record breaks, in ``validate``'s order: the number of one Spark words
     (``word``), a reason in full, or ``TO_PYTHON``; null: none."""
@@ -244,13 +253,19 @@ def _rule(limits: RecordLimits) -> Column:
     is_string = first <= len(STRING_FIELDS)
     field_rule = (
         F.when(issue == _INFINITE, F.lit(TO_PYTHON))
-        .when(is_string & (issue == _WRONG_TYPE) & first_type.rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
+        .when(is_string & (issue == _WRONG_TYPE) & _ambiguous(first_type), F.lit(TO_PYTHON))
         .when(is_string & (issue == _WRONG_TYPE), number(_NOT_STRING))
         .when(is_string, number(_TOO_LONG))
         .when(issue == _WRONG_TYPE, number(_NOT_NUMBER))
         .otherwise(number(_NEGATIVE))
     )
-    id_issue = F.element_at(F.array(*[F.col(f"_d_{n}") for n in EVENT_ID_FIELDS]), F.col("_first_id"))
+    # A CASE, not element_at: Spark 4.2 can evaluate element_at at a null position as index 0, and fail.
+    first_id = F.col("_first_id")
+    id_issue = reduce(
+        lambda chain, i: chain.when(first_id == i + 1, F.col(f"_d_{EVENT_ID_FIELDS[i]}")),
+        range(1, len(EVENT_ID_FIELDS)),
+        F.when(first_id == 1, F.col(f"_d_{EVENT_ID_FIELDS[0]}")),
+    )
     occurred_at = F.col("_occurred_at")
     tolerance = F.expr(f"INTERVAL {int(FUTURE_TOLERANCE.total_seconds())} SECONDS")
     size = F.octet_length("value")
@@ -267,13 +282,16 @@ def _rule(limits: RecordLimits) -> Column:
         .when(~F.col("_utf8"), F.lit("not UTF-8"))
         .when(brackets > limits.max_depth, F.lit(TO_PYTHON))
         .when(~F.col("_single"), F.lit(TO_PYTHON))
-        .when(F.col("_not_object") & F.col("_doc_type").rlike(_AMBIGUOUS_NUMBER), F.lit(TO_PYTHON))
+        .when(F.col("_not_object") & _ambiguous(F.col("_doc_type")), F.lit(TO_PYTHON))
         .when(F.col("_not_object"), number(_NOT_OBJECT))
         .when(F.col("_missing") != "", number(_MISSING))
         .when(first.isNotNull(), field_rule)
         .when(id_issue == 1, number(_RESERVED_ID))
         .when(id_issue == 2, number(_BAD_ID))
-        .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)) & ~head.rlike(r"^[ -~]*$"), F.lit(TO_PYTHON))
+        # \z, not $: Java's $ also matches before a final line break ("u1\n" is not printable ASCII).
+        .when(
+            ~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)) & ~head.rlike(r"^[ -~]*\z"), F.lit(TO_PYTHON)
+        )
         .when(~F.col("_s_event_type").isin(*sorted(EVENT_TYPES)), number(_UNKNOWN_TYPE))
         .when(
             occurred_at.isNull() | (F.year(occurred_at) > 9999) | (occurred_at < F.lit(EARLIEST)),

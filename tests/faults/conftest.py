@@ -14,7 +14,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -128,16 +128,18 @@ class ClusterProfile:
     settings, and the environment that makes a child process (``podrec …``, a Dagster run) use it."""
 
     settings: PodrecSettings
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)  # it holds the object store's secret key: never in a report
 
 
 @pytest.fixture(scope="session")
 def cluster_profile() -> Iterator[ClusterProfile]:
     """Every service of the profile but the Dagster daemon (its schedule and lag sensor would start runs
-    of their own), once per session: a Spark standalone master with two workers, three SASL Kafka nodes,
-    SeaweedFS, PostgreSQL (FerretDB's store, and the lake's commit lock) and FerretDB. Credentials are
-    the profile's own, minted into its data folder; only the serving store's, whose address is part of
-    the minted URI, is minted here first, on a free port."""
+    of their own), once per session: a Spark standalone master with two workers (``spark.authenticate``),
+    three SASL Kafka nodes (a user and ACLs per client role), SeaweedFS (signed inner ports), PostgreSQL
+    (FerretDB's store, and the lake's commit lock) and FerretDB. Credentials are the profile's own,
+    minted into its data folder; only the serving store's, whose address is part of the minted URI, is
+    minted here first, on a free port. Clients made here with ``client_config(kafka)`` and no role log
+    in as the brokers' own user, the super user: name a role to get that role's rights."""
     # PostgreSQL runs as the postgres user, who cannot enter pytest's owner-only temporary folders.
     root = Path(tempfile.mkdtemp(prefix="podrec-cluster-", dir="/tmp"))
     root.chmod(0o755)

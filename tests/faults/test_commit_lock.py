@@ -25,6 +25,7 @@ from podrec.ingest.kafka_security import client_config
 from podrec.ingest.producer import produce_events
 from podrec.lake.paths import delta_rs_uri, table_uri
 from podrec.settings import PodrecSettings
+from podrec_app import localinfra
 from tests.faults.conftest import ClusterProfile
 from tests.integration.test_ingest import bad_records, simulated
 
@@ -43,8 +44,9 @@ materialize([defs.get_assets_def(AssetKey(["bronze", "user_events"]))], resource
 
 
 def produce(settings: PodrecSettings, valid: list[dict], bad: list[tuple[bytes, str]]) -> int:
-    """Send to the profile's SASL cluster with its minted credentials (no podrec process reads them here)."""
-    producer = Producer({**client_config(settings.kafka), "enable.idempotence": True})
+    """Send to the profile's SASL cluster as its event producer, with the minted credentials (no podrec
+    process reads them here)."""
+    producer = Producer({**client_config(settings.kafka, "producer"), "enable.idempotence": True})
     produce_events(producer, settings.kafka.events_topic, valid, progress=False)
     for raw, _ in bad:
         producer.produce(settings.kafka.events_topic, value=raw)
@@ -106,6 +108,7 @@ def test_two_ingests_and_a_forget_at_once_lose_no_commit(
     s = cluster_profile.settings.with_(
         kafka={"events_topic": f"events-{tag}", "consumer_group": f"bronze-{tag}"}
     )
+    localinfra.provision_kafka(s.kafka)  # the roles' ACLs name one topic and group each: this test's too
     env = cluster_profile.env | {
         "PODREC_KAFKA_EVENTS_TOPIC": s.kafka.events_topic,
         "PODREC_KAFKA_CONSUMER_GROUP": s.kafka.consumer_group,

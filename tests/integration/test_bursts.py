@@ -22,6 +22,7 @@ from dagster import (
     ExecuteInProcessResult,
     define_asset_job,
 )
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from podrec.ids import POPULAR_USER_PREFIX
@@ -45,11 +46,11 @@ def day(offset: int) -> date:
     return END - timedelta(days=offset)
 
 
-def rows(spark, data: list[tuple[str, str, int, date]]):
+def rows(spark: SparkSession, data: list[tuple[str, str, int, date]]) -> DataFrame:
     return spark.createDataFrame(data, ROWS)
 
 
-def crowd(spark):
+def crowd(spark: SparkSession) -> DataFrame:
     """A week ending on END: six old listeners of A and B (o1 also T), four new ones crowding T two days
     ago (n1 also A), a newcomer of A, one listener with 30 episodes in a day, and one outside the week."""
     old = [(f"o{i}", e, 1, d) for i in range(1, 7) for e, d in (("A", day(6)), ("A", day(0)), ("B", day(0)))]
@@ -174,7 +175,7 @@ def bot_events(target: str, blend: list[str], durations: dict[str, int]) -> list
     return events
 
 
-def presence(spark, farmed: Farmed, target: str, real: set[str]) -> tuple[float, int | None]:
+def presence(spark: SparkSession, farmed: Farmed, target: str, real: set[str]) -> tuple[float, int | None]:
     """Share of real listeners whose END list holds ``target``, and its rank in the English popular list."""
     lists = read_delta(spark, farmed.table("gold", "recommendations")).where(F.col("rec_date") == F.lit(END))
     lists = lists.select("user_id", "episode_id", "rank").toPandas()
@@ -184,7 +185,7 @@ def presence(spark, farmed: Farmed, target: str, real: set[str]) -> tuple[float,
     return float(share), (int(popular["rank"].iloc[0]) if len(popular) else None)
 
 
-@pytest.mark.timeout(1500)  # three ALS fits and three days of lists on the shared week, two detections
+@pytest.mark.timeout(2400)  # three fits and lists of the shared week, two detections (25 min on a busy box)
 def test_a_bot_farm_moves_real_listeners_lists_only_without_the_defence(lake, spark, tmp_path: Path) -> None:
     root = tmp_path / "lake"
     shutil.copytree(lake.resources["lake"].root, root)
@@ -200,7 +201,7 @@ def test_a_bot_farm_moves_real_listeners_lists_only_without_the_defence(lake, sp
     blend = listeners.sort_values(ascending=False, kind="stable").index[:3].tolist()
 
     # Without the bots: the guard runs and flags no one among the simulated listeners.
-    assert farmed.run(FLAGS | FIT | GATE).success
+    assert farmed.run(FLAGS | FIT).success
     flags = read_delta(spark, farmed.table(*TABLE))
     assert flags.where(F.col("flag_date") == F.lit(END)).count() == 0
     baseline = presence(spark, farmed, target, real)

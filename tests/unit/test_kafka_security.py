@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from podrec.ingest.kafka_security import client_config, spark_source_options
+from podrec.ingest.kafka_security import Grant, client_config, grants, spark_source_options
 from podrec.ingest.producer import AuthenticationWatch, BrokerUnreachable, CredentialsRefused, require_broker
 from podrec.settings import KafkaSettings, SettingsError, load_settings
-from podrec_app.localinfra import InfraError, kafka_listener
+from podrec_app.localinfra import InfraError, kafka_listener, kafka_users
 
 SASL_VARIABLES = (
     "PODREC_KAFKA_SECURITY_PROTOCOL",
@@ -185,25 +185,117 @@ def test_refused_credentials_are_told_apart_from_a_broker_that_is_away() -> None
     assert not isinstance(raised.value, CredentialsRefused)
 
 
+def roles(kafka: KafkaSettings) -> KafkaSettings:
+    """``kafka`` with a user of its own for each role."""
+    return kafka.updated(
+        producer_sasl_username="podrec-producer", producer_sasl_password="p-pw",
+        api_sasl_username="podrec-api", api_sasl_password="a-pw",
+        ingest_sasl_username="podrec-ingest", ingest_sasl_password="i-pw",
+    )  # fmt: skip
+
+
 def test_the_local_broker_listens_with_the_clients_mechanism() -> None:
     lines, scram = kafka_listener(sasl(password='p"w'))
+    # In a .properties file each backslash is doubled: p\"w in the JAAS line, p"w the password.
     assert lines == [
+        "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=SASL_PLAINTEXT",
         "sasl.enabled.mechanisms=PLAIN",
         "sasl.mechanism.inter.broker.protocol=PLAIN",
-        # In a .properties file each backslash is doubled: p\"w in the JAAS line, p"w the password.
         "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
         'PlainLoginModule required username="podrec" password="p\\\\"w" user_podrec="p\\\\"w";',
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+        'PlainLoginModule required username="podrec" password="p\\\\"w" user_podrec="p\\\\"w";',
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users=User:podrec",
     ]
     assert scram == []
     lines, scram = kafka_listener(sasl(mechanism="SCRAM-SHA-512"))
-    assert lines[-1] == (
+    assert lines[4] == (
         "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security."
         'scram.ScramLoginModule required username="podrec" password="pw";'
     )
     assert scram == ["--add-scram", 'SCRAM-SHA-512=[name="podrec",password="pw"]']
-    assert kafka_listener(KafkaSettings()) == (["inter.broker.listener.name=PLAINTEXT"], [])
+    assert kafka_listener(KafkaSettings()) == (
+        ["listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+         "inter.broker.listener.name=PLAINTEXT"], [],
+    )  # fmt: skip
     with pytest.raises(InfraError, match="PLAINTEXT or SASL_PLAINTEXT, not SASL_SSL"):
         kafka_listener(sasl("SASL_SSL"))
     with pytest.raises(InfraError, match="holds ','"):
         kafka_listener(sasl(mechanism="SCRAM-SHA-256", password="a,b"))
+
+
+def test_the_roles_users_log_in_on_the_client_listener_only_and_only_the_brokers_user_is_super() -> None:
+    plain, _ = kafka_listener(roles(sasl()))
+    (client,) = [line for line in plain if line.startswith("listener.name.sasl_plaintext.")]
+    assert client.endswith(
+        'user_podrec="pw" user_podrec-producer="p-pw" user_podrec-api="a-pw" user_podrec-ingest="i-pw";'
+    )
+    (controller,) = [line for line in plain if line.startswith("listener.name.controller.plain.")]
+    assert controller.endswith('username="podrec" password="pw" user_podrec="pw";')
+    assert "super.users=User:podrec" in plain
+    # SCRAM: only the brokers' own user is made with the storage; the roles' once the nodes answer.
+    _, scram = kafka_listener(roles(sasl(mechanism="SCRAM-SHA-512")))
+    assert scram == ["--add-scram", 'SCRAM-SHA-512=[name="podrec",password="pw"]']
+    assert kafka_users(roles(sasl())) == {
+        "podrec": "pw", "podrec-producer": "p-pw", "podrec-api": "a-pw", "podrec-ingest": "i-pw",
+    }  # fmt: skip
+    with pytest.raises(InfraError, match="podrec-api is given two passwords") as raised:
+        kafka_users(roles(sasl()).updated(ingest_sasl_username="podrec-api"))
+    assert "i-pw" not in str(raised.value) and "a-pw" not in str(raised.value)
+
+
+def test_each_client_logs_in_as_its_roles_user_or_else_the_default_one() -> None:
+    kafka = roles(sasl())
+    assert client_config(kafka, "api")["sasl.username"] == "podrec-api"
+    assert client_config(kafka, "api")["sasl.password"] == "a-pw"
+    assert client_config(kafka, "producer")["sasl.username"] == "podrec-producer"
+    assert (
+        'username="podrec-ingest" password="i-pw"'
+        in spark_source_options(kafka, "ingest")["kafka.sasl.jaas.config"]
+    )
+    assert client_config(kafka)["sasl.username"] == "podrec"  # no role: the default user
+    one_user = sasl()
+    assert {client_config(one_user, role)["sasl.username"] for role in ("producer", "api", "ingest")} == {
+        "podrec"
+    }
+    assert client_config(KafkaSettings(), "api") == client_config(KafkaSettings())  # PLAINTEXT: no user
+
+
+def test_a_roles_user_and_password_come_together_and_only_with_sasl(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(
+        ValueError, match="PODREC_KAFKA_API_SASL_USERNAME set without PODREC_KAFKA_API_SASL_PASSWORD"
+    ):
+        sasl().updated(api_sasl_username="podrec-api")
+    with pytest.raises(
+        ValueError, match="PODREC_KAFKA_INGEST_SASL_PASSWORD set without PODREC_KAFKA_INGEST_SASL_"
+    ):
+        sasl().updated(ingest_sasl_password="i-pw")
+    monkeypatch.setenv("PODREC_KAFKA_PRODUCER_SASL_USERNAME", "podrec-producer")
+    monkeypatch.setenv("PODREC_KAFKA_PRODUCER_SASL_PASSWORD", "p-pw-1234")
+    with pytest.raises(
+        SettingsError, match="PODREC_KAFKA_PRODUCER_SASL_USERNAME, PODREC_KAFKA_PRODUCER_SASL_PASSW"
+    ):
+        load_settings()  # PLAINTEXT would ignore them
+    for name, value in zip(SASL_VARIABLES, ["SASL_SSL", "SCRAM-SHA-512", "svc", "pw-9876"], strict=True):
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert s.kafka.credential("producer")[0] == "podrec-producer"
+    assert s.kafka.credential("producer")[1].get_secret_value() == "p-pw-1234"
+    assert "p-pw-1234" not in repr(s) + str(s.public_view())
+
+
+def test_each_role_gets_the_acls_of_its_own_topic_or_group_and_nothing_else() -> None:
+    assert grants(roles(sasl())) == [
+        Grant("podrec-producer", "topic", "podrec.events", "WRITE"),
+        Grant("podrec-producer", "topic", "podrec.events", "CREATE"),
+        Grant("podrec-api", "topic", "podrec.impressions", "WRITE"),
+        Grant("podrec-api", "topic", "podrec.impressions", "CREATE"),
+        Grant("podrec-ingest", "topic", "podrec.events", "READ"),
+        Grant("podrec-ingest", "topic", "podrec.impressions", "READ"),
+        Grant("podrec-ingest", "group", "podrec-bronze", "READ"),
+    ]
+    assert grants(KafkaSettings()) == []  # PLAINTEXT: no users to grant anything to

@@ -83,6 +83,7 @@ def test_every_table_that_holds_listeners_is_trimmed_by_the_retention() -> None:
     from podrec.lake import schemas
     from podrec.lake.tables import CONTRACT_TABLES
     from podrec.privacy import LISTENER_TABLES
+    from podrec.recsys.bursts import FLAGGED_LISTENERS, TABLE
 
     by_table = {
         "bronze/user_events": schemas.VALIDATED_RECORD,
@@ -100,6 +101,8 @@ def test_every_table_that_holds_listeners_is_trimmed_by_the_retention() -> None:
     # Rejected records carry listeners in their raw text; silver events are bronze's, cleaned.
     for table in ("bronze/user_events_rejected", "bronze/impressions_rejected", "silver/user_events"):
         assert LISTENER_TABLES[tuple(table.split("/"))] == "event_date"
+    # Flagged listeners are kept by their id's hash (podrec/recsys/bursts.py), dated by the flag's day.
+    assert "user_sha256 string" in FLAGGED_LISTENERS and LISTENER_TABLES[TABLE] in FLAGGED_LISTENERS
 
 
 def test_a_preview_for_metadata_holds_no_listener_id_and_no_reason() -> None:

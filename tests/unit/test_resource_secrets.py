@@ -13,13 +13,23 @@ SECRETS = {
     "PODREC_PODCASTINDEX_API_KEY": "KEY-abc123",
     "PODREC_PODCASTINDEX_API_SECRET": "SECRET-xyz789",
     "PODREC_KAFKA_SASL_PASSWORD": "kafka-pw-456",
+    "PODREC_KAFKA_INGEST_SASL_PASSWORD": "ingest-pw-789",
+    "PODREC_SPARK_AUTH_SECRET": "spark-secret-321",
 }
 KAFKA_SASL = {
     "PODREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "PODREC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
     "PODREC_KAFKA_SASL_USERNAME": "podrec-svc",
+    "PODREC_KAFKA_INGEST_SASL_USERNAME": "podrec-ingest-svc",
 }
-SHOWN_NEVER = ("hunter2-pw", "KEY-abc123", "SECRET-xyz789", "kafka-pw-456")
+SHOWN_NEVER = (
+    "hunter2-pw",
+    "KEY-abc123",
+    "SECRET-xyz789",
+    "kafka-pw-456",
+    "ingest-pw-789",
+    "spark-secret-321",
+)
 
 
 @pytest.fixture
@@ -46,7 +56,15 @@ def test_resource_config_holds_no_secret_and_the_secret_is_read_when_used(secret
         "SASL_SSL", "SCRAM-SHA-512", "podrec-svc",
     )  # fmt: skip
     assert kafka.connection().sasl_password.get_secret_value() == "kafka-pw-456"
-    assert "kafka-pw-456" in kafka.spark_source_options()["kafka.sasl.jaas.config"]
+    # Ingestion logs in as its own user; the producer, which has none here, as the default one.
+    assert kafka.ingest_sasl_username == "podrec-ingest-svc"
+    assert kafka.connection("ingest").sasl_password.get_secret_value() == "ingest-pw-789"
+    assert (
+        'username="podrec-ingest-svc" password="ingest-pw-789"'
+        in kafka.spark_source_options()["kafka.sasl.jaas.config"]
+    )
+    assert kafka.connection("producer").sasl_username == "podrec-svc"
+    assert resources["spark"].spark_config["spark.authenticate"] == "true"  # its secret comes at start
 
 
 def test_the_definitions_dagster_loads_hold_no_secret(secret_env) -> None:
@@ -73,3 +91,16 @@ def test_kafka_clients_refuse_settings_changed_since_loading(secret_env, monkeyp
     with pytest.raises(RuntimeError, match="reload it") as raised:
         kafka.connection()
     assert "kafka-pw-456" not in str(raised.value)
+
+
+def test_the_spark_session_is_given_its_secret_only_as_it_starts(secret_env, monkeypatch) -> None:
+    import resources.spark
+
+    started: list[dict] = []
+    monkeypatch.setattr(
+        resources.spark, "spark_session_from_config", lambda conf: started.append(conf) or "s"
+    )
+    spark = build_resources(load_settings())["spark"]
+    assert "spark-secret-321" not in json.dumps(spark.model_dump())
+    assert spark.spark_session == "s"
+    assert started[0]["spark.authenticate.secret"] == "spark-secret-321"

@@ -141,6 +141,10 @@ def test_cluster_profile_changes_defaults_only(monkeypatch: pytest.MonkeyPatch, 
     assert s.spark.master == "spark://from-env:7077"  # the environment still wins
     assert len(s.kafka.bootstrap.split(",")) == 3
     assert (s.kafka.security_protocol, s.kafka.sasl_mechanism) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+    # A user per client role, beside the brokers' own.
+    assert [s.kafka.credential(role)[0] for role in (None, "producer", "api", "ingest")] == [
+        "podrec", "podrec-producer", "podrec-api", "podrec-ingest",
+    ]  # fmt: skip
     assert s.mongo.local_backend == "postgresql"
     assert load_settings(profile="local").mongo.local_backend == "sqlite"
 
@@ -155,6 +159,13 @@ def test_cluster_profile_mints_its_credentials_once_and_never_shows_them(
     password = first.kafka.sasl_password
     assert password is not None and again.kafka.sasl_password == password
     assert first.mongo.uri == again.mongo.uri
+    # Each role's password and the Spark cluster's secret too: all different, none shown.
+    passwords = [first.kafka.credential(role)[1] for role in (None, "producer", "api", "ingest")]
+    assert first.spark.auth_secret is not None and again.spark.auth_secret == first.spark.auth_secret
+    shown = [*(p.get_secret_value() for p in passwords), first.spark.auth_secret.get_secret_value()]
+    assert len(set(shown)) == 5 and not any(
+        value in str(first.public_view()) + repr(first) for value in shown
+    )
     minted = tmp_path / "data" / "secrets"
     assert minted.stat().st_mode & 0o777 == 0o700
     assert {p.stat().st_mode & 0o777 for p in minted.iterdir()} == {0o600}

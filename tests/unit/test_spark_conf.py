@@ -79,3 +79,14 @@ def test_missing_hadoop_aws_says_how_to_fix(tmp_path: Path) -> None:
     s = load_settings(cache={"dir": str(tmp_path)}, lake={"uri": "s3a://podrec/lakehouse"})
     with pytest.raises(SetupMissingError, match=r"hadoop-aws.*make setup"):
         s3a_classpath(s)
+
+
+def test_a_spark_secret_authenticates_every_driver_and_stays_out_of_a_shown_config(tmp_path: Path) -> None:
+    s = load_settings(cache={"dir": str(tmp_path)},
+                      spark={"master": "spark://127.0.0.1:7077", "auth_secret": "s3cr3t-value"})  # fmt: skip
+    conf = spark_conf(s, require_jars=False)
+    assert (conf["spark.authenticate"], conf["spark.authenticate.secret"]) == ("true", "s3cr3t-value")
+    shown = spark_conf(s, require_jars=False, with_secret=False)  # a Dagster resource's config
+    assert shown["spark.authenticate"] == "true" and "s3cr3t-value" not in repr(shown)
+    unset = spark_conf(load_settings(cache={"dir": str(tmp_path)}), require_jars=False)
+    assert not any(key.startswith("spark.authenticate") for key in unset)  # the local profile pays nothing

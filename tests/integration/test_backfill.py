@@ -90,8 +90,9 @@ def test_backfill_of_several_days_and_a_failed_day_rerun_alone(lake, settings, s
 
 @pytest.mark.timeout(1500)  # one day fitted in process, one backfilled through the webserver and daemon
 def test_a_backfill_of_an_older_day_is_kept_but_never_served(lake, settings, tmp_path: Path) -> None:
-    """The newest day serves; backfilling the day before (its model, lists and publish) stages and gates
-    that version and keeps it for rollback, and every listener keeps the newest day's lists."""
+    """The newest day serves; backfilling the day before through the `recommendations` job (the daily
+    job's model, lists and publish, without its silver and A/B steps) stages and gates that version and
+    keeps it for rollback, and every listener keeps the newest day's lists."""
     root = tmp_path / "lake"
     shutil.copytree(lake.resources["lake"].root, root)
     own = lake.settings.with_(lake={"uri": str(root)})

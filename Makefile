@@ -10,7 +10,7 @@ PROFILE_DATA := $(if $(filter cluster,$(PODREC_PROFILE)),data/cluster,data)
 export DAGSTER_HOME ?= $(CURDIR)/$(PROFILE_DATA)/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup python demo test unit bench lint dev dagster-home infra-up infra-down lock
+.PHONY: setup python demo test unit faults bench lint dev dagster-home infra-up infra-down lock
 
 ## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
 setup:
@@ -25,12 +25,18 @@ demo: setup dagster-home
 	$(BIN)/podrec infra up
 	$(BIN)/podrec demo
 
-## test: lint, the layering contracts, then the whole pytest suite (unit + integration, real services)
+## test: lint, the layering contracts, then pytest: unit + integration against the real services
+## (the fault lane, which kills and races whole clusters, is `make faults`)
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+## faults: the fault lane — brokers, workers and stores killed, disks filled, writers raced, each
+## cluster-profile service asked for what a client may not have (about 40 min on two cores)
+faults: setup
+	$(BIN)/pytest -m faults
 
 ## unit: the fast lane — unit tests only: no Spark jars, no Kafka, no FerretDB, no JVM
 unit: python

@@ -31,10 +31,12 @@ RUN = """
 import json, sys
 from pyspark.sql import SparkSession, functions as F
 from podrec.lake.delta import replace_partitions
+from podrec.lake.object_store import use_object_store
 from podrec.lake.spark import spark_conf
 from podrec.settings import load_settings
 
 settings = load_settings()
+use_object_store(settings.lake)  # as the command line and the code location do before any write
 builder = SparkSession.builder
 for key, value in spark_conf(settings, app_name="podrec-object-store-test").items():
     builder = builder.config(key, value)

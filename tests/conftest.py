@@ -34,6 +34,9 @@ def settings_env(settings: PodrecSettings) -> dict[str, str]:
         "PODREC_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
         "PODREC_KAFKA_CONTROLLER_PORT": str(settings.kafka.controller_port),
         "PODREC_MONGO_URI": settings.mongo.uri.get_secret_value(),
+        # the suite's small Spark: a child's stages on test-sized data are mostly task overhead
+        "PODREC_SPARK_DRIVER_MEMORY": settings.spark.driver_memory,
+        "PODREC_SPARK_SHUFFLE_PARTITIONS": str(settings.spark.shuffle_partitions),
     }
 
 

@@ -7,6 +7,10 @@ fifths of its cost, so a range run scores every day and renders only the days th
 ``embedding_drift`` compares new episodes' transcript vectors with earlier ones (cosine distance
 of the mean vectors). Both return a ``Drift`` summary and the Evidently snapshot, which
 ``save_report`` writes as HTML and JSON under ``<lake>/monitoring/drift_reports/<day>/``.
+
+Evidently is imported by the functions that use it, not by this module: it takes seconds to import,
+and the code location (every Dagster run, every ``podrec`` command) imports this module to define the
+drift checks, most of which never draw a report.
 """
 
 from __future__ import annotations
@@ -17,10 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.legacy.metrics.data_drift.embedding_drift_methods import distance
-from evidently.metrics import EmbeddingsDrift
-from evidently.presets import DataDriftPreset
 
 from podrec.lake.paths import arrow_uri, table_uri
 
@@ -116,6 +116,9 @@ def column_drift(
     drift_share: float,
 ) -> tuple[Drift, Any]:
     """Per-column drift of the day against the reference; warn when ``drift_share`` of them drifted."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
     if (nothing := _empty(current, reference)) is not None:
         return nothing, None
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
@@ -143,6 +146,10 @@ MIN_VECTORS = 5
 
 def embedding_drift(current: np.ndarray, reference: np.ndarray, threshold: float) -> tuple[Drift, Any]:
     """Cosine distance between the mean vector of the new episodes and of the reference ones."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.legacy.metrics.data_drift.embedding_drift_methods import distance
+    from evidently.metrics import EmbeddingsDrift
+
     if len(current) < MIN_VECTORS or len(reference) < MIN_VECTORS:
         note = (
             f"Too few new episodes to compare ({len(current)}, at least {MIN_VECTORS})."

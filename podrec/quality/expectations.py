@@ -12,18 +12,29 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import great_expectations as gx
 import pandas as pd
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from podrec.privacy import masked_id
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # before GX is first imported (in this module)
 
 if TYPE_CHECKING:
     from great_expectations.expectations import Expectation
 
 EXAMPLES = 5
+
+
+class _Expectations:
+    """``great_expectations.expectations``, imported on first use: GX takes seconds to import, and the
+    code location (every Dagster run, every ``podrec`` command) defines its checks without running one."""
+
+    def __getattr__(self, name: str) -> Any:
+        import great_expectations.expectations
+
+        return getattr(great_expectations.expectations, name)
+
+
+gxe = _Expectations()
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,10 @@ class Outcome:
 
 @lru_cache(maxsize=1)
 def _batch_definition() -> Any:
+    # Imported here, not with the module: seconds that the code location would pay in every process.
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("podrec").add_dataframe_asset("frame")
@@ -81,7 +96,9 @@ def validate(frame: pd.DataFrame, expectations: list[Expectation]) -> Outcome:
     """Run the expectations on the frame; every failing one is reported with up to 5 examples."""
     if not expectations:
         return Outcome(rows=len(frame), evaluated=0)
-    suite = gx.ExpectationSuite(name="podrec", expectations=expectations)
+    from great_expectations import ExpectationSuite
+
+    suite = ExpectationSuite(name="podrec", expectations=expectations)
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(
         suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}

@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
-from great_expectations.expectations import Expectation
 
 from podrec.ingest.events import EVENT_TYPES
 from podrec.lake import schemas
+from podrec.quality.expectations import gxe
 
-Suite = dict[str, tuple[pd.DataFrame, list[Expectation]]]
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+Suite = dict[str, tuple[pd.DataFrame, list["Expectation"]]]
 
 # Spark simpleString types of the tables without one declared StructType.
 _EVENT_TYPES = {f.name: f.dataType.simpleString() for f in schemas.VALIDATED_RECORD.fields}

@@ -1,4 +1,6 @@
-"""Two ingestions of one topic and group at the same time land every record exactly once."""
+"""Two ingestions of one topic and group at the same time land every record exactly once.
+
+Races on purpose, so it belongs to the fault lane (``make faults``), on the suite's shared services."""
 
 import json
 import subprocess
@@ -15,7 +17,7 @@ from podrec.settings import PodrecSettings
 from tests.conftest import settings_env
 from tests.integration.test_ingest import bad_records, isolated, produce, run_ingest, simulated, tables
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def assert_exactly_once(

@@ -137,6 +137,7 @@ def test_every_record_lands_once_with_reasons(local_infra, spark, settings, tmp_
     assert accepted.count() + rejected.count() == n
 
 
+@pytest.mark.faults  # kills an ingestion on purpose: the fault lane (make faults)
 def test_sigkill_halfway_then_rerun_gives_the_same_result(
     local_infra, spark, settings, tmp_path: Path
 ) -> None:

@@ -33,8 +33,8 @@ test: setup
 	$(BIN)/lint-imports
 	$(BIN)/pytest -m "not faults"
 
-## faults: the fault lane — brokers, workers and stores killed, disks filled, writers raced, each
-## cluster-profile service asked for what a client may not have (about 40 min on two cores)
+## faults: the fault lane — brokers, workers and stores killed, disks filled, writers raced, a bad day
+## backfilled, each cluster-profile service asked for what a client may not have (about 50 min, 2 cores)
 faults: setup
 	$(BIN)/pytest -m faults
 

@@ -40,7 +40,10 @@ def dagster_home(tmp_path: Path) -> Path:
     return home
 
 
-@pytest.mark.timeout(1500)  # two backfills of real Spark runs, after the shared lake is built
+# A planted bad day through two backfills of real Spark runs (about 11 minutes on two cores): the fault
+# lane (make faults), like the other tests that break a run on purpose.
+@pytest.mark.faults
+@pytest.mark.timeout(1500)
 def test_backfill_of_several_days_and_a_failed_day_rerun_alone(lake, settings, spark, tmp_path: Path) -> None:
     resources = lake.resources
     root = tmp_path / "lake"

@@ -34,7 +34,7 @@ test: setup
 	$(BIN)/pytest -m "not faults"
 
 ## faults: the fault lane — brokers, workers and stores killed, disks filled, writers raced, a bad day
-## backfilled, each cluster-profile service asked for what a client may not have (about 50 min, 2 cores)
+## backfilled, each cluster-profile service asked for what a client may not have (about an hour, 2 cores)
 faults: setup
 	$(BIN)/pytest -m faults
 

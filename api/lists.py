@@ -1,6 +1,6 @@
 """Per-request list rules, free of HTTP and MongoDB so they can be tested on plain dicts.
 
-DESIGN.md, Language variants: one variant per canonical episode — the one in the caller's
+docs/design.md, Language variants: one variant per canonical episode — the one in the caller's
 language, else the configured fallback language, else the most-played variant.
 """
 

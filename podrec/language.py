@@ -1,6 +1,6 @@
 """Locales, languages and language variants: one reading of each, for the batch side and serving.
 
-DESIGN.md, Language variants: at serving time one variant per canonical episode — the one in
+docs/design.md, Language variants: at serving time one variant per canonical episode — the one in
 the listener's language, else a configured fallback language, else the most-played variant.
 ``pick_variant`` is that rule; the lists (podrec/recsys/hybrid.py) and the API (api/lists.py)
 both call it, and both read a locale with ``language_of``.

@@ -496,7 +496,7 @@ class BurstSettings(Section):
 
 
 class AlsSettings(Section):
-    """DESIGN.md: ``ALS(implicitPrefs=True, alpha=40, regParam=0.08)`` on a trailing window."""
+    """docs/design.md: ``ALS(implicitPrefs=True, alpha=40, regParam=0.08)`` on a trailing window."""
 
     alpha: float = Field(40.0, gt=0, description="Confidence scale: c = 1 + alpha·|engagement|.")
     reg_param: float = Field(0.08, ge=0, description="L2 regularisation.")
@@ -517,14 +517,14 @@ class AlsSettings(Section):
 
 
 class HybridSettings(Section):
-    """The list rules of gold.recommendations (DESIGN.md, Hybrid and Cold start)."""
+    """The list rules of gold.recommendations (docs/design.md, Hybrid and Cold start)."""
 
     als_weight: float = Field(0.7, ge=0, le=1, description="w_als; content gets 1 - w_als.")
     cold_start: Literal["auto", "factor", "literal", "reserved", "fixed"] = Field(
         "auto",
         description=(
-            "factor | literal | reserved | fixed (DESIGN.md, cold start), or auto: the newest evaluation's "
-            "pick (best new-episode recall within 2% NDCG of als_only), factor until one exists."
+            "factor | literal | reserved | fixed (docs/design.md, Cold start), or auto: the newest "
+            "evaluation's pick (best new-episode recall within 2% NDCG of als_only), factor until one exists."
         ),
     )
     full_weight_listeners: int = Field(

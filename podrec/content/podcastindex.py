@@ -25,7 +25,7 @@ EPISODE_COLUMNS = [
     "episode_id", "feed_id", "podcast_guid", "title", "description", "feed_title",
     "language", "raw_language", "categories", "published_at", "duration_s",
     "enclosure_url", "transcript_url", "trend_score", "source", "ingest_date",
-    # Beyond DESIGN.md's list: what language-variant matching needs (podrec/content/canonical.py).
+    # Beyond docs/design.md's list: what language-variant matching needs (podrec/content/canonical.py).
     "episode_guid", "episode_number", "season",
 ]  # fmt: skip
 

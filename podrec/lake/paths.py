@@ -1,4 +1,4 @@
-"""Where a table lives: ``layer.name`` at ``<lake>/<layer>/<name>`` (DESIGN.md), and how each
+"""Where a table lives: ``layer.name`` at ``<lake>/<layer>/<name>`` (docs/design.md), and how each
 reader names that place (Spark's Hadoop ``s3a://`` is ``s3://`` to delta-rs and Arrow)."""
 
 from __future__ import annotations

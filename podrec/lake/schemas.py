@@ -1,4 +1,4 @@
-"""Spark schemas of podrec's Delta tables, in the column order DESIGN.md lists."""
+"""Spark schemas of podrec's Delta tables, in the column order docs/design.md lists."""
 
 from pyspark.sql.types import (
     ArrayType,

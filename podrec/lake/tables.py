@@ -1,4 +1,4 @@
-"""The lake's contract tables (DESIGN.md, Tables), and what each holds now — from the Delta log alone.
+"""The lake's contract tables (docs/design.md, Tables), and what each holds now — from the Delta log alone.
 
 ``CONTRACT_TABLES`` is the list of every Delta table podrec writes, as ``layer/name``; the table lives at
 ``<lake>/<layer>/<name>`` and is the asset of the same key. ``describe`` reports each one's URI, Delta

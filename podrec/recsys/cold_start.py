@@ -1,4 +1,4 @@
-"""Which cold-start strategy serves (DESIGN.md, Cold start): the rule, and reading it off an evaluation.
+"""Which cold-start strategy serves (docs/design.md, Cold start): the rule, and reading it off an evaluation.
 
 The default is the strategy with the highest new-episode recall among those losing at most 2%
 NDCG@K against ``als_only``. ``auto`` applies that rule to the newest evaluation; a configured

@@ -1,6 +1,6 @@
 """From listening events to implicit feedback: silver.user_events and silver.daily_engagement.
 
-Implicit feedback (DESIGN.md, Rules): the preference is binary — did they engage? — and the
+Implicit feedback (docs/design.md, Rules): the preference is binary — did they engage? — and the
 confidence varies. A full listen with a like is strong evidence; a skip in the first seconds is a
 confident *negative*, not a zero. The score is signed so ALS can use it directly: Spark's implicit
 ALS takes preference = [score > 0] and confidence = 1 + alpha·|score|.

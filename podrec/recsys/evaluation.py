@@ -1,4 +1,4 @@
-"""Offline evaluation (DESIGN.md, Evaluation): every policy on a held-out split, at K.
+"""Offline evaluation (docs/design.md, Evaluation): every policy on a held-out split, at K.
 
 Three protocols over daily engagement:
 - ``time``: train before the day where 80% of interactions are behind, test after (the positive

@@ -1,4 +1,4 @@
-"""The recommendation rules (DESIGN.md, Rules), as plain numpy over one block of users.
+"""The recommendation rules (docs/design.md, Rules), as plain numpy over one block of users.
 
 Everything that decides what is in a list lives here: ALS and content candidates, the next
 unplayed episode of each show the listener follows, per-user normalisation, the blend, the

@@ -1,4 +1,4 @@
-"""The model tunes itself (DESIGN.md, ALS: a weekly tuning asset may accept a better setting by a
+"""The model tunes itself (docs/design.md, ALS: a weekly tuning asset may accept a better setting by a
 stated rule, and a setting can pin one).
 
 Each week ``gold/tuning`` sweeps what shapes the lists — ALS alpha, regParam and rank, the hybrid's

@@ -1,4 +1,4 @@
-"""The trailing model window (DESIGN.md, ALS): the ``days`` days of engagement ending on a date.
+"""The trailing model window (docs/design.md, ALS): the ``days`` days of engagement ending on a date.
 
 The fit, the lists, the serving gate's active listeners, the popularity drift and Dagster's
 partition mapping all mean the same days, so they all ask this module.

@@ -60,7 +60,7 @@ def _runs(keys: list[Any]) -> Iterator[tuple[int, int]]:
 
 def variants_by_canonical(episodes: pd.DataFrame, plays: Mapping[str, int] | None = None) -> Variants:
     """Every language variant of each canonical episode, with its plays, so serving can fall back to
-    the most-played one (DESIGN.md, Language variants)."""
+    the most-played one (docs/design.md, Language variants)."""
     plays = plays or {}
     out: dict[str, list[dict[str, Any]]] = {}
     for row in episodes.sort_values("episode_id").itertuples(index=False):

@@ -152,7 +152,7 @@ def test_evaluation_hybrid_wins_cold_start_without_losing_ndcg(lake, spark) -> N
     assert set(policies) == {"hybrid", "als_only", "content_only", "popular", "random"}
     hybrid, als = policies["hybrid"], policies["als_only"]
     assert hybrid["cold_recall"] > als["cold_recall"]
-    # DESIGN.md's rule picks the strategy that serves: the best new-episode recall among those within
+    # docs/design.md's rule picks the strategy that serves: the best new-episode recall among those within
     # 2% NDCG@10 of als_only — and on this data one qualifies and finds new episodes als_only cannot.
     chosen = report["cold_start"][report["recommended_cold_start"]]
     assert chosen["ndcg"] >= 0.98 * als["ndcg"] and chosen["cold_recall"] > als["cold_recall"]

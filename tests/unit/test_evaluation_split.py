@@ -57,7 +57,7 @@ def test_cold_start_rule_picks_best_new_recall_within_two_percent() -> None:
         "reserved": {"ndcg": 0.375, "cold_recall": 0.016},
         "factor": {"ndcg": 0.413, "cold_recall": 0.005},
     }
-    # DESIGN.md's table: als_only 0.412 → within 2% means ≥ 0.40376; literal and reserved are out
+    # docs/design.md's table: als_only 0.412 → within 2% means ≥ 0.40376; literal and reserved are out
     assert choose_cold_start(strategies, 0.412) == "factor"
     assert choose_cold_start(strategies, None) is None
 

@@ -10,7 +10,7 @@ PROFILE_DATA := $(if $(filter cluster,$(PODREC_PROFILE)),data/cluster,data)
 export DAGSTER_HOME ?= $(CURDIR)/$(PROFILE_DATA)/dagster_home
 export SPARK_LOCAL_IP ?= 127.0.0.1
 
-.PHONY: setup python demo test unit faults bench lint dev dagster-home infra-up infra-down lock
+.PHONY: setup python demo test unit faults bench lint docs dev dagster-home infra-up infra-down lock
 
 ## setup: idempotent, cached install of the virtualenv, Spark/Delta jars, Kafka and FerretDB
 setup:
@@ -25,12 +25,13 @@ demo: setup dagster-home
 	$(BIN)/podrec infra up
 	$(BIN)/podrec demo
 
-## test: lint, the layering contracts, then pytest: unit + integration against the real services
-## (the fault lane, which kills and races whole clusters, is `make faults`)
+## test: lint, the layering contracts, the docs (strict: a broken link fails), then pytest: unit +
+## integration against the real services (the fault lane, which kills and races whole clusters, is `make faults`)
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/pytest -m "not faults"
 
 ## faults: the fault lane — brokers, workers and stores killed, disks filled, writers raced, a bad day
@@ -43,7 +44,11 @@ unit: python
 	$(BIN)/pytest tests/unit -q
 
 lint:
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mkdocs build --strict --quiet
+
+## docs: docs/ as a site on http://127.0.0.1:8008 while you write
+docs: python
+	$(BIN)/mkdocs serve -a 127.0.0.1:8008
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
 dev: setup dagster-home

@@ -164,7 +164,7 @@ def scraped_counts(api: str, headers: dict[str, str]) -> dict[str, float]:
 
 
 def scrape_excerpt(api: str, headers: dict[str, str]) -> list[str]:
-    """The scrape's lines of the list route's answers and of the impressions, as the README quotes them."""
+    """The scrape's lines of the list route's answers and of the impressions, as docs/benchmarks.md shows."""
     text = get(f"{api}/metrics", headers).decode()
     wanted = (
         f'route="{LIST_ROUTE}",status="200"',

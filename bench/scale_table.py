@@ -1,4 +1,4 @@
-"""The scale tables of the README and the closing notes, printed from the committed result files.
+"""The scale tables of docs/benchmarks.md and the closing notes, printed from the committed result files.
 
     .venv/bin/python bench/scale_table.py              # S / M / L one day, M over 14 days
 

@@ -25,7 +25,7 @@ hash per forgotten listener and is read whole by those doors: 10⁵ forgotten li
 
 Deleted rows remain in the tables' older Delta versions (time travel) until ``VACUUM`` removes those
 files (weekly, by monitoring/lake_maintenance: podrec/lake/maintenance.py); records on the Kafka topic
-stay until the topic's own retention (README: Privacy).
+stay until the topic's own retention (docs/operations.md, Privacy).
 
 ``retention_cutoff``/``delete_listener_rows_before`` implement the retention: every table keyed by
 listener (``LISTENER_TABLES``) loses the rows dated before its cutoff — events and impressions after

@@ -499,7 +499,7 @@ def forget(user_id: str) -> None:
     click.echo(
         f"removed {report.total} rows, factors and lists of listener sha256:{report.user_sha256[:16]}…; "
         "audited in monitoring.forget_audit. Older Delta versions keep them until the weekly "
-        "monitoring/lake_maintenance vacuums them (README, Privacy)."
+        "monitoring/lake_maintenance vacuums them (docs/operations.md, Privacy)."
     )
 
 

@@ -102,7 +102,7 @@ def events_topic(settings: PodrecSettings) -> AssetSpec:
         deps=[["kafka", "simulated_events"]],
         description=(
             f"The events topic `{settings.kafka.events_topic}`: one JSON listening event per record "
-            "(README, wire format), from any producer — a tracking SDK, kcat, `podrec import-events`, "
+            "(docs/wire-formats.md), from any producer — a tracking SDK, kcat, `podrec import-events`, "
             "or the simulator. Dagster does not write it; bronze/user_events consumes it."
         ),
         metadata={"topic": settings.kafka.events_topic, "bootstrap": settings.kafka.bootstrap},
@@ -177,7 +177,8 @@ def user_events(settings: PodrecSettings) -> AssetsDefinition:
         ],
         retry_policy=INGESTION_RETRY,
         # Ingestions at once are safe (each bronze commit is fenced, podrec.ingest.kafka_to_bronze);
-        # the pool, limited to 1 in the Dagster instance (README), spares the work a refused one redoes.
+        # the pool, limited to 1 in the Dagster instance (docs/architecture.md), spares the work a refused
+        # one redoes.
         pool="kafka_ingest",
     )
     def bronze_user_events(
@@ -212,7 +213,7 @@ def impressions_topic(settings: PodrecSettings) -> AssetSpec:
         owners=["team:podrec"],
         description=(
             f"The impressions topic `{settings.kafka.impressions_topic}`: one JSON record per list the API "
-            "served (README, impressions wire format), logged asynchronously by the API. "
+            "served (docs/wire-formats.md, impressions), logged asynchronously by the API. "
             "bronze/impressions consumes it."
         ),
         metadata={"topic": settings.kafka.impressions_topic, "bootstrap": settings.kafka.bootstrap},

@@ -1,4 +1,4 @@
-"""Versioned MongoDB publishing (README, Publishing to MongoDB): stage, gate, switch atomically and
+"""Versioned MongoDB publishing (docs/serving.md, Publishing to MongoDB): stage, gate, switch atomically and
 only forward, keep, roll back.
 
 A version is a set of collections suffixed with its name (``recommendations__v…``,

@@ -658,6 +658,14 @@ class ChecksSettings(Section):
     freshness_hours: float = Field(
         6.0, gt=0, description="A day's events are fresh if the newest is within this many hours of its end."
     )
+    stale_after_hours: float = Field(
+        26.0,
+        gt=0,
+        description=(
+            "The serving version, the lists and the daily tables they read show as stale in Dagster when "
+            "not materialized within this many hours (a day that did not run)."
+        ),
+    )
     max_rows: int = Field(
         200_000,
         ge=1_000,

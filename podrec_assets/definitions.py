@@ -7,7 +7,8 @@ lazily, so nothing is read at import time; tests, the demo and the command line 
 
 One module per layer, each returning its assets and the jobs (and schedules) that select them:
 bronze → silver → gold_content / gold_recommender → serving → monitoring; ``daily`` is the job
-that spans them. Checks live in ``checks/``, sensors in ``sensors/``, resources in ``resources/``.
+that spans them. Checks live in ``checks/``, sensors in ``sensors/``, resources in ``resources/``;
+``catalog`` adds what Dagster's catalog shows of every table (columns, column lineage, freshness).
 """
 
 from dagster import Definitions, definitions, in_process_executor
@@ -28,6 +29,7 @@ from podrec_assets import (
     silver_bursts,
 )
 from podrec_assets.calendar import Calendar
+from podrec_assets.catalog import with_catalog
 from resources import build_resources
 from sensors.kafka_lag import build_kafka_lag_sensor
 from sensors.new_episodes import build_new_episodes_sensor
@@ -40,7 +42,7 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
     # Locally the daily schedule and the lag sensor wait for a person to switch them on; the cluster
     # profile runs a daemon for them, so they start on.
     automated = settings.profile == "cluster"
-    return Definitions.merge(
+    defs = Definitions.merge(
         bronze.definitions(settings, calendar),
         silver.definitions(settings, calendar),
         silver_bursts.definitions(settings, calendar),
@@ -61,6 +63,7 @@ def build_definitions(settings: PodrecSettings) -> Definitions:
             executor=in_process_executor,
         ),
     )
+    return with_catalog(defs, settings)
 
 
 @definitions

@@ -255,3 +255,27 @@ GOLD_TUNING = StructType(
         StructField("tuned_date", DateType(), nullable=False),
     ]
 )
+
+
+def _project(schema: StructType, columns: list[str]) -> StructType:
+    by_name = {f.name: f for f in schema.fields}
+    return StructType([by_name[c] for c in columns])
+
+
+# The columns of each contract table whose schema podrec declares, by ``layer/name``: what Dagster's
+# catalog shows for the table's asset (podrec_assets.catalog), checked against the written tables by
+# tests/integration/test_catalog.py.
+TABLE_SCHEMAS: dict[str, StructType] = {
+    "bronze/episodes": BRONZE_EPISODES,
+    "bronze/user_events": _project(VALIDATED_RECORD, BRONZE_USER_EVENTS_COLUMNS),
+    "bronze/impressions": _project(VALIDATED_IMPRESSION, BRONZE_IMPRESSIONS_COLUMNS),
+    "silver/impressions": SILVER_IMPRESSIONS,
+    "silver/transcripts": SILVER_TRANSCRIPTS,
+    "silver/daily_engagement": SILVER_DAILY_ENGAGEMENT,
+    "gold/episode_embeddings": GOLD_EPISODE_EMBEDDINGS,
+    "gold/episode_similarity": GOLD_EPISODE_SIMILARITY,
+    "gold/als_factors": GOLD_ALS_FACTORS,
+    "gold/recommendations": GOLD_RECOMMENDATIONS,
+    "gold/evaluation": GOLD_EVALUATION,
+    "gold/tuning": GOLD_TUNING,
+}

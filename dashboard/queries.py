@@ -13,11 +13,13 @@ import pandas as pd
 
 from podrec.lake.duck import LakeViews, open_lake
 from podrec.lake.paths import arrow_uri, table_uri
+from podrec.recsys.ab_readout import APPEARED
 
 TABLES = {
     "events": ("silver", "user_events"),
     "engagement": ("silver", "daily_engagement"),
     "episodes": ("silver", "episodes"),
+    "impressions": ("silver", "impressions"),
     "recommendations": ("gold", "recommendations"),
     "evaluation": ("gold", "evaluation"),
     "ab": ("monitoring", "ab_analysis"),
@@ -69,24 +71,23 @@ def events_per_hour(lake: Lake, hours: int = 24) -> pd.DataFrame:
 
 
 def arm_metrics(lake: Lake, days: int = 7) -> pd.DataFrame:
-    """Per A/B arm (from the newest lists): listeners, engagement rate (share of the arm's listeners
-    with a positive engagement in the last ``days`` of events), mean completion of what they played,
-    and catalog diversity (distinct canonical episodes in the arm's lists / the catalog)."""
+    """Per A/B arm (from the newest lists): listeners with a list, mean completion of what they played
+    in the last ``days`` of engagement, and catalog diversity (distinct canonical episodes in the arm's
+    lists / the catalog). No engagement rate: lists are made only for listeners who engaged, so it is
+    100% for every arm by construction; what the arms can differ on is in ``bucket_plays``."""
     return lake.df(
         """
         with latest as (select * from recommendations
                         where rec_date = (select max(rec_date) from recommendations)
                           and not starts_with(user_id, '__popular__/')),
-             arm as (select distinct user_id, policy, bucket from latest),
+             arm as (select distinct user_id, policy from latest),
              recent as (select * from engagement
                         where event_date > (select max(event_date) from engagement) - to_days(?)),
-             per_user as (select user_id, max(engagement) > 0 as engaged,
-                                 avg(max_completion) filter (plays > 0) as completion
+             per_user as (select user_id, avg(max_completion) filter (plays > 0) as completion
                           from recent group by user_id),
              catalog as (select count(distinct canonical_episode_id) as n from episodes)
         select arm.policy,
                count(*) as listeners,
-               avg(coalesce(per_user.engaged, false)::int) as engagement_rate,
                avg(per_user.completion) as completion,
                (select count(distinct canonical_episode_id) from latest l where l.policy = arm.policy)
                  / any_value(catalog.n) as catalog_diversity
@@ -95,6 +96,56 @@ def arm_metrics(lake: Lake, days: int = 7) -> pd.DataFrame:
         """,
         [days],
     )
+
+
+def bucket_plays(lake: Lake, days: int = 7, new_episode_days: int = 7) -> pd.DataFrame:
+    """Per arm and bucket, over the last ``days`` of served lists (silver.impressions): listeners shown
+    a list, impressions, plays taken from a list (distinct impression and episode played), plays per
+    impression, and plays of new episodes (younger than ``new_episode_days`` when played, from a list or
+    not) per listener — the measures a policy moves, so the arms can be told apart.
+
+    A listener counts in every (arm, bucket) they were served in within the window (an experiment
+    re-bucketed mid-window puts them in two)."""
+    return lake.df(
+        f"""
+        with since as (select max(event_date) - cast(? as integer) as day from impressions),
+             shown as (select distinct impression_id, user_id, policy, bucket, episode_id
+                       from impressions, since where event_date > since.day),
+             arm as (select distinct user_id, policy, bucket from shown),
+             appeared as ({APPEARED}),
+             plays as (select distinct e.user_id, e.impression_id, e.episode_id, e.session_id, e.occurred_at
+                       from events e, since where e.event_type = 'play' and e.event_date > since.day),
+             list_plays as (
+                 select s.policy, s.bucket, count(distinct (p.impression_id, p.episode_id)) as list_plays
+                 from plays p join shown s using (impression_id, episode_id) group by all),
+             new_plays as (
+                 select a.policy, a.bucket,
+                        count(distinct (p.user_id, p.episode_id, p.session_id)) as new_plays
+                 from plays p join arm a using (user_id) join appeared n using (episode_id)
+                 where p.occurred_at - n.appeared_at < to_days(cast(? as integer)) group by all),
+             cells as (select policy, bucket, count(distinct user_id) as listeners,
+                              count(distinct impression_id) as impressions
+                       from shown group by all)
+        select c.policy, c.bucket, c.listeners, c.impressions,
+               coalesce(l.list_plays, 0) as list_plays,
+               coalesce(l.list_plays, 0) / c.impressions as plays_per_impression,
+               coalesce(n.new_plays, 0) as new_episode_plays,
+               coalesce(n.new_plays, 0) / c.listeners as new_episode_plays_per_listener
+        from cells c left join list_plays l using (policy, bucket)
+             left join new_plays n using (policy, bucket)
+        order by c.bucket, c.policy
+        """,
+        [days, new_episode_days],
+    )
+
+
+def arm_plays(buckets: pd.DataFrame) -> pd.DataFrame:
+    """``bucket_plays`` summed to one row per arm, its ratios recomputed from the sums."""
+    arms = buckets.groupby("policy", as_index=False)[["listeners", "impressions", "list_plays",
+                                                       "new_episode_plays"]].sum()  # fmt: skip
+    arms["plays_per_impression"] = arms["list_plays"] / arms["impressions"]
+    arms["new_episode_plays_per_listener"] = arms["new_episode_plays"] / arms["listeners"]
+    return arms
 
 
 def experiment_readout(lake: Lake) -> pd.DataFrame:
@@ -132,24 +183,6 @@ def daily_difference(lake: Lake, metric: str) -> pd.DataFrame:
         "select day, value as difference, ci_low as low, ci_high as high from ab "
         "where level = 'day_difference' and metric = ? order by day",
         [metric],
-    )
-
-
-def bucket_engagement(lake: Lake, days: int = 7) -> pd.DataFrame:
-    """Engagement rate per bucket, so an arm's buckets can be seen to agree (or not)."""
-    return lake.df(
-        """
-        with arm as (select distinct user_id, policy, bucket from recommendations
-                     where rec_date = (select max(rec_date) from recommendations)
-                       and not starts_with(user_id, '__popular__/')),
-             recent as (select user_id, max(engagement) > 0 as engaged from engagement
-                        where event_date > (select max(event_date) from engagement) - to_days(?)
-                        group by user_id)
-        select bucket, policy, count(*) as listeners, avg(coalesce(engaged, false)::int) as engagement_rate
-        from arm left join recent using (user_id)
-        group by all order by bucket
-        """,
-        [days],
     )
 
 

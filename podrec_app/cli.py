@@ -19,7 +19,9 @@ import click
 from podrec.lake.object_store import use_object_store
 from podrec.settings import PROFILES, PodrecSettings, SettingsError, load_settings
 from podrec_app import localinfra
+from podrec_app.console import Console, log_path
 from podrec_app.errors import explain
+from podrec_app.instance_home import dagster_home
 
 POSITIVE = click.IntRange(min=1)
 PORT = click.IntRange(1, 65535)
@@ -63,6 +65,9 @@ def main(debug: bool) -> None:
     if os.environ.get("PODREC_PROFILE") == "cluster":
         # Its Dagster instance and its object store's keys, for this process and those it starts.
         os.environ.update(localinfra.cluster_environment(settings()))
+    if "DAGSTER_HOME" not in os.environ:
+        # The same default `make` gives it: the data folder's dagster_home, with the instance's yaml.
+        os.environ["DAGSTER_HOME"] = str(dagster_home(settings()))
 
 
 def command_path(args: list[str]) -> str:
@@ -277,7 +282,11 @@ def ingest(replay: datetime | None, force: bool) -> None:
 
     if force and replay is None:
         raise click.UsageError("--force only applies to --replay")
-    report = ingest_pending(settings(), replay.date() if replay else None, force=force)
+    loaded = settings()
+    console = _console(loaded, "ingest")
+    with console.quiet():
+        report = ingest_pending(loaded, replay.date() if replay else None, force=force)
+    _said_where(console)
     click.echo(json.dumps(report.__dict__, default=str))
 
 
@@ -320,14 +329,18 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     from podrec.ingest.producer import BrokerUnreachable
     from podrec_app import runs
 
+    loaded = settings()
+    console = _console(loaded, "evaluate")
     try:
         # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
         config = {"protocols": [protocol], "k": k, "window_days": 0}
-        out = runs.evaluate(settings(), config, ingest=not no_ingest)
+        with console.quiet():
+            out = runs.evaluate(loaded, config, ingest=not no_ingest)
     except BrokerUnreachable as exc:
         raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"{exc} (its log: {console.log_path})") from exc
+    _said_where(console)
     report = out["report"][protocol]
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -408,12 +421,16 @@ def tune(
     grid = {"protocol": protocol, "alphas": alphas, "reg_params": reg_params, "ranks": ranks,
             "als_weights": als_weights, "rerank_weights": rerank_weights}  # fmt: skip
     config = {name: list(v) if isinstance(v, tuple) else v for name, v in grid.items() if v}
+    loaded = settings()
+    console = _console(loaded, "tune")
     try:
-        out = runs.tune(settings(), {**config, "window_days": 0}, ingest=not no_ingest)
+        with console.quiet():
+            out = runs.tune(loaded, {**config, "window_days": 0}, ingest=not no_ingest)
     except BrokerUnreachable as exc:
         raise click.ClickException(f"{exc}; or use --no-ingest to work on what the lake holds") from None
     except (runs.NothingToEvaluate, runs.RunFailed, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"{exc} (its log: {console.log_path})") from exc
+    _said_where(console)
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str))
         return
@@ -669,6 +686,17 @@ def backfill_command(job: str, start: str | None, end: str | None, partitions: s
             f"{len(failed)} day(s) failed; fix and re-run them alone: podrec backfill {job} --partitions "
             + ",".join(failed)
         )
+
+
+def _console(loaded: PodrecSettings, command: str) -> Console:
+    """The command's own lines on the terminal; Dagster's event log, Spark's and the JVM's output in a
+    file (named on stderr when the command ends, so ``--json`` keeps stdout to the JSON, and in the
+    one-line error when a run fails)."""
+    return Console(log_path(loaded, command))
+
+
+def _said_where(console: Console) -> None:
+    click.echo(f"Dagster's and Spark's log: {console.log_path}", err=True)
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:

@@ -12,16 +12,10 @@ printed) and every run is in the Dagster UI (``make dev``).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from typing import TextIO
+from datetime import date, timedelta
 
 from dagster import (
     AssetSelection,
@@ -38,6 +32,7 @@ from podrec.ingest.producer import simulate_to_kafka
 from podrec.lake.duck import open_lake
 from podrec.settings import PodrecSettings
 from podrec_app import demo_summary as summary
+from podrec_app.console import Console, log_path
 from podrec_assets.calendar import partition_range_tags
 from podrec_assets.daily import daily_selection
 from podrec_assets.definitions import build_definitions
@@ -75,47 +70,6 @@ def demo_jobs(defs: Definitions) -> Definitions:
             ]
         ),
     )
-
-
-class Console:
-    """One line per stage on the terminal; everything else (Dagster, Spark) into ``log_path``."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.log_path = log_path
-        self.out: TextIO = sys.stdout
-
-    def say(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-
-    @contextlib.contextmanager
-    def quiet(self) -> Iterator[None]:
-        """Point file descriptors 1 and 2 at the log: Python's and the JVM's output alike."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        self.out = os.fdopen(os.dup(saved[0]), "w")
-        with open(self.log_path, "a") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            try:
-                yield
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                for fd in saved:
-                    os.close(fd)
-                self.out.close()
-                self.out = sys.stdout
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        self.say(f"  {name:<44} {time.perf_counter() - started:7.1f} s")
 
 
 def run_job(
@@ -177,7 +131,7 @@ def run_demo(settings: PodrecSettings, day: date) -> str:
     services["kafka"].require_broker()
     services["mongo"].db().command("ping")
     services["mongo"].client().close()
-    console = Console(settings.data.path / "logs" / f"demo-{datetime.now(UTC):%Y%m%dT%H%M%S}.log")
+    console = Console(log_path(settings, "demo"))
     defs = demo_jobs(build_definitions(settings))
     epoch = settings.partitions.start
     days = [d for d in (day - timedelta(days=DEMO_DAYS - 1 - i) for i in range(DEMO_DAYS)) if d >= epoch]

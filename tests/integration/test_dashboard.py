@@ -23,7 +23,7 @@ from podrec_app.screenshots import (
 
 pytestmark = pytest.mark.integration
 
-D19, D20 = date(2026, 11, 19), date(2026, 11, 20)
+D10, D18, D19, D20 = date(2026, 11, 10), date(2026, 11, 18), date(2026, 11, 19), date(2026, 11, 20)
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -38,6 +38,9 @@ def events() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["user_id", "event_type", "occurred_at"])
     frame["event_id"] = [f"ev{i}" for i in range(len(frame))]
     frame["episode_id"] = "e1"
+    frame["session_id"] = [f"s{i}" for i in range(len(frame))]
+    # u1's play came from impression i1 (e1 was on it); u2's play from a list that did not hold e1.
+    frame["impression_id"] = ["i1", None, None, "i2", None, None]
     frame["event_date"] = frame["occurred_at"].dt.date
     return frame
 
@@ -57,11 +60,28 @@ def engagement() -> pd.DataFrame:
 
 
 def episodes() -> pd.DataFrame:
-    return pd.DataFrame(
-        [("e1", "c1", "en", "One", "Show A"), ("e1it", "c1", "it", "Uno", "Show A"),
-         ("e2", "c2", "en", "Two", "Show B"), ("e3", "c3", "en", "Three", "Show B")],
-        columns=["episode_id", "canonical_episode_id", "language", "title", "feed_title"],
+    # e1 appeared on 11-18 (after the first snapshot): new for the window; the rest are back catalogue.
+    frame = pd.DataFrame(
+        [("e1", "c1", "en", "One", "Show A", D18), ("e1it", "c1", "it", "Uno", "Show A", D18),
+         ("e2", "c2", "en", "Two", "Show B", D10), ("e3", "c3", "en", "Three", "Show B", D10)],
+        columns=["episode_id", "canonical_episode_id", "language", "title", "feed_title", "first_seen_date"],
     )  # fmt: skip
+    frame["published_at"] = pd.Timestamp("2026-11-01", tz="UTC")
+    return frame
+
+
+def impressions() -> pd.DataFrame:
+    rows = [  # impression, user, policy, bucket, [episodes], day
+        ("i1", "u1", "hybrid", 10, ["e1", "e2"], D20),
+        ("i2", "u2", "als_only", 70, ["e3"], D20),
+        ("i3", "u2", "als_only", 70, ["e3"], D19),
+        ("i4", "u3", "hybrid", 20, ["e1it"], D19),
+        ("i0", "u4", "als_only", 80, ["e3"], date(2026, 11, 10)),  # outside a 7-day window
+    ]
+    return pd.DataFrame(
+        [{"impression_id": i, "user_id": u, "policy": p, "bucket": b, "rank": r + 1, "episode_id": e,
+          "event_date": day} for i, u, p, b, items, day in rows for r, e in enumerate(items)]
+    ).astype({"bucket": "int32"})  # fmt: skip
 
 
 def recommendations() -> pd.DataFrame:
@@ -98,6 +118,7 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> str:
         ("silver", "user_events"): events(),
         ("silver", "daily_engagement"): engagement(),
         ("silver", "episodes"): episodes(),
+        ("silver", "impressions"): impressions(),
         ("gold", "recommendations"): recommendations(),
         ("gold", "evaluation"): evaluation(),
         ("monitoring", "ab_analysis"): ab_analysis(),
@@ -161,23 +182,32 @@ def test_engagement_windows_end_at_the_newest_event(lake_root: str) -> None:
     assert queries.events_per_hour(lake, 24)["events"].sum() == 5
 
 
-def test_arm_and_bucket_metrics_use_the_newest_lists(lake_root: str) -> None:
+def test_arm_metrics_use_the_newest_lists(lake_root: str) -> None:
     lake = queries.open_dashboard_lake(lake_root)
     arms = queries.arm_metrics(lake, days=7).set_index("policy")
     assert arms.loc["hybrid", "listeners"] == 2 and arms.loc["als_only", "listeners"] == 2
-    assert arms.loc["hybrid", "engagement_rate"] == 0.5  # u1 engaged, u3 only early-skipped
+    assert "engagement_rate" not in arms  # 100% by construction: every listener with a list engaged
     assert arms.loc["hybrid", "completion"] == pytest.approx((1.0 + 0.01) / 2)
     assert arms.loc["als_only", "completion"] == pytest.approx((0.5 + 0.02) / 2)  # u4 is outside 7 days
     assert (
         arms.loc["hybrid", "catalog_diversity"] == 1.0 and arms.loc["als_only", "catalog_diversity"] == 1 / 3
     )
-    buckets = queries.bucket_engagement(lake, days=7)
-    assert buckets[["bucket", "engagement_rate"]].values.tolist() == [
-        [10, 1.0],
-        [20, 0.0],
-        [70, 1.0],
-        [80, 0.0],
-    ]
+
+
+def test_bucket_plays_are_per_arm_and_bucket_from_served_lists(lake_root: str) -> None:
+    lake = queries.open_dashboard_lake(lake_root)
+    buckets = queries.bucket_plays(lake, days=7, new_episode_days=7)
+    columns = ["policy", "bucket", "listeners", "impressions", "list_plays", "new_episode_plays"]
+    # Bucket 10: u1 played e1 from i1. Bucket 70: u2 played e1, not on i2 — not a list play; e1 is new
+    # (appeared 11-18), so it is a new-episode play for u2's arm. Bucket 20: u3 played e1 on 11-19, new.
+    # Bucket 80 (u4) is outside the window.
+    assert buckets[columns].values.tolist() == [
+        ["hybrid", 10, 1, 1, 1, 1], ["hybrid", 20, 1, 1, 0, 1], ["als_only", 70, 1, 2, 0, 1],
+    ]  # fmt: skip
+    assert buckets["plays_per_impression"].tolist() == [1.0, 0.0, 0.0]
+    arms = queries.arm_plays(buckets).set_index("policy")
+    assert arms.loc["hybrid", "plays_per_impression"] == 0.5 and arms.loc["als_only", "impressions"] == 2
+    assert arms.loc["hybrid", "new_episode_plays_per_listener"] == 1.0
 
 
 def test_top_episodes_scores_and_evaluation(lake_root: str) -> None:
@@ -225,7 +255,7 @@ def test_dashboard_and_api_docs_render_in_headless_chromium(lake_root: str, tmp_
         )
     dash, docs = shots["dashboard"], shots["api-docs"]
     assert dash.ready >= 6 and dash.failed == 0
-    assert "Last hour" in dash.text and "Engagement rate per bucket" in dash.text
+    assert "Last hour" in dash.text and "Plays from lists per impression per bucket" in dash.text
     assert "Sample ratio" in shots["dashboard-ab"].text and shots["dashboard-ab"].failed == 0
     # health, ready, metrics, the impression counts, a listener's list, an episode's neighbours
     assert docs.ready == 6 and "/users/{user_id}/recommendations" in docs.text and "/metrics" in docs.text

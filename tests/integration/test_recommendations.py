@@ -16,16 +16,30 @@ from pyspark.sql import functions as F
 
 from podrec.ids import POPULAR_USER_PREFIX
 from podrec.lake.delta import read as read_delta
+from podrec.lake.paths import delta_rs_uri
+from podrec.lake.schemas import TABLE_SCHEMAS
 from podrec.recsys.ab import assign
 from podrec.recsys.engagement import engagement_scores
 from podrec.serving.publish import active_version, collection
 from podrec.settings import AbSettings, EngagementSettings
+from podrec_assets.catalog import COLUMN_LINEAGE
 from resources import MongoResource
 from tests.conftest import assets, settings_env
 from tests.integration.conftest import DAYS, END
 from tests.integration.test_ingest import isolated
 
 pytestmark = pytest.mark.integration
+WRITTEN_HERE = {  # the tables the shared lake and the test below write
+    "bronze/episodes", "bronze/user_events", "silver/episodes", "silver/transcripts", "silver/user_events",
+    "silver/daily_engagement", "gold/episode_embeddings", "gold/episode_similarity", "gold/als_factors",
+    "gold/recommendations",
+}  # fmt: skip
+
+
+def columns_of(uri: str) -> list[str]:
+    from deltalake import DeltaTable
+
+    return [field.name for field in DeltaTable(delta_rs_uri(uri)).schema().fields]
 
 
 def test_daily_engagement_scores_every_listen_by_the_rules(lake, spark) -> None:
@@ -98,8 +112,21 @@ def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) ->
         for r in factors.select("model_date", "model_version").distinct().collect()
     }
     assert set(versions) == {END, END - timedelta(days=1)} and len(set(versions.values())) == 2
-    models = Path(resources["lake"].table("gold", "als_models"))
-    assert {p.name for p in models.iterdir()} == {f"model_date={key}", f"model_date={day_before}"}
+
+    # What Dagster's catalog shows of each table is what was written: the declared columns, in order,
+    # and every upstream column the gold tables' lineage names.
+    written = {t: columns_of(resources["lake"].table(*t.split("/"))) for t in WRITTEN_HERE}
+    for table in WRITTEN_HERE & set(TABLE_SCHEMAS):
+        assert written[table] == TABLE_SCHEMAS[table].names, table
+    for table in (
+        "gold/episode_embeddings",
+        "gold/episode_similarity",
+        "gold/als_factors",
+        "gold/recommendations",
+    ):
+        for column, deps in COLUMN_LINEAGE[table].items():
+            for source, name in deps:
+                assert source not in written or name in written[source], (table, column, source, name)
 
 
 def test_the_days_lists_are_published_to_mongo(lake, spark) -> None:
@@ -189,7 +216,11 @@ def test_import_then_evaluate_on_a_fresh_lake(local_infra, settings, tmp_path: P
     out = subprocess.run([*cli, "evaluate", "--protocol", "stratified", "--k", "10", "--json"], env=env,
                          capture_output=True, text=True, timeout=900)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    report = json.loads(out.stdout[out.stdout.index("{") :])
+    # The person sees one line on stderr: where Dagster's event log and Spark's output went.
+    (said,) = out.stderr.strip().splitlines()
+    log = Path(said.removeprefix("Dagster's and Spark's log: "))
+    assert log.parent == own.data.path / "logs" and "RUN_SUCCESS" in log.read_text()
+    report = json.loads(out.stdout)
     assert report["protocol"] == "stratified" and report["k"] == 10 and report["users"] > 100
     policies = report["policies"]
     for name in ("hybrid", "als_only", "popular", "random"):

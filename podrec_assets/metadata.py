@@ -12,8 +12,8 @@ from podrec_assets.catalog import COLUMN_LINEAGE, column_lineage
 
 
 def delta_write_metadata(result: WriteResult, preview: Any | None = None) -> dict[str, Any]:
-    """Row count, Delta version and path, the table's column lineage where it is declared (Dagster's UI
-    draws it from the latest materialization), and an optional pandas preview as markdown — with
+    """Row count, Delta version and path, the table's column lineage where it is declared (Dagster reads
+    it from the latest materialization), and an optional pandas preview as markdown — with
     listener ids hashed and reasons left out, since metadata outlives a forget."""
     metadata: dict[str, Any] = {
         "dagster/row_count": result.rows_written,

@@ -127,7 +127,7 @@ def test_recommendations_follow_the_rules_and_rerun_idempotently(lake, spark) ->
         for column, deps in COLUMN_LINEAGE[table].items():
             for source, name in deps:
                 assert source not in written or name in written[source], (table, column, source, name)
-    # ... and each gold write carries its lineage, which Dagster's UI draws from the latest materialization.
+    # ... and each gold write carries its lineage, which Dagster reads from the latest materialization.
     latest = instance.get_latest_materialization_event(AssetKey(["gold", "recommendations"]))
     lineage = latest.asset_materialization.metadata["dagster/column_lineage"].value
     assert set(lineage.deps_by_column) == set(COLUMN_LINEAGE["gold/recommendations"])

@@ -69,42 +69,41 @@ if data.has("events"):
         )  # fmt: skip
 
 st.header("A/B arms")
-if data.has("impressions", "events", "episodes"):
-    new_days = load_settings().ab.new_episode_days
-    buckets = queries.bucket_plays(data, days, new_days)
-    if buckets.empty:
-        st.info("No lists served in the window yet: serve lists (the API, or `podrec loop`).")
-    else:
-        arms = queries.arm_plays(buckets)
-        if data.has("recommendations", "engagement"):
-            arms = arms.merge(
-                queries.arm_metrics(data, days).drop(columns="listeners"), on="policy", how="left"
-            )
-        st.caption(
-            f"Last {days} days of served lists; new episode: played within {new_days} days of appearing."
-        )
-        st.dataframe(
-            arms.style.format({"plays_per_impression": "{:.3f}", "new_episode_plays_per_listener": "{:.2f}",
-                               "completion": "{:.1%}", "catalog_diversity": "{:.1%}"}),
-            hide_index=True,
+new_days = load_settings().ab.new_episode_days
+served = queries.bucket_plays(data, days, new_days) if data.has("impressions", "events", "episodes") else None
+if data.has("recommendations", "engagement", "episodes"):
+    arms = queries.arm_metrics(data, days)
+    if served is not None and not served.empty:
+        shown = queries.arm_plays(served).rename(columns={"listeners": "listeners_served"})
+        arms = arms.merge(shown, on="policy", how="left")
+    st.dataframe(
+        arms.style.format({"plays_per_impression": "{:.3f}", "new_episode_plays_per_listener": "{:.2f}",
+                           "completion": "{:.1%}", "catalog_diversity": "{:.1%}"}, na_rep="-"),
+        hide_index=True,
+    )  # fmt: skip
+if served is None or served.empty:
+    st.info(f"No lists served in the last {days} days: plays per impression and new-episode plays are "
+            "measured on served lists (the API, or `podrec loop`).")  # fmt: skip
+else:
+    st.caption(f"Last {days} days of served lists; a new episode is played within {new_days} days "
+               "of appearing.")  # fmt: skip
+    left, right = st.columns(2)
+    for column, measure, title in (
+        (left, "plays_per_impression", "Plays from lists per impression"),
+        (right, "new_episode_plays_per_listener", "New-episode plays per listener"),
+    ):
+        # One bar per arm and bucket, side by side: a rate does not add up across arms.
+        column.altair_chart(
+            alt.Chart(served)
+            .mark_bar()
+            .encode(x=alt.X("bucket:O", axis=alt.Axis(labelOverlap=True)), xOffset="policy:N",
+                    y=alt.Y(f"{measure}:Q", stack=None, title=measure.replace("_", " ")),
+                    color="policy:N",
+                    tooltip=["bucket", "policy", "listeners", "impressions",
+                             alt.Tooltip(measure, format=".3f")])
+            .properties(height=220, title=f"{title} per bucket, last {days} days"),
+            use_container_width=True,
         )  # fmt: skip
-        left, right = st.columns(2)
-        for column, measure, title in (
-            (left, "plays_per_impression", "Plays from lists per impression"),
-            (right, "new_episode_plays_per_listener", "New-episode plays per listener"),
-        ):
-            # One bar per arm and bucket, side by side: a rate does not add up across arms.
-            column.altair_chart(
-                alt.Chart(buckets)
-                .mark_bar()
-                .encode(x=alt.X("bucket:O", axis=alt.Axis(labelOverlap=True)), xOffset="policy:N",
-                        y=alt.Y(f"{measure}:Q", stack=None, title=measure.replace("_", " ")),
-                        color="policy:N",
-                        tooltip=["bucket", "policy", "listeners", "impressions",
-                                 alt.Tooltip(measure, format=".3f")])
-                .properties(height=220, title=f"{title} per bucket, last {days} days"),
-                use_container_width=True,
-            )  # fmt: skip
 
 st.subheader("The experiment so far: hybrid - als_only")
 if data.has("ab"):

@@ -65,9 +65,6 @@ def main(debug: bool) -> None:
     if os.environ.get("PODREC_PROFILE") == "cluster":
         # Its Dagster instance and its object store's keys, for this process and those it starts.
         os.environ.update(localinfra.cluster_environment(settings()))
-    if "DAGSTER_HOME" not in os.environ:
-        # The same default `make` gives it: the data folder's dagster_home, with the instance's yaml.
-        os.environ["DAGSTER_HOME"] = str(dagster_home(settings()))
 
 
 def command_path(args: list[str]) -> str:
@@ -330,6 +327,7 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
     from podrec_app import runs
 
     loaded = settings()
+    _use_dagster_home(loaded)
     console = _console(loaded, "evaluate")
     try:
         # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
@@ -422,6 +420,7 @@ def tune(
             "als_weights": als_weights, "rerank_weights": rerank_weights}  # fmt: skip
     config = {name: list(v) if isinstance(v, tuple) else v for name, v in grid.items() if v}
     loaded = settings()
+    _use_dagster_home(loaded)
     console = _console(loaded, "tune")
     try:
         with console.quiet():
@@ -550,6 +549,7 @@ def loop(
     from podrec_app.readout import report_text
 
     own = settings()
+    _use_dagster_home(own)
     synthetic = {k: v for k, v in (("episodes", episodes), ("shows", shows)) if v is not None}
     exploration = {} if exploration_share is None else {"share": exploration_share}
     own = own.with_(catalog="synthetic", synthetic=synthetic, exploration=exploration)
@@ -674,6 +674,7 @@ def backfill_command(job: str, start: str | None, end: str | None, partitions: s
 
     if not partitions and not (start and end):
         raise click.UsageError("give --from and --to, or --partitions")
+    _use_dagster_home(settings())
     try:
         backfill_id, runs = backfill(job, start, end, partitions.split(",") if partitions else None)
     except BackfillError as exc:
@@ -686,6 +687,12 @@ def backfill_command(job: str, start: str | None, end: str | None, partitions: s
             f"{len(failed)} day(s) failed; fix and re-run them alone: podrec backfill {job} --partitions "
             + ",".join(failed)
         )
+
+
+def _use_dagster_home(loaded: PodrecSettings) -> None:
+    """Run in ``$DAGSTER_HOME``, or by default in the data folder's ``dagster_home`` — the default
+    ``make`` gives it, so ``make dev`` shows what the command ran."""
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home(loaded)))
 
 
 def _console(loaded: PodrecSettings, command: str) -> Console:
@@ -715,8 +722,10 @@ def demo(day: datetime | None) -> None:
     from podrec_app.demo import DemoFailed, run_demo
     from podrec_app.runs import last_complete_day
 
+    loaded = settings()
+    _use_dagster_home(loaded)
     try:
-        click.echo(run_demo(settings(), day.date() if day else last_complete_day()))
+        click.echo(run_demo(loaded, day.date() if day else last_complete_day()))
     except DemoFailed as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -4,9 +4,9 @@ Applied once, to the whole code location (``with_catalog``), so an asset module 
 
 - **Column schemas** from the Spark schemas podrec declares (``podrec.lake.schemas.TABLE_SCHEMAS``) on
   every table asset that has one, so the catalog lists a table's columns before it is first written.
-- **Column lineage** of the gold tables and the serving version: which upstream columns each column is
+- **Column lineage** of the gold tables: which upstream columns each column is
   computed from — written here by hand, since the columns flow through Spark plans and library code
-  that Dagster cannot read; a unit test keeps every named column and asset real.
+  that Dagster cannot read; the tests hold every named column and asset to the real ones.
 - **Freshness**: the serving version, the lists and the daily tables they read fail their freshness
   policy when not materialized within ``PODREC_CHECKS_STALE_AFTER_HOURS`` (26 by default: a day and
   the daily run's slack), so a day that did not run shows red in the UI. The weekly assets (tuning,
@@ -35,10 +35,10 @@ from podrec.lake.schemas import TABLE_SCHEMAS
 from podrec.settings import PodrecSettings
 
 # The daily path from events to what listeners are served: each is written every day it runs.
+# silver/episodes is not: the content track rebuilds it only when a snapshot brings new episodes.
 DAILY_SERVING_PATH = (
     "bronze/episodes",
     "bronze/user_events",
-    "silver/episodes",
     "silver/user_events",
     "silver/daily_engagement",
     "silver/flagged_listeners",

@@ -113,9 +113,10 @@ def dashboard_page(base_url: str, min_charts: int = 5) -> Page:
 
 
 def dashboard_ab_page(base_url: str) -> Page:
-    """The dashboard's A/B section alone: arms, the experiment's readout, the sample-ratio test."""
+    """The dashboard's A/B section alone: arms, the experiment's readout, the sample-ratio test — or,
+    on a lake where nothing was served or analysed yet (the demo's), the section saying so."""
     return Page("dashboard-ab", base_url, ready='[data-testid="stVegaLiteChart"]', min_ready=5,
-                failed='[data-testid="stException"]', ready_text="Sample ratio", height=3600,
+                failed='[data-testid="stException"]', ready_text="The experiment so far", height=3600,
                 section=("A/B arms", "Top episodes by listener language"))  # fmt: skip
 
 

@@ -70,10 +70,11 @@ if data.has("events"):
 
 st.header("A/B arms")
 new_days = load_settings().ab.new_episode_days
-served = queries.bucket_plays(data, days, new_days) if data.has("impressions", "events", "episodes") else None
+has_served = data.has("impressions", "events", "episodes")
+served = queries.bucket_plays(data, days, new_days) if has_served else pd.DataFrame()
 if data.has("recommendations", "engagement", "episodes"):
     arms = queries.arm_metrics(data, days)
-    if served is not None and not served.empty:
+    if not served.empty:
         shown = queries.arm_plays(served).rename(columns={"listeners": "listeners_served"})
         arms = arms.merge(shown, on="policy", how="left")
     st.dataframe(
@@ -81,7 +82,7 @@ if data.has("recommendations", "engagement", "episodes"):
                            "completion": "{:.1%}", "catalog_diversity": "{:.1%}"}, na_rep="-"),
         hide_index=True,
     )  # fmt: skip
-if served is None or served.empty:
+if served.empty:
     st.info(f"No lists served in the last {days} days: plays per impression and new-episode plays are "
             "measured on served lists (the API, or `podrec loop`).")  # fmt: skip
 else:

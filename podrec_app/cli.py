@@ -280,7 +280,7 @@ def ingest(replay: datetime | None, force: bool) -> None:
     if force and replay is None:
         raise click.UsageError("--force only applies to --replay")
     loaded = settings()
-    console = _console(loaded, "ingest")
+    console = Console(log_path(loaded, "ingest"))
     with console.quiet():
         report = ingest_pending(loaded, replay.date() if replay else None, force=force)
     _said_where(console)
@@ -328,7 +328,7 @@ def evaluate(protocol: str, k: int, as_json: bool, no_ingest: bool) -> None:
 
     loaded = settings()
     _use_dagster_home(loaded)
-    console = _console(loaded, "evaluate")
+    console = Console(log_path(loaded, "evaluate"))
     try:
         # An offline evaluation of a log reads all of it (the weekly asset reads its bounded window).
         config = {"protocols": [protocol], "k": k, "window_days": 0}
@@ -421,7 +421,7 @@ def tune(
     config = {name: list(v) if isinstance(v, tuple) else v for name, v in grid.items() if v}
     loaded = settings()
     _use_dagster_home(loaded)
-    console = _console(loaded, "tune")
+    console = Console(log_path(loaded, "tune"))
     try:
         with console.quiet():
             out = runs.tune(loaded, {**config, "window_days": 0}, ingest=not no_ingest)
@@ -695,14 +695,9 @@ def _use_dagster_home(loaded: PodrecSettings) -> None:
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home(loaded)))
 
 
-def _console(loaded: PodrecSettings, command: str) -> Console:
-    """The command's own lines on the terminal; Dagster's event log, Spark's and the JVM's output in a
-    file (named on stderr when the command ends, so ``--json`` keeps stdout to the JSON, and in the
-    one-line error when a run fails)."""
-    return Console(log_path(loaded, command))
-
-
 def _said_where(console: Console) -> None:
+    """Name the file Dagster's event log and Spark's output went to: on stderr, so ``--json`` keeps
+    stdout to the JSON (a failed run's one-line error names it instead)."""
     click.echo(f"Dagster's and Spark's log: {console.log_path}", err=True)
 
 

@@ -10,11 +10,15 @@ from podrec.settings import PodrecSettings
 from podrec_app.localinfra import INFRA_DIR
 
 
-def dagster_home(settings: PodrecSettings) -> Path:
-    """The data folder's ``dagster_home``, made with the profile's instance yaml if it is new."""
-    home = settings.data.path / "dagster_home"
+def made_home(home: Path, profile: str) -> Path:
+    """``home`` with the profile's instance yaml, copied in if it has none (one there is the operator's)."""
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        source = "dagster-cluster.yaml" if settings.profile == "cluster" else "dagster.yaml"
+        source = "dagster-cluster.yaml" if profile == "cluster" else "dagster.yaml"
         shutil.copy(INFRA_DIR / source, home / "dagster.yaml")
     return home
+
+
+def dagster_home(settings: PodrecSettings) -> Path:
+    """The data folder's ``dagster_home``, made with the profile's instance yaml if it is new."""
+    return made_home(settings.data.path / "dagster_home", settings.profile)

@@ -866,9 +866,9 @@ def dagster_daemon_service(settings: PodrecSettings) -> list[Service]:
     postgres_host = urlsplit(settings.mongo.uri.get_secret_value()).hostname or "127.0.0.1"
 
     def prepare() -> None:
-        home.mkdir(parents=True, exist_ok=True)
-        if not (home / "dagster.yaml").exists():
-            shutil.copy(INFRA_DIR / "dagster-cluster.yaml", home / "dagster.yaml")
+        from podrec_app.instance_home import made_home  # it reads this module's INFRA_DIR
+
+        made_home(home, "cluster")
         # The daemon opens the instance as it starts, so its database must already answer.
         deadline = time.monotonic() + 60
         while not _postgres_answers(postgres_host, settings.postgres.port):

@@ -263,8 +263,8 @@ def _project(schema: StructType, columns: list[str]) -> StructType:
 
 
 # The columns of each contract table whose schema podrec declares, by ``layer/name``: what Dagster's
-# catalog shows for the table's asset (podrec_assets.catalog), checked against the written tables by
-# tests/integration/test_catalog.py.
+# catalog shows for the table's asset (podrec_assets.catalog), checked against the written tables in
+# tests/integration/test_recommendations.py.
 TABLE_SCHEMAS: dict[str, StructType] = {
     "bronze/episodes": BRONZE_EPISODES,
     "bronze/user_events": _project(VALIDATED_RECORD, BRONZE_USER_EVENTS_COLUMNS),

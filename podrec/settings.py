@@ -676,6 +676,17 @@ class ChecksSettings(Section):
     )
 
 
+class AutomationSettings(Section):
+    running: bool = Field(
+        False,
+        description=(
+            "The automation sensor starts switched on, so the daemon runs the graph by its conditions "
+            "(podrec_assets/automation.py), and so does the Kafka-lag sensor: `make dev` and the cluster "
+            "profile. Off, both wait for a person to turn them on in the UI."
+        ),
+    )
+
+
 class DriftSettings(Section):
     reference_days: int = Field(7, ge=1, description="Days before the checked one that form its reference.")
     sample_rows: int = Field(
@@ -905,6 +916,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "ingest_sasl_username": "podrec-ingest",
         },
         "mongo": {"local_backend": "postgresql"},
+        "automation": {"running": True},
     },
 }
 
@@ -1048,6 +1060,7 @@ class PodrecSettings(BaseSettings):
     ab: AbSettings = AbSettings()
     exploration: ExplorationSettings = ExplorationSettings()
     checks: ChecksSettings = ChecksSettings()
+    automation: AutomationSettings = AutomationSettings()
     drift: DriftSettings = DriftSettings()
     publish: PublishSettings = PublishSettings()
     api: ApiSettings = ApiSettings()

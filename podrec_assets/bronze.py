@@ -18,7 +18,6 @@ from dagster import (
     MetadataValue,
     RetryPolicy,
     asset,
-    build_schedule_from_partitioned_job,
     define_asset_job,
     multi_asset,
 )
@@ -346,6 +345,4 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
             simulated_events(settings, calendar),
         ],
         jobs=[bronze_daily_job, ingest_events_job],
-        # Shortly after midnight UTC, for the day that just ended.
-        schedules=[build_schedule_from_partitioned_job(bronze_daily_job, hour_of_day=0, minute_of_hour=30)],
     )

@@ -7,17 +7,8 @@ Both come from the settings tree, so a deployment that moves the first day (an i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
-from dagster import (
-    DailyPartitionsDefinition,
-    RunRequest,
-    ScheduleDefinition,
-    ScheduleEvaluationContext,
-    TimeWindowPartitionMapping,
-    schedule,
-)
+from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping
 
 from podrec.recsys.window import partition_start_offset
 from podrec.settings import PodrecSettings
@@ -45,16 +36,3 @@ def partition_range_tags(first: str, last: str) -> dict[str, str]:
     """Run tags that make one run cover the days ``first..last`` (what a single-run backfill sets):
     assets with a single-run backfill policy read every day of the range in that run."""
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-
-
-def weekly_schedule(job: Any, name: str, cron: str, run_key: str, description: str) -> ScheduleDefinition:
-    """A weekly run of ``job`` (what ``define_asset_job`` returns) for the day before its tick. The
-    partition comes from the tick's own time, never the clock, so a late tick runs the day it was
-    meant for; the run key (``run_key`` and the day) makes a repeated tick a no-op."""
-
-    @schedule(name=name, job=job, cron_schedule=cron, execution_timezone="UTC", description=description)
-    def _weekly(context: ScheduleEvaluationContext) -> RunRequest:
-        day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-        return RunRequest(run_key=f"{run_key}-{day}", partition_key=day)
-
-    return _weekly

@@ -61,7 +61,7 @@ from podrec.recsys.scoring import (
 from podrec.recsys.tuning import Setting, serving_setting, sweep
 from podrec.recsys.window import partition_start_offset
 from podrec.settings import AlsSettings, HybridSettings, PodrecSettings
-from podrec_assets.calendar import Calendar, weekly_schedule
+from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
 
@@ -524,21 +524,11 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="Offline evaluation of every policy on the engagement up to a date.",
     )
 
-    weekly_evaluation_schedule = weekly_schedule(
-        evaluation_job, "weekly_evaluation_schedule", "0 3 * * 1", "evaluation",
-        "Mondays: the slower offline evaluation of every policy as of the day before.",
-    )  # fmt: skip
-
     tuning_job = define_asset_job(
         "tuning",
         selection=AssetSelection.assets(TUNING),
         description="The weekly sweep and the acceptance rule: which setting the fit and the lists use next.",
     )
-
-    weekly_tuning_schedule = weekly_schedule(
-        tuning_job, "weekly_tuning_schedule", "0 4 * * 1", "tuning",
-        "Mondays after the evaluation: sweep, maybe accept a better one (as of the day before).",
-    )  # fmt: skip
 
     return Definitions(
         assets=[
@@ -556,5 +546,4 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
                 description="A day's ALS model, every listener's list, published to MongoDB behind its gate.",
             ),
         ],
-        schedules=[weekly_evaluation_schedule, weekly_tuning_schedule],
     )

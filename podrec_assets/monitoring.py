@@ -23,7 +23,6 @@ from dagster import (
     RetryPolicy,
     asset,
     asset_check,
-    build_schedule_from_partitioned_job,
     define_asset_job,
 )
 from dagster_pyspark import LazyPySparkResource
@@ -37,7 +36,7 @@ from podrec.recsys.ab import assign
 from podrec.recsys.ab_analysis import COLUMNS, analyse, listener_day
 from podrec.recsys.ab_readout import experiment_days, readout, readout_rows
 from podrec.settings import PodrecSettings
-from podrec_assets.calendar import Calendar, weekly_schedule
+from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
 
@@ -274,11 +273,6 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
         description="Compact the newest partitions of every table and VACUUM what no version needs.",
     )
 
-    weekly_lake_maintenance_schedule = weekly_schedule(
-        maintenance_job, "weekly_lake_maintenance_schedule", "0 5 * * 0", "lake-maintenance",
-        "Sundays, after the day's retention and away from the daily job (as of the day before).",
-    )  # fmt: skip
-
     return Definitions(
         assets=[
             ab_analysis(settings, calendar),
@@ -295,10 +289,5 @@ def definitions(settings: PodrecSettings, calendar: Calendar) -> Definitions:
             ),
             retention_job,
             maintenance_job,
-        ],
-        # After the daily job (01:30) has read the day's model window.
-        schedules=[
-            build_schedule_from_partitioned_job(retention_job, hour_of_day=4, minute_of_hour=0),
-            weekly_lake_maintenance_schedule,
         ],
     )

@@ -51,8 +51,9 @@ docs: python
 	$(BIN)/mkdocs serve -a 127.0.0.1:8008
 
 ## dev: the Dagster UI on http://127.0.0.1:3000
+# The daemon `dagster dev` starts runs the graph by its automation conditions (podrec_assets/automation.py).
 dev: setup dagster-home
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	PODREC_AUTOMATION_RUNNING=true $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 dagster-home:
 	@mkdir -p $(DAGSTER_HOME)

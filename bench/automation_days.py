@@ -35,15 +35,18 @@ NIGHT = timedelta(hours=6)  # ticks run from midnight to 06:00, when the daily a
 
 
 def rehearsal_env(first: date) -> dict[str, str]:
-    """The settings the daemon's code location reads: a world of the rehearsal's own."""
+    """The settings the daemon's code location reads: a world of the rehearsal's own — its data folder
+    and lake, and topics, a consumer group and a database no earlier rehearsal has touched."""
+    run = f"{int(time.time())}"
     return {
         "PODREC_DATA_DIR": str(DATA),
+        "PODREC_LAKE_URI": str(DATA / "lakehouse"),
         "PODREC_PARTITIONS_START": first.isoformat(),
         "PODREC_AUTOMATION_RUNNING": "true",
-        "PODREC_KAFKA_EVENTS_TOPIC": "podrec.rehearsal.events",
-        "PODREC_KAFKA_IMPRESSIONS_TOPIC": "podrec.rehearsal.impressions",
-        "PODREC_KAFKA_CONSUMER_GROUP": "podrec-rehearsal",
-        "PODREC_MONGO_DATABASE": "podrec_rehearsal",
+        "PODREC_KAFKA_EVENTS_TOPIC": f"podrec.rehearsal-{run}.events",
+        "PODREC_KAFKA_IMPRESSIONS_TOPIC": f"podrec.rehearsal-{run}.impressions",
+        "PODREC_KAFKA_CONSUMER_GROUP": f"podrec-rehearsal-{run}",
+        "PODREC_MONGO_DATABASE": f"podrec_rehearsal_{run}",
         "DAGSTER_HOME": str(DATA / "dagster_home"),
     }
 

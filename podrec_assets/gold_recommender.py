@@ -1,5 +1,6 @@
 """Gold, recommender track: the day's ALS model, every listener's list, the offline evaluation, and
-the weekly self-tuning.
+the weekly self-tuning. Each asset calls one function of ``podrec.recsys.gold`` (read → compute →
+write) and turns what it returns into metadata.
 
 Each asset is partitioned by day: the model, the lists, the evaluation and the tuning decision *for*
 a date, so one day can be re-run or backfilled without touching another's version. The fit, the
@@ -7,10 +8,8 @@ lists and the evaluation use the setting the newest ``gold/tuning`` decision ser
 ``PODREC_TUNING_PIN``), and say which and why in their metadata.
 """
 
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
-import numpy as np
 import pandas as pd
 from dagster import (
     AssetDep,
@@ -29,38 +28,14 @@ from dagster import (
 )
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
-from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
 
 from podrec.ids import POPULAR_USER_PREFIX
-from podrec.lake.delta import exists, read, read_required, replace_partitions
-from podrec.lake.schemas import GOLD_EVALUATION, GOLD_RECOMMENDATIONS, GOLD_TUNING
-from podrec.privacy import Suppression, forget_late_in_model
-from podrec.recsys.als import ItemFactors, factor_rows, fit, model_version, pool_variants, window_ratings
 from podrec.recsys.bursts import TABLE as FLAGGED
-from podrec.recsys.bursts import held_out_in_lake, without_held_out
-from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS, strategy_from_evaluation
-from podrec.recsys.evaluation import (
-    DEFAULT_PROTOCOLS,
-    Bench,
-    canonical_map,
-    evaluate,
-    evaluation_rows,
-    split_train_test,
-    summary_markdown,
-)
-from podrec.recsys.hybrid import ItemSide, with_cold_start
-from podrec.recsys.scoring import (
-    build_episode_index,
-    episode_stats,
-    recommend_in_spark,
-    user_frame,
-    window_interactions,
-    with_popular_lists,
-)
-from podrec.recsys.tuning import Setting, serving_setting, sweep
+from podrec.recsys.cold_start import EVALUATION_LOOKBACK_DAYS
+from podrec.recsys.evaluation import DEFAULT_PROTOCOLS, summary_markdown
+from podrec.recsys.gold import build_als_factors, build_evaluation, build_recommendations, build_tuning
 from podrec.recsys.window import partition_start_offset
-from podrec.settings import AlsSettings, HybridSettings, PodrecSettings
+from podrec.settings import PodrecSettings
 from podrec_assets.calendar import Calendar
 from podrec_assets.metadata import delta_write_metadata
 from resources import LakeResource
@@ -72,23 +47,6 @@ RECOMMENDER_ASSETS = (["gold", "als_factors"], ["gold", "recommendations"], ["mo
 TUNING_LOOKBACK = TimeWindowPartitionMapping(
     start_offset=partition_start_offset(EVALUATION_LOOKBACK_DAYS), allow_nonexistent_upstream_partitions=True
 )
-
-
-def latest_tuning(session: SparkSession, lake: LakeResource, day: date) -> dict | None:
-    """The newest gold.tuning decision on or before ``day`` (its row), None before the first."""
-    uri = lake.table(*TUNING)
-    if not exists(session, uri):
-        return None
-    rows = read(session, uri).where(F.col("tuned_date") <= F.lit(day)).orderBy(F.desc("tuned_date")).limit(1)
-    found = rows.collect()
-    return found[0].asDict() if found else None
-
-
-def setting_for(
-    settings: PodrecSettings, session: SparkSession, lake: LakeResource, day: date
-) -> tuple[AlsSettings, HybridSettings, str]:
-    """The ALS and list settings that serve ``day``, and why (podrec.recsys.tuning.serving_setting)."""
-    return serving_setting(settings.als, settings.hybrid, settings.tuning, latest_tuning(session, lake, day))
 
 
 class AlsRunConfig(Config):
@@ -130,109 +88,27 @@ def als_factors(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinitio
     def gold_als_factors(
         context: AssetExecutionContext, config: AlsRunConfig, spark: LazyPySparkResource, lake: LakeResource
     ) -> MaterializeResult:
-        session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        tuned, _, why = setting_for(settings, session, lake, day)
-        als = tuned.updated(**config.overrides())
-        if config.overrides():
-            why = f"run config {config.overrides()} over: {why}"
-        guard = Suppression(lake.root).guard()
-        engagement = guard.keep(
-            read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        )
-        canonical = None
-        if als.pool_variants and exists(session, lake.table("silver", "episodes")):
-            canonical = read(session, lake.table("silver", "episodes"))
-        # Coordinated plays stay in the lake but out of the fit (podrec/recsys/bursts.py).
-        held = held_out_in_lake(session, lake.table(*FLAGGED), day, als.window_days)
-        ratings = pool_variants(
-            without_held_out(window_ratings(engagement, day, als.window_days), held), canonical
-        ).persist()
-        n_ratings = ratings.count()
-        if n_ratings == 0:
-            raise ValueError(f"no engagement in the {als.window_days} days ending {day}: nothing to fit")
-        fitted = fit(ratings, als)
-        version = model_version(als, day)
-        model_uri = f"{lake.table('gold', 'als_models')}/model_date={day.isoformat()}"
-        fitted.save(model_uri)
-        rows = factor_rows(fitted, ratings, version, day)
-        result = replace_partitions(rows, lake.table("gold", "als_factors"), "model_date", [day.isoformat()])
-        if guard.sweep(session, lake.table("gold", "als_factors"), column="id", side=True):
-            forget_late_in_model(model_uri, guard)
-        fitted.release()
-        ratings.unpersist()
-        written = read(session, lake.table("gold", "als_factors")).where(F.col("model_date") == F.lit(day))
-        sides = dict(written.groupBy("side").count().collect())
-        context.log.info(f"ALS {version}: {sides.get('user', 0)} users, {sides.get('item', 0)} episodes")
+        built = build_als_factors(spark.spark_session, lake.root, day, settings, config.overrides())
+        als = built.als
+        context.log.info(f"ALS {built.version}: {built.users} users, {built.episodes} episodes")
         return MaterializeResult(
             metadata={
-                **delta_write_metadata(result),
-                "model_version": version,
-                "model_path": MetadataValue.path(model_uri),
-                "users": sides.get("user", 0),
-                "episodes": sides.get("item", 0),
-                "ratings": n_ratings,
+                **delta_write_metadata(built.written),
+                "model_version": built.version,
+                "model_path": MetadataValue.path(built.model_uri),
+                "users": built.users,
+                "episodes": built.episodes,
+                "ratings": built.ratings,
                 "params": MetadataValue.json(als.model_dump()),
                 "setting": f"alpha {als.alpha:g}, regParam {als.reg_param:g}, rank {als.rank}",
-                "setting_why": why,
+                "setting_why": built.why,
                 "pooled_variants": als.pool_variants,
-                "held_out_listeners": held.count() if held is not None else 0,
+                "held_out_listeners": built.held_out_listeners,
             }
         )
 
     return gold_als_factors
-
-
-def content_inputs(
-    session: SparkSession, lake: LakeResource
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The catalog and content neighbours when the content track has run; imported logs have none."""
-    episodes = similarity = None
-    if exists(session, lake.table("silver", "episodes")):
-        episodes = (
-            read(session, lake.table("silver", "episodes"))
-            .select(
-                "episode_id",
-                "canonical_episode_id",
-                "feed_id",
-                "language",
-                "title",
-                "published_at",
-                "categories",
-            )
-            .toPandas()
-        )
-    if exists(session, lake.table("gold", "episode_similarity")):
-        similarity = read(session, lake.table("gold", "episode_similarity")).toPandas()
-    return episodes, similarity
-
-
-def episode_vectors(session: SparkSession, lake: LakeResource) -> dict[str, np.ndarray]:
-    """Transcript embeddings by episode (one per episode: the newest model's), for intra-list diversity
-    in content terms; empty when the content track has not run (diversity then uses ALS factors)."""
-    uri = lake.table("gold", "episode_embeddings")
-    if not exists(session, uri):
-        return {}
-    rows = read(session, uri).select("episode_id", "model", "vector").toPandas()
-    rows = rows.sort_values("model").drop_duplicates("episode_id", keep="last")
-    return {
-        e: np.asarray(v, dtype=np.float32) for e, v in zip(rows["episode_id"], rows["vector"], strict=True)
-    }
-
-
-def recent_evaluations(session: SparkSession, lake: LakeResource, day: date) -> pd.DataFrame | None:
-    """gold.evaluation's rows for the cold-start pick: the lookback ending on ``day``, sweeps left out."""
-    uri = lake.table("gold", "evaluation")
-    if not exists(session, uri):
-        return None
-    start = day - timedelta(days=EVALUATION_LOOKBACK_DAYS - 1)
-    return (
-        read(session, uri)
-        .where(F.col("eval_date").between(F.lit(start), F.lit(day)))
-        .where(~F.col("params").contains('"tuning": true'))
-        .where(F.col("metric").isin("ndcg", "cold_recall") & F.col("policy").isin("hybrid", "als_only"))
-        .toPandas()
-    )
 
 
 def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
@@ -273,70 +149,20 @@ def recommendations(settings: PodrecSettings, calendar: Calendar) -> AssetsDefin
     def gold_recommendations(
         context: AssetExecutionContext, spark: LazyPySparkResource, lake: LakeResource
     ) -> MaterializeResult:
-        session = spark.spark_session
         day = date.fromisoformat(context.partition_key)
-        factors = read_required(
-            session, lake.table("gold", "als_factors"), "materialize gold/als_factors"
-        ).where(F.col("model_date") == F.lit(day))
-        first = factors.select("model_version").limit(1).collect()
-        if not first:
-            raise ValueError(f"no ALS factors for {day}: materialize gold/als_factors for that date first")
-        version = first[0]["model_version"]
-        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        interactions = window_interactions(engagement, day, settings.als.window_days).persist()
-        # Popularity and the cold-start weights count listeners: coordinated ones are not counted.
-        held = held_out_in_lake(session, lake.table(*FLAGGED), day, settings.als.window_days)
-        stats = episode_stats(without_held_out(interactions, held))
-        index = build_episode_index(stats, *content_inputs(session, lake))
-        als, tuned, setting_why = setting_for(settings, session, lake, day)
-        strategy, why = strategy_from_evaluation(tuned.cold_start, recent_evaluations(session, lake, day))
-        context.log.info(f"cold start: {strategy} ({why}); setting: {setting_why}")
-        hybrid = with_cold_start(tuned, strategy)
-        item_factors = ItemFactors.collect(factors.where(F.col("side") == "item"))
-        # Pooled: the item side holds canonical episodes; each variant (a new translation too) reads its own.
-        learned = item_factors.aligned(index.canonical_ids if als.pool_variants else index.ids)
-        # The day's lists are served from the end of the day on: an episode's freshness counts from there.
-        served_from = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC).timestamp()
-        items = ItemSide.build(index, learned, hybrid, pooled=als.pool_variants, as_of=served_from)
-        user_factors = factors.where(F.col("side") == "user").select(F.col("id").alias("user_id"), "factors")
-        users = user_frame(interactions, index, user_factors, settings.ab)
-        languages = sorted(set(index.popularity) | {hybrid.fallback_language})
-        out = (
-            recommend_in_spark(with_popular_lists(users, languages), items)
-            .withColumn("experiment_id", F.lit(settings.ab.experiment_id))
-            .withColumn("model_version", F.lit(version))
-            .withColumn("rec_date", F.lit(day))
-            .select(*GOLD_RECOMMENDATIONS.fieldNames())
-        )
-        guard = Suppression(lake.root).guard()
-        result = replace_partitions(
-            guard.keep(out), lake.table("gold", "recommendations"), "rec_date", [day.isoformat()]
-        )
-        guard.sweep(session, lake.table("gold", "recommendations"))
-        interactions.unpersist()
-        written = read(session, lake.table("gold", "recommendations")).where(F.col("rec_date") == F.lit(day))
-        by_policy = {r["policy"]: r["count"] for r in written.groupBy("policy").count().collect()}
-        preview = (
-            written.where(~F.col("user_id").startswith(POPULAR_USER_PREFIX))
-            .orderBy("user_id", "rank")
-            .limit(10)
-        )
+        built = build_recommendations(spark.spark_session, lake.root, day, settings, context.log.info)
+        hybrid = built.hybrid
         return MaterializeResult(
             metadata={
-                **delta_write_metadata(
-                    result, preview.select("user_id", "rank", "episode_id", "policy", "reason").toPandas()
-                ),
-                "users": written.where(~F.col("user_id").startswith(POPULAR_USER_PREFIX))
-                .select("user_id")
-                .distinct()
-                .count(),
-                "rows_by_policy": MetadataValue.json(by_policy),
-                "model_version": version,
+                **delta_write_metadata(built.written, built.preview),
+                "users": built.users,
+                "rows_by_policy": MetadataValue.json(built.rows_by_policy),
+                "model_version": built.version,
                 "experiment_id": settings.ab.experiment_id,
-                "cold_start": f"{strategy} ({why})",
+                "cold_start": built.cold_start,
                 "setting": f"w_als {hybrid.als_weight:g}, rerank {hybrid.rerank_weight:g}, "
                 f"follow {hybrid.follow_weight:g}",
-                "setting_why": setting_why,
+                "setting_why": built.why,
             }
         )
 
@@ -389,35 +215,18 @@ def evaluation(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition
         spark: LazyPySparkResource,
         lake: LakeResource,
     ) -> MaterializeResult:
-        session = spark.spark_session
-        day = date.fromisoformat(context.partition_key)
         window = settings.evaluation.window_days if config.window_days is None else config.window_days
-        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        # Bounded by the window and a stable sample of listeners: a year of history costs what a window does.
-        daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
-        episodes, similarity = content_inputs(session, lake)
-        vectors = episode_vectors(session, lake)
-        tuned_als, hybrid, why = setting_for(settings, session, lake, day)
-        als = tuned_als.updated(**config.als_overrides())
-        now = datetime.now(UTC)
-        rows, reports = [], {}
-        for protocol in config.protocols:
-            result = evaluate(session, daily, protocol, config.k, als, hybrid, episodes, similarity, vectors)
-            reports[protocol] = json.loads(result.to_json())
-            rows += result.table_rows(now, day)
-            context.log.info(
-                f"{protocol}: " + ", ".join(f"{p} ndcg {v['ndcg']}" for p, v in result.policies.items())
-            )
-        written = replace_partitions(
-            session.createDataFrame(rows, schema=GOLD_EVALUATION), lake.table("gold", "evaluation"),
-            "eval_date", [day.isoformat()],
+        built = build_evaluation(
+            spark.spark_session, lake.root, date.fromisoformat(context.partition_key), settings,
+            protocols=config.protocols, k=config.k, window_days=window, als_overrides=config.als_overrides(),
+            log=context.log.info,
         )  # fmt: skip
         return MaterializeResult(
             metadata={
-                **delta_write_metadata(written),
-                "report": MetadataValue.json(reports),
-                "summary": MetadataValue.md(summary_markdown(reports)),
-                "setting_why": why if not config.als_overrides() else f"run config over: {why}",
+                **delta_write_metadata(built.written),
+                "report": MetadataValue.json(built.reports),
+                "summary": MetadataValue.md(summary_markdown(built.reports)),
+                "setting_why": built.why,
             }
         )
 
@@ -473,44 +282,26 @@ def tuning(settings: PodrecSettings, calendar: Calendar) -> AssetsDefinition:
     def gold_tuning(
         context: AssetExecutionContext, config: TuningConfig, spark: LazyPySparkResource, lake: LakeResource
     ) -> MaterializeResult:
-        session = spark.spark_session
-        day = date.fromisoformat(context.partition_key)
-        grid = settings.tuning.updated(**config.overrides())
         window = settings.evaluation.window_days if config.window_days is None else config.window_days
-        engagement = read_required(session, lake.table(*ENGAGEMENT), "materialize silver/daily_engagement")
-        daily = evaluation_rows(engagement, day, window, settings.evaluation.max_users).toPandas()
-        episodes, similarity = content_inputs(session, lake)
-        als, hybrid, why = setting_for(settings, session, lake, day - timedelta(days=1))
-        hybrid = with_cold_start(hybrid)
-        split_ = split_train_test(daily, grid.protocol, canonical=canonical_map(episodes))
-        bench = Bench(session, split_, grid.k, episodes, similarity, episode_vectors(session, lake))
-        try:
-            decision = sweep(bench, als, hybrid, Setting.of(als, hybrid), grid)
-        finally:
-            bench.close()
+        built = build_tuning(
+            spark.spark_session, lake.root, date.fromisoformat(context.partition_key), settings,
+            grid=settings.tuning.updated(**config.overrides()), window_days=window,
+        )  # fmt: skip
+        decision = built.decision
         context.log.info(decision.reason)
-        row = (
-            grid.protocol, grid.k, grid.margin, decision.incumbent.to_json(), decision.challenger.to_json(),
-            decision.serving.to_json(), decision.incumbent_ndcg, decision.challenger_ndcg, decision.accepted,
-            decision.reason, json.dumps(decision.trials), len(split_.test), datetime.now(UTC), day,
-        )  # fmt: skip
-        written = replace_partitions(
-            session.createDataFrame([row], schema=GOLD_TUNING), lake.table(*TUNING), "tuned_date",
-            [day.isoformat()],
-        )  # fmt: skip
         trials = pd.DataFrame(decision.trials)
         return MaterializeResult(
             metadata={
-                **delta_write_metadata(written),
+                **delta_write_metadata(built.written),
                 "serving": decision.serving.label(),
                 "accepted": decision.accepted,
                 "reason": decision.reason,
-                "incumbent": f"{decision.incumbent.label()} (served: {why})",
+                "incumbent": f"{decision.incumbent.label()} (served: {built.why})",
                 "incumbent_ndcg": decision.incumbent_ndcg,
                 "challenger_ndcg": decision.challenger_ndcg,
                 "trials": MetadataValue.md(trials.to_markdown(index=False, floatfmt=".4f")),
-                "protocol": grid.protocol,
-                "users": len(split_.test),
+                "protocol": built.grid.protocol,
+                "users": built.users,
             }
         )
 

@@ -358,7 +358,7 @@ class Bench:
         """Every test listener's list under ``policy`` and the list rules ``hybrid``."""
         if self._side is None or self._side[0] is not model:  # the warm start depends on the model only
             self._side = (model, ItemSide.build(self.index, model.learned, hybrid, model.als.pool_variants))
-        items = replace(self._side[1], params=hybrid.updated(k=self.k))
+        items = replace(self._side[1], hybrid=hybrid.updated(k=self.k))
         frame = self.frame.assign(
             policy=policy, factors=[model.user_factors.get(u) for u in self.frame["user_id"]]
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,7 @@ def warm_start(
     learned: np.ndarray,
     interactions: np.ndarray,
     similarity: sp.csr_matrix,
-    params: HybridSettings,
+    hybrid: HybridSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cold-start schedule applied to factors: ``λ·learned + (1 - λ)·prior``.
 
@@ -94,14 +95,14 @@ def warm_start(
     on the same scale as proven ones, and moves to its own factors as listeners arrive.
     Returns (effective factors, λ).
     """
-    lam = np.clip(interactions / max(1, params.full_weight_listeners), 0.0, 1.0)
+    lam = np.clip(interactions / max(1, hybrid.full_weight_listeners), 0.0, 1.0)
     engaged = (interactions > 0).astype(np.float32)
     prior = np.zeros_like(learned)
     sim = similarity.tocsr()
     for i in np.flatnonzero(lam < 1.0):
         row = sim.getrow(i)
         cols, weights = row.indices, row.data * engaged[row.indices]
-        keep = np.argsort(-weights)[: params.prior_neighbors]
+        keep = np.argsort(-weights)[: hybrid.prior_neighbors]
         cols, weights = cols[keep], np.clip(weights[keep], 0.0, None)
         if weights.sum() > 0:
             prior[i] = weights @ learned[cols] / weights.sum()
@@ -121,30 +122,30 @@ class ItemSide:
     learned: np.ndarray  # (n, rank): ALS factors; zeros for episodes the model never saw
     warm: np.ndarray  # (n, rank): after the cold-start schedule
     lam: np.ndarray
-    params: HybridSettings
+    hybrid: HybridSettings
     is_new: np.ndarray  # no engagement at all in the window (with any variant, when pooled)
-    fresh: np.ndarray  # published within ``params.fresh_days`` before the lists' time (``as_of``)
+    fresh: np.ndarray  # published within ``hybrid.fresh_days`` before the lists' time (``as_of``)
 
     @classmethod
     def build(
         cls,
         episodes: EpisodeIndex,
         learned: np.ndarray,
-        params: HybridSettings,
+        hybrid: HybridSettings,
         pooled: bool = True,
         as_of: float | None = None,
     ) -> ItemSide:
         """``as_of``: when the lists are served (epoch seconds); without it, or without publication
         dates, no episode is fresh."""
-        if params.cold_start not in COLD_START_STRATEGIES:
-            raise ValueError(f"resolve cold_start {params.cold_start!r} first (with_cold_start)")
+        if hybrid.cold_start not in COLD_START_STRATEGIES:
+            raise ValueError(f"resolve cold_start {hybrid.cold_start!r} first (with_cold_start)")
         counts = episodes.group_interactions if pooled else episodes.interactions
-        warm, lam = warm_start(learned, counts, episodes.similarity, params)
+        warm, lam = warm_start(learned, counts, episodes.similarity, hybrid)
         fresh = np.zeros(len(episodes), dtype=bool)
         if as_of is not None and episodes.published is not None:
             age = as_of - np.nan_to_num(episodes.published, nan=-np.inf)
-            fresh = (age >= 0) & (age < params.fresh_days * 86_400)
-        return cls(episodes, learned.astype(np.float32), warm, lam, params, counts == 0, fresh)
+            fresh = (age >= 0) & (age < hybrid.fresh_days * 86_400)
+        return cls(episodes, learned.astype(np.float32), warm, lam, hybrid, counts == 0, fresh)
 
 
 def _minmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -173,6 +174,154 @@ def _stable_seed(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+@dataclass(frozen=True)
+class Block:
+    """What one pass computes once for a whole block of users, before each user's own steps."""
+
+    items: ItemSide
+    U: np.ndarray  # (users, rank): each user's ALS factor; zeros without one
+    content: sp.csr_matrix  # (users, items): each user's history times the content similarity
+    history_weight: np.ndarray  # each user's total positive engagement (normalises ``content``)
+    top_als: list[np.ndarray]  # each user's best ALS candidates (one dense pass for the block)
+    excluded: list[np.ndarray]  # each user's never-recommend episodes, with their language variants
+    use_warm: np.ndarray  # score with the cold-start schedule's factors (hybrid under ``factor``)
+    als_weight: np.ndarray  # per episode: the ALS share of the blend (λ-scaled under ``literal``)
+    has_factors: np.ndarray  # per episode: the model learned a factor for it
+    histories: list[Any]
+    weights: list[Any]
+
+    @classmethod
+    def of(cls, users: pd.DataFrame, items: ItemSide) -> Block:
+        hybrid, cat = items.hybrid, items.episodes
+        n, b, rank = len(cat), len(users), items.learned.shape[1]
+        # A listener whose window holds only negative engagement (early skips) gets an all-zero ALS
+        # factor: it ranks every episode equal, so it counts as no factor — popularity serves them.
+        has_u = np.array(
+            [f is not None and len(f) == rank and bool(np.any(np.asarray(f))) for f in users["factors"]]
+        )
+        U = np.zeros((b, rank), dtype=np.float32)
+        if has_u.any():
+            U[has_u] = np.stack(
+                [np.asarray(f, dtype=np.float32) for f, h in zip(users["factors"], has_u, strict=True) if h]
+            )
+        H = user_history(users, n)
+        excluded = [
+            _with_variants(np.asarray(e, dtype=int), cat.group_of, cat.members) for e in users["exclude"]
+        ]
+        policies = users["policy"].to_numpy()
+        has_factors = np.abs(items.learned).sum(axis=1) > 0
+        use_warm = (policies == "hybrid") & (hybrid.cold_start == "factor")
+        literal = hybrid.cold_start == "literal"
+        return cls(
+            items, U, (H @ cat.similarity).tocsr(), np.asarray(H.sum(axis=1)).ravel(),
+            _top_als(U, has_u, use_warm, policies, excluded, items, has_factors), excluded, use_warm,
+            hybrid.als_weight * items.lam if literal else np.full(n, hybrid.als_weight), has_factors,
+            users["history"].tolist(), users["weights"].tolist(),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One user's candidate episodes (sorted indices) and the content score behind each source."""
+
+    ids: np.ndarray
+    content_ids: np.ndarray  # the content source's episodes …
+    content_values: np.ndarray  # … and their similarity to the history, per unit of engagement
+    followed: dict[int, int]  # the next episode of a followed show → the latest one played before it
+
+
+def candidates(block: Block, r: int, policy: str, allowed: np.ndarray) -> Candidates:
+    """Step 1: the user's ALS candidates, content neighbours of their history and, for the hybrid, the
+    next episode of each show they follow — as the policy allows."""
+    items = block.items
+    lo, hi = block.content.indptr[r], block.content.indptr[r + 1]
+    indices, data = block.content.indices[lo:hi], block.content.data[lo:hi]
+    keep = allowed[indices] & (data > 0)
+    content_ids, content_values = indices[keep], data[keep] / max(block.history_weight[r], 1e-9)
+    als_ids = block.top_als[r] if policy in ("hybrid", "als_only") else np.empty(0, dtype=int)
+    if policy == "als_only" or len(content_ids) == 0:
+        ids = als_ids if policy != "content_only" else content_ids
+    elif policy == "content_only" or len(als_ids) == 0:
+        ids = content_ids
+    else:
+        ids = np.union1d(als_ids, content_ids)
+    follows = items.hybrid.follow_weight > 0 and bool(items.episodes.show_episodes) and policy == "hybrid"
+    followed = (
+        next_in_followed_shows(
+            block.histories[r], block.weights[r], allowed, items.episodes, items.hybrid.follow_min_episodes
+        )
+        if follows
+        else {}
+    )
+    if followed:
+        ids = np.union1d(ids, np.fromiter(followed, dtype=int))
+    return Candidates(np.sort(np.asarray(ids, dtype=int)), content_ids, content_values, followed)
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Step 2's scores over the candidates, and each source's normalised part (for the reasons)."""
+
+    score: np.ndarray
+    als: np.ndarray  # ALS score, min-max normalised over the candidates the model can score
+    content: np.ndarray  # content score, min-max normalised
+    als_weight: np.ndarray  # the ALS share of the ALS/content blend, per candidate
+    follow_weight: float  # 0 when no followed show has a next episode
+    fresh: np.ndarray | float  # the content score of fresh candidates (0 elsewhere)
+    fresh_weight: float  # 0 when no candidate is fresh
+
+    def parts(self, j: int) -> tuple[float, float]:
+        """(ALS part, content part) of candidate ``j``'s score: what its reason credits."""
+        rest = 1.0 - self.follow_weight - self.fresh_weight
+        fresh = self.fresh_weight * self.fresh[j] if self.fresh_weight else 0.0
+        content = rest * (1.0 - self.als_weight[j]) * self.content[j] + fresh
+        return rest * self.als_weight[j] * self.als[j], content
+
+
+def blend(block: Block, r: int, policy: str, found: Candidates) -> Blend:
+    """Step 2: normalise each source's scores per user and blend them. ALS and content share
+    ``1 - follow_weight - fresh_weight`` by ``als_weight``; a followed show's next episode and fresh
+    episodes close to the history take their own weights."""
+    items, ids = block.items, found.ids
+    factors = items.warm if block.use_warm[r] else items.learned
+    # Without the factor schedule a new episode has no ALS score.
+    scored = block.use_warm[r] | block.has_factors[ids]
+    als = np.where(scored, _minmax(factors[ids] @ block.U[r], scored), 0.0)
+    content = _minmax(_gather(found.content_ids, found.content_values, ids), np.ones(len(ids), dtype=bool))
+    als_weight = {"als_only": np.ones(len(ids)), "content_only": np.zeros(len(ids))}.get(
+        policy, block.als_weight[ids]
+    )
+    follow_weight = items.hybrid.follow_weight if found.followed else 0.0
+    follow = (
+        np.isin(ids, np.fromiter(found.followed, dtype=int)).astype(np.float32) if found.followed else 0.0
+    )
+    # New episodes close to the listener's history: content alone knows them before ALS does.
+    fresh = items.fresh[ids] * content if policy == "hybrid" and items.hybrid.fresh_weight > 0 else 0.0
+    fresh_weight = items.hybrid.fresh_weight if np.any(fresh) else 0.0
+    rest = 1.0 - follow_weight - fresh_weight
+    score = (
+        rest * (als_weight * als + (1.0 - als_weight) * content)
+        + follow_weight * follow
+        + fresh_weight * fresh
+    )
+    return Blend(score, als, content, als_weight, follow_weight, fresh, fresh_weight)
+
+
+def rerank(
+    items: ItemSide, policy: str, ids: np.ndarray, blended: Blend, language: str
+) -> list[tuple[int, int]]:
+    """Step 3: the list, as (episode, candidate it stands for) — one variant per canonical episode in the
+    listener's language, at most ``per_show_cap`` a show; the hybrid keeps slots for new episodes
+    (``reserved``) or trades score for content distance (``rerank_weight``)."""
+    group_of, hybrid = items.episodes.group_of, items.hybrid
+    order = np.argsort(-blended.score, kind="stable")
+    if policy == "hybrid" and hybrid.cold_start == "reserved":
+        return _reserved(ids, order, blended.content, items, group_of, language)
+    if policy == "hybrid" and hybrid.rerank_weight > 0 and items.episodes.similarity.nnz:
+        return _mmr(ids, blended.score, items, group_of, language)
+    return _select(ids[order], items, group_of, language, hybrid.k)
+
+
 def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     """Top-K lists for a block of users.
 
@@ -180,114 +329,55 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
     indices), weights (their engagement), exclude (episode indices never to recommend — with
     all their language variants). Returns one row per (user, rank) in ``OUTPUT_COLUMNS``.
 
-    One dense pass per block finds each user's top ALS candidates (a matrix product and a
-    partial sort); everything else — content candidates, normalisation, the blend, variants,
-    the show cap — works on each user's few hundred candidates only.
+    One dense pass per block (``Block.of``) finds each user's top ALS candidates (a matrix product and
+    a partial sort); then each user's few hundred candidates go through the steps: ``candidates`` →
+    ``blend`` → ``rerank`` → a fill from popularity when the caps leave the list short → ``reasons``
+    (for the whole block at once).
     """
-    p, cat = items.params, items.episodes
-    n, b = len(cat), len(users)
-    if b == 0 or n == 0:
+    cat, k = items.episodes, items.hybrid.k
+    if len(users) == 0 or len(cat) == 0:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    follows = p.follow_weight > 0 and bool(cat.show_episodes)
-    rank = items.learned.shape[1]
-    # A listener whose window holds only negative engagement (early skips) gets an all-zero ALS
-    # factor: it ranks every episode equal, so it counts as no factor — popularity serves them.
-    has_u = np.array(
-        [f is not None and len(f) == rank and bool(np.any(np.asarray(f))) for f in users["factors"]]
-    )
-    U = np.zeros((b, rank), dtype=np.float32)
-    if has_u.any():
-        U[has_u] = np.stack(
-            [np.asarray(f, dtype=np.float32) for f, h in zip(users["factors"], has_u, strict=True) if h]
-        )
-    H = user_history(users, n)
-    hist_sum = np.asarray(H.sum(axis=1)).ravel()
-    content = (H @ cat.similarity).tocsr()
-    group_of, members = cat.group_of, cat.members
-    excluded = [_with_variants(np.asarray(e, dtype=int), group_of, members) for e in users["exclude"]]
-
-    policies = users["policy"].to_numpy()
-    has_factors = np.abs(items.learned).sum(axis=1) > 0
-    use_warm = (policies == "hybrid") & (p.cold_start == "factor")
-    w_items = p.als_weight * items.lam if p.cold_start == "literal" else np.full(n, p.als_weight)
-    top_als = _top_als(U, has_u, use_warm, policies, excluded, items, has_factors)
-
+    block = Block.of(users, items)
     rows: list[tuple] = []
     # (row position, user, source episode, policy, ALS part, content part, followed show's last played)
     explained: list[tuple] = []
-    user_ids, locales, histories, weights = (
-        users["user_id"].tolist(),
-        users["locale"].tolist(),
-        users["history"].tolist(),
-        users["weights"].tolist(),
-    )
-    for r in range(b):
-        user_id, policy, language = user_ids[r], policies[r], language_of(locales[r])
-        allowed = np.ones(n, dtype=bool)
-        allowed[excluded[r]] = False
+    user_ids, policies = users["user_id"].tolist(), users["policy"].tolist()
+    locales = users["locale"].tolist()
+    for r, (user_id, policy) in enumerate(zip(user_ids, policies, strict=True)):
+        language = language_of(locales[r])
+        allowed = np.ones(len(cat), dtype=bool)
+        allowed[block.excluded[r]] = False
         if policy == "random":
             order = np.random.default_rng(_stable_seed(str(user_id))).permutation(np.flatnonzero(allowed))
-            for k, (item, _) in enumerate(_select(order, items, group_of, language, p.k)):
-                rows.append((user_id, k + 1, item, 0.0, None, None, policy, "random pick (baseline)"))
+            for rank, (item, _) in enumerate(_select(order, items, cat.group_of, language, k)):
+                rows.append((user_id, rank + 1, item, 0.0, None, None, policy, "random pick (baseline)"))
             continue
-        lo, hi = content.indptr[r], content.indptr[r + 1]
-        indices, data = content.indices[lo:hi], content.data[lo:hi]
-        keep = allowed[indices] & (data > 0)
-        content_cand, content_val = indices[keep], data[keep] / max(hist_sum[r], 1e-9)
-        als_cand = top_als[r] if policy in ("hybrid", "als_only") else np.empty(0, dtype=int)
-        if policy == "als_only" or len(content_cand) == 0:
-            cand = als_cand if policy != "content_only" else content_cand
-        elif policy == "content_only" or len(als_cand) == 0:
-            cand = content_cand
-        else:
-            cand = np.union1d(als_cand, content_cand)
-        followed = (
-            next_in_followed_shows(histories[r], weights[r], allowed, cat, p.follow_min_episodes)
-            if follows and policy == "hybrid"
-            else {}
-        )
-        if followed:
-            cand = np.union1d(cand, np.fromiter(followed, dtype=int))
-        if policy == "popular" or len(cand) == 0:
-            rows += _popular(user_id, allowed, items, group_of, language)
+        found = candidates(block, r, policy, allowed) if policy != "popular" else None
+        if found is None or len(found.ids) == 0:
+            rows += _popular(user_id, allowed, items, cat.group_of, language)
             continue
-        cand = np.sort(np.asarray(cand, dtype=int))
-        factors = items.warm if use_warm[r] else items.learned
-        scored = use_warm[r] | has_factors[cand]  # without the factor schedule a new episode has no ALS score
-        als_n = np.where(scored, _minmax(factors[cand] @ U[r], scored), 0.0)
-        content_n = _minmax(_gather(content_cand, content_val, cand), np.ones(len(cand), dtype=bool))
-        w = {"als_only": np.ones(len(cand)), "content_only": np.zeros(len(cand))}.get(policy, w_items[cand])
-        f = p.follow_weight if followed else 0.0
-        follow_n = np.isin(cand, np.fromiter(followed, dtype=int)).astype(np.float32) if followed else 0.0
-        # New episodes close to the listener's history: content alone knows them before ALS does.
-        fresh_n = items.fresh[cand] * content_n if policy == "hybrid" and p.fresh_weight > 0 else 0.0
-        g = p.fresh_weight if np.any(fresh_n) else 0.0
-        score = (1.0 - f - g) * (w * als_n + (1.0 - w) * content_n) + f * follow_n + g * fresh_n
-        order = np.argsort(-score, kind="stable")
-        if policy == "hybrid" and p.cold_start == "reserved":
-            picks = _reserved(cand, order, content_n, items, group_of, language)
-        elif policy == "hybrid" and p.rerank_weight > 0 and cat.similarity.nnz:
-            picks = _mmr(cand, score, items, group_of, language)
-        else:
-            picks = _select(cand[order], items, group_of, language, p.k)
+        blended = blend(block, r, policy, found)
+        picks = rerank(items, policy, found.ids, blended, language)
         filled, where = len(picks), ""
-        if filled < p.k:
-            picks, _, where = _popular_fill(picks, allowed, items, group_of, language)
-        for k, (item, source) in enumerate(picks):
-            if k >= filled:
+        if filled < k:
+            picks, _, where = _popular_fill(picks, allowed, items, cat.group_of, language)
+        for rank, (item, source) in enumerate(picks):
+            if rank >= filled:
                 rows.append(
-                    (user_id, k + 1, item, 0.0, None, None, policy, f"popular with {where} listeners")
+                    (user_id, rank + 1, item, 0.0, None, None, policy, f"popular with {where} listeners")
                 )
                 continue
-            j = int(np.searchsorted(cand, source))
-            parts = (
-                (1.0 - f - g) * w[j] * als_n[j],
-                (1.0 - f - g) * (1.0 - w[j]) * content_n[j] + (g * fresh_n[j] if g else 0.0),
-            )
-            explained.append((len(rows), r, source, policy, *parts, followed.get(source)))
-            rows.append((user_id, k + 1, item, float(score[j]), float(als_n[j]), float(content_n[j]), policy,
-                         ""))  # fmt: skip
-    # Reasons for the kept rows only, their anchors found for the whole block at once.
+            j = int(np.searchsorted(found.ids, source))
+            explained.append((len(rows), r, source, policy, *blended.parts(j), found.followed.get(source)))
+            rows.append((user_id, rank + 1, item, float(blended.score[j]), float(blended.als[j]),
+                         float(blended.content[j]), policy, ""))  # fmt: skip
+    return _frame(reasons(items, block.histories, rows, explained), cat)
+
+
+def reasons(items: ItemSide, histories: list[Any], rows: list[tuple], explained: list[tuple]) -> list[tuple]:
+    """Step 4: each kept row's reason, the anchors (the listened episode it is closest to) found for the
+    whole block at once."""
+    cat = items.episodes
     anchors = _anchors(items, histories, [(r, source) for _, r, source, *_ in explained])
     for (at, _, source, policy, als_part, content_part, last), anchor in zip(explained, anchors, strict=True):
         reason = (
@@ -296,7 +386,7 @@ def recommend_block(users: pd.DataFrame, items: ItemSide) -> pd.DataFrame:
             else _reason(items, source, anchor, policy, als_part, content_part)
         )
         rows[at] = (*rows[at][:-1], reason)
-    return _frame(rows, cat)
+    return rows
 
 
 def next_in_followed_shows(
@@ -376,7 +466,7 @@ def _top_als(
             scores[:, ~has_factors] = -np.inf
         for j, r in enumerate(rows):
             scores[j, excluded[r]] = -np.inf
-        c = min(items.params.candidates, scores.shape[1])
+        c = min(items.hybrid.candidates, scores.shape[1])
         top = (
             np.argpartition(-scores, c - 1, axis=1)[:, :c]
             if c < scores.shape[1]
@@ -396,18 +486,20 @@ def _reserved(
     language: str,
 ) -> list[tuple[int, int]]:
     """Two slots kept for new episodes, filled by content; the rest ranked as usual."""
-    p = items.params
+    hybrid = items.hybrid
     ranked = cand[order]
-    picks = _select(ranked[~items.is_new[ranked]], items, group_of, language, p.k - p.reserved_slots)
+    picks = _select(
+        ranked[~items.is_new[ranked]], items, group_of, language, hybrid.k - hybrid.reserved_slots
+    )
     taken = {group_of[i] for _, i in picks}
     by_content = np.argsort(-content_n, kind="stable")
     fresh = cand[by_content][items.is_new[cand[by_content]] & (content_n[by_content] > 0)]
     fresh = np.array([i for i in fresh if group_of[i] not in taken], dtype=int)
-    picks += _select(fresh, items, group_of, language, p.k - len(picks))
-    if len(picks) < p.k:  # not enough new episodes: the usual ranking fills the slots
+    picks += _select(fresh, items, group_of, language, hybrid.k - len(picks))
+    if len(picks) < hybrid.k:  # not enough new episodes: the usual ranking fills the slots
         taken = {group_of[i] for _, i in picks}
         rest = np.array([i for i in ranked if group_of[i] not in taken], dtype=int)
-        picks += _select(rest, items, group_of, language, p.k - len(picks))
+        picks += _select(rest, items, group_of, language, hybrid.k - len(picks))
     return picks
 
 
@@ -418,7 +510,7 @@ def _variant(members: np.ndarray, items: ItemSide, language: str) -> int:
     cat = items.episodes
     chosen = pick_variant(
         cat.language[members].tolist(), cat.interactions[members].tolist(), language,
-        items.params.fallback_language,
+        items.hybrid.fallback_language,
     )  # fmt: skip
     return int(members[chosen])
 
@@ -445,7 +537,7 @@ class _Picks:
             return False
         item = _variant(cat.members[group], self.items, self.language)
         show = cat.show[item]
-        if show and self.shows.get(show, 0) >= self.items.params.per_show_cap:
+        if show and self.shows.get(show, 0) >= self.items.hybrid.per_show_cap:
             return False
         self.groups.add(group)
         if show:
@@ -472,10 +564,10 @@ def _mmr(
     """Maximal marginal relevance: each next pick maximises ``(1 - r)·score - r·nearest``, where
     nearest is its highest content similarity to the picks already made (either direction of the
     top-K neighbour lists; none → 0). ``r`` = ``rerank_weight``; ties go to the earlier candidate."""
-    r = items.params.rerank_weight
+    r = items.hybrid.rerank_weight
     near = items.episodes.similarity[cand][:, cand].toarray()
     near = np.clip(np.maximum(near, near.T), 0.0, None)
-    picks = _Picks(items, group_of, language, items.params.k)
+    picks = _Picks(items, group_of, language, items.hybrid.k)
     nearest = np.zeros(len(cand), dtype=np.float32)
     alive = np.ones(len(cand), dtype=bool)
     while alive.any() and not picks.full:
@@ -495,7 +587,7 @@ def _popular_fill(
     popularity, where = items.episodes.popularity.get(language), language
     if popularity is None or popularity.sum() == 0:
         popularity, where = items.episodes.overall_popularity(), "all"
-    filling = _Picks(items, group_of, language, items.params.k)
+    filling = _Picks(items, group_of, language, items.hybrid.k)
     for _, source in picks:
         filling.offer(source)
     candidates = np.flatnonzero(allowed)
@@ -551,8 +643,8 @@ def _reason(
     """Why the row is there, in words a listener (or an engineer) can check."""
     if items.is_new[source]:
         return f"new episode, close to {anchor} you listened to" if anchor else "new episode"
-    if items.fresh[source] and policy == "hybrid" and items.params.fresh_weight > 0 and anchor:
-        return f"published in the last {items.params.fresh_days} days, close to {anchor} you listened to"
+    if items.fresh[source] and policy == "hybrid" and items.hybrid.fresh_weight > 0 and anchor:
+        return f"published in the last {items.hybrid.fresh_days} days, close to {anchor} you listened to"
     if policy == "content_only" or (content_part > als_part and anchor):
         return f"similar to {anchor} you listened to" if anchor else "similar to what you listened to"
     return "listeners with similar taste engaged with it"

@@ -5,7 +5,19 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from podrec.recsys.hybrid import EpisodeIndex, ItemSide, _minmax, recommend_block, warm_start, with_cold_start
+from podrec.recsys.hybrid import (
+    Block,
+    EpisodeIndex,
+    ItemSide,
+    _minmax,
+    blend,
+    candidates,
+    reasons,
+    recommend_block,
+    rerank,
+    warm_start,
+    with_cold_start,
+)
 from podrec.settings import HybridSettings
 
 
@@ -283,3 +295,64 @@ def test_fresh_episodes_close_to_the_history_are_weighed_in_for_hybrid_only() ->
 def test_follow_and_fresh_weights_share_one_score() -> None:
     with pytest.raises(ValueError, match="at most 1"):
         HybridSettings(follow_weight=0.6, fresh_weight=0.5)
+
+
+# Each step of recommend_block alone: candidates → blend → rerank → reasons.
+
+
+def one_listener_block(items: ItemSide, listener: dict) -> tuple[Block, np.ndarray]:
+    block = Block.of(pd.DataFrame([listener]), items)
+    allowed = np.ones(len(items.episodes), dtype=bool)
+    allowed[block.excluded[0]] = False
+    return block, allowed
+
+
+def test_candidates_are_what_each_policy_allows() -> None:
+    learned = np.array([[1.0], [1.0], [1.0], [0.2], [0.1], [1.0]], dtype=np.float32)
+    items = ItemSide.build(show_catalog(), learned, rules(k=3, follow_weight=0.5, follow_min_episodes=3))
+    listener = user(factors=[1.0], history=[0, 1, 2], weights=[2.0, 2.0, 2.0], exclude=[0, 1, 2])
+    block, allowed = one_listener_block(items, listener)
+    hybrid = candidates(block, 0, "hybrid", allowed)
+    assert hybrid.ids.tolist() == [3, 4, 5]  # d, e, o: ALS's; a, b, c were heard
+    assert hybrid.followed == {3: 2}  # d comes after c in the followed show
+    assert candidates(block, 0, "als_only", allowed).followed == {}  # the follow source is the hybrid's
+    assert candidates(block, 0, "content_only", allowed).ids.tolist() == []  # no similarity in this catalog
+
+
+def test_blend_shares_the_score_between_the_sources_by_their_weights() -> None:
+    cat = catalog([("h", "h", "", "en", 5), ("x", "x", "", "en", 5), ("y", "y", "", "en", 5)],
+                  {("h", "x"): 0.2, ("h", "y"): 0.6})  # fmt: skip
+    learned = np.array([[0.0], [3.0], [1.0]], dtype=np.float32)
+    items = ItemSide.build(cat, learned, rules(k=2, full_weight_listeners=1, als_weight=0.7))
+    block, allowed = one_listener_block(items, user(factors=[1.0], history=[0], weights=[2.0], exclude=[0]))
+    found = candidates(block, 0, "hybrid", allowed)
+    blended = blend(block, 0, "hybrid", found)
+    assert blended.als.tolist() == pytest.approx([1.0, 0.0]) and blended.content.tolist() == pytest.approx(
+        [0, 1]
+    )
+    assert blended.score.tolist() == pytest.approx([0.7, 0.3])
+    assert blended.parts(0) == pytest.approx((0.7, 0.0)) and blended.parts(1) == pytest.approx((0.0, 0.3))
+    assert blend(block, 0, "content_only", found).score.tolist() == pytest.approx([0.0, 1.0])
+
+
+def test_rerank_keeps_one_variant_and_the_show_cap() -> None:
+    rows = [("a", "a", "s", "en", 9), ("a-it", "a", "s", "it", 1), ("b", "b", "s", "en", 8),
+            ("c", "c", "s", "en", 7), ("d", "d", "t", "en", 6)]  # fmt: skip
+    items = ItemSide.build(catalog(rows), np.ones((5, 1), dtype=np.float32), rules(k=3, per_show_cap=2))
+    block, allowed = one_listener_block(items, user(factors=[1.0]))
+    found = candidates(block, 0, "hybrid", allowed)
+    blended = blend(block, 0, "hybrid", found)
+    blended.score[:] = [0.9, 0.8, 0.7, 0.6, 0.1]  # a, its Italian variant, then b, c of the same show
+    picks = rerank(items, "hybrid", found.ids, blended, "en")
+    assert [items.episodes.ids[item] for item, _ in picks] == ["a", "b", "d"]
+
+
+def test_reasons_name_the_followed_show_and_leave_other_rows_alone() -> None:
+    items = ItemSide.build(show_catalog(), np.ones((6, 1), dtype=np.float32), rules(k=3))
+    rows = [
+        ("u", 1, 3, 0.9, 0.1, 0.0, "hybrid", ""),
+        ("u", 2, 5, 0.0, None, None, "hybrid", "popular with en listeners"),
+    ]
+    out = reasons(items, [[0, 1, 2]], rows, [(0, 0, 3, "hybrid", 0.1, 0.0, 2)])
+    assert out[0][-1] == "next episode of a show you follow, after “c”"
+    assert out[1][-1] == "popular with en listeners"

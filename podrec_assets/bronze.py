@@ -204,7 +204,7 @@ def user_events(settings: PodrecSettings) -> AssetsDefinition:
 
 
 def impressions_topic(settings: PodrecSettings) -> AssetSpec:
-    """The lists the API served: written by the API (``api/app.py``), observed here, never written."""
+    """The lists the API served: written by the API (``api.recommendations``), observed, never written."""
     return AssetSpec(
         IMPRESSIONS_TOPIC,
         group_name="bronze",

@@ -1,6 +1,6 @@
 """The impression wire format: one UTF-8 JSON object per served list (bronze.impressions), signed by the API.
 
-The API writes one record per list it answers (api/app.py, through podrec.serving.impression_log).
+The API writes one record per list it answers (api/recommendations.py, through podrec.serving.impression_log).
 ``validate`` is the single definition of what ingestion accepts, with the same contract as
 ``podrec.ingest.events.validate``: total (never raises, whatever the bytes), held to the same
 ``RecordLimits`` before parsing, with the same id rule, and says why a record is refused.

@@ -5,7 +5,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 
-from api.app import memory_first
+from api.serving import memory_first
 from api.store import ENTRY_OVERHEAD, DocumentCache, NotInMemory
 
 V = "v20261120T000000Z-1"

@@ -8,7 +8,8 @@ from confluent_kafka import KafkaError, KafkaException
 from podrec.ingest.kafka_security import Grant, client_config, grants, spark_source_options
 from podrec.ingest.producer import AuthenticationWatch, BrokerUnreachable, CredentialsRefused, require_broker
 from podrec.settings import KafkaSettings, SettingsError, load_settings
-from podrec_app.localinfra import InfraError, kafka_listener, kafka_users
+from podrec_app.infra.kafka import kafka_listener, kafka_users
+from podrec_app.infra.supervisor import InfraError
 
 SASL_VARIABLES = (
     "PODREC_KAFKA_SECURITY_PROTOCOL",

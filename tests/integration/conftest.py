@@ -1,5 +1,8 @@
 """Integration fixtures shared by modules: a lake with a week of simulated listening, modelled."""
 
+from __future__ import annotations
+
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -15,14 +18,25 @@ from podrec_assets.calendar import partition_range_tags
 from resources import build_resources
 from tests.conftest import assets
 from tests.integration.test_ingest import isolated
+from tests.reads import ReadLog
 
 END = date(2026, 11, 20)
 DAYS = [END - timedelta(days=6 - i) for i in range(7)]
 
 
 @pytest.fixture(scope="session")
-def lake(local_infra, spark, settings, tmp_path_factory: pytest.TempPathFactory):
-    """Seven simulated days ingested from Kafka, the content track run, engagement materialized."""
+def lake(local_infra, spark, settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lakehouse]:
+    """Seven simulated days ingested from Kafka, the content track run, engagement materialized. From
+    here to the end of the session, which tables each materializing asset reads is recorded
+    (``lake.reads``, tests/reads.py)."""
+    reads = ReadLog()
+    with reads.recording():
+        yield build_the_week(settings, spark, tmp_path_factory, reads)
+
+
+def build_the_week(
+    settings: PodrecSettings, spark: Any, tmp_path_factory: pytest.TempPathFactory, reads: ReadLog
+) -> Lakehouse:
     root = tmp_path_factory.mktemp("models")
     own = isolated(settings, root).with_(data={"dir": str(root / "data")}, als={"rank": 16, "max_iter": 8})
     resources = build_resources(own)
@@ -41,7 +55,7 @@ def lake(local_infra, spark, settings, tmp_path_factory: pytest.TempPathFactory)
     tags = partition_range_tags(DAYS[0].isoformat(), key)
     events = assets(own, "silver/user_events", "silver/daily_engagement")
     assert materialize(events, resources=resources, instance=instance, tags=tags).success
-    return Lakehouse(own, resources, instance)
+    return Lakehouse(own, resources, instance, reads)
 
 
 @dataclass(frozen=True)
@@ -51,3 +65,4 @@ class Lakehouse:
     settings: PodrecSettings
     resources: dict[str, Any]
     instance: DagsterInstance
+    reads: ReadLog

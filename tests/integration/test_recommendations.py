@@ -18,15 +18,18 @@ from podrec.ids import POPULAR_USER_PREFIX
 from podrec.lake.delta import read as read_delta
 from podrec.lake.paths import delta_rs_uri
 from podrec.lake.schemas import TABLE_SCHEMAS
+from podrec.lake.tables import CONTRACT_TABLES
 from podrec.recsys.ab import assign
 from podrec.recsys.engagement import engagement_scores
 from podrec.serving.publish import active_version, collection
 from podrec.settings import AbSettings, EngagementSettings
 from podrec_assets.catalog import COLUMN_LINEAGE
+from podrec_assets.definitions import build_definitions
 from resources import MongoResource
 from tests.conftest import assets, settings_env
 from tests.integration.conftest import DAYS, END
 from tests.integration.test_ingest import isolated
+from tests.reads import declared_inputs
 
 pytestmark = pytest.mark.integration
 WRITTEN_HERE = {  # the tables the shared lake and the test below write
@@ -263,3 +266,19 @@ def test_a_released_fit_leaves_nothing_cached_in_the_session(spark) -> None:
         assert {rdd.name() for rdd in fitted.factor_rdds} == {"userFactors", "itemFactors"}
         fitted.release()
         assert set(dict(spark.sparkContext._jsc.getPersistentRDDs().items())) == baseline
+
+
+def test_each_asset_reads_exactly_the_tables_it_declares(lake) -> None:
+    """Every asset materialized in this process so far — the shared lake's, and the gold wing's in the
+    tests above — read exactly the lake tables its declared dependencies name: none read undeclared
+    (Dagster would schedule it before its input), none declared unread (it would wait for nothing)."""
+    defs, tables = build_definitions(lake.settings), set(CONTRACT_TABLES)
+    observed = set(lake.reads.reads)
+    shared_lake = {"bronze/episodes", "silver/episodes", "silver/transcripts", "gold/episode_embeddings",
+                   "gold/episode_similarity", "silver/user_events", "silver/daily_engagement"}  # fmt: skip
+    assert shared_lake <= observed
+    compared = {table: (lake.reads.inputs(table), declared_inputs(defs, table, tables)) for table in observed}
+    differ = {
+        t: {"read": sorted(r), "declared": sorted(d)} for t, (r, d) in sorted(compared.items()) if r != d
+    }
+    assert not differ, json.dumps(differ, indent=1)

@@ -225,11 +225,14 @@ def show_api_and_dashboard(settings: PodrecSettings, day: date) -> str:
 
 
 def show_dagster_ui(settings: PodrecSettings) -> str:
-    """Photograph the Dagster UI (asset graph with checks, one asset's checks) and a drift report."""
+    """Photograph the Dagster UI (asset graph with checks, one asset's checks and its columns, the
+    Automation page) and a drift report."""
     from podrec_app.screenshots import (
         capture,
         chromium,
+        dagster_asset_columns_page,
         dagster_asset_graph_page,
+        dagster_automation_page,
         dagster_checks_page,
         dagster_ui,
         drift_report_page,
@@ -245,7 +248,8 @@ def show_dagster_ui(settings: PodrecSettings) -> str:
     folder = settings.data.path / "screenshots"
     with dagster_ui() as base:
         pages = [dagster_asset_graph_page(base, "gold"), dagster_asset_graph_page(base, "silver"),
-                 dagster_checks_page(base)]  # fmt: skip
+                 dagster_checks_page(base), dagster_asset_columns_page(base),
+                 dagster_automation_page(base)]  # fmt: skip
         if reports:  # newest first; a local copy, so the browser opens it from any lake
             copy = folder / f"drift-{reports[0].day}-{reports[0].name}"
             folder.mkdir(parents=True, exist_ok=True)

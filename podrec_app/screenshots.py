@@ -144,6 +144,19 @@ def dagster_checks_page(base_url: str, asset: str = "gold/recommendations") -> P
                 height=1200)  # fmt: skip
 
 
+def dagster_automation_page(base_url: str) -> Page:
+    """The Automation page: the automation sensor (every asset's condition) and the Kafka-lag sensor."""
+    return Page("dagster-automation", f"{base_url}/automation", ready="body", ready_text="automation_sensor",
+                init_script=_SEEN_DAGSTER_DIALOG, height=1000)  # fmt: skip
+
+
+def dagster_asset_columns_page(base_url: str, asset: str = "gold/recommendations") -> Page:
+    """One asset's overview: its column schema (from the Spark schema) and column lineage."""
+    name = "dagster-columns-" + asset.replace("/", "-")
+    return Page(name, f"{base_url}/assets/{asset}?view=overview", ready="body", ready_text="Columns",
+                init_script=_SEEN_DAGSTER_DIALOG, height=2000)  # fmt: skip
+
+
 def drift_report_page(url: str) -> Page:
     """An Evidently report, opened from the link in its check's metadata."""
     return Page("drift-report", url, ready="svg", min_ready=3, ready_text="Drift", height=1600)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"  # the repository's infra/ folder
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 

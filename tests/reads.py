@@ -3,8 +3,9 @@
 ``ReadLog.recording()`` wraps the calls every read of the lake goes through — Spark's reader and its
 Delta existence check, delta-rs's table and its existence check (DuckDB and Arrow readers use it) —
 and charges each table to the asset whose step is running (Dagster's current execution context).
-An asset's own table and its writes' bookkeeping are not inputs; neither is the forgotten-listener
-list, which the privacy guard (``podrec.privacy.Suppression``) consults in every writer by rule.
+An asset's own table, the tables its step writes beside it, and its writes' bookkeeping are not
+inputs; neither is the forgotten-listener list, which the privacy guard (``podrec.privacy.Suppression``)
+consults in every writer by rule, nor what lake maintenance opens to compact and vacuum.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from dagster import AssetKey, Definitions, OpExecutionContext
 TABLE = re.compile(r"/(bronze|silver|gold|monitoring)/([a-z_]+)(?:/|$)")
 # Read by every writer, by rule, not as an input of what it computes.
 BY_RULE = {"monitoring/suppressed_listeners"}
+# Assets that look after every table (compaction, VACUUM) rather than compute from some: what they open
+# is their work, not their input, and declaring it would put them downstream of the whole lake.
+HOUSEKEEPING = {"monitoring/lake_maintenance"}
 
 
 def table_of(uri: Any) -> str | None:
@@ -30,6 +34,8 @@ def table_of(uri: Any) -> str | None:
 class ReadLog:
     def __init__(self) -> None:
         self.reads: dict[str, set[str]] = defaultdict(set)
+        # The tables written by the same step (a multi-asset's outputs read each other's bookkeeping).
+        self.step_outputs: dict[str, set[str]] = defaultdict(set)
 
     def _charge(self, uri: Any) -> None:
         table = table_of(uri)
@@ -39,8 +45,10 @@ class ReadLog:
             return
         if table is None or context is None or not context.has_assets_def:
             return
-        for key in context.selected_asset_keys:
-            self.reads[key.to_user_string()].add(table)
+        outputs = {key.to_user_string() for key in context.selected_asset_keys}
+        for key in outputs:
+            self.reads[key].add(table)
+            self.step_outputs[key] |= outputs
 
     @contextmanager
     def recording(self) -> Iterator[ReadLog]:
@@ -76,7 +84,9 @@ class ReadLog:
                 setattr(owner, name, original)
 
     def inputs(self, table: str) -> set[str]:
-        return self.reads[table] - {table} - BY_RULE
+        if table in HOUSEKEEPING:
+            return set()
+        return self.reads[table] - {table} - self.step_outputs[table] - BY_RULE
 
 
 def declared_inputs(defs: Definitions, table: str, lake_tables: set[str]) -> set[str]:
